@@ -1,0 +1,62 @@
+# Normwacht. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+TOOLS := .run/tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+
+.PHONY: help install system-deps run test test-unit lint format schemas kafka-up kafka-down bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+system-deps: ## Install the Debian packages the project needs (PostgreSQL, kcat) if missing
+	@deploy/system-deps.sh
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: system-deps $(VENV)/.synced ## Set up everything: Debian packages, .venv, the Kafka jars
+	@deploy/kafka/kafka.sh install
+
+run: install ## Run the whole system: broker, processor, ingest (:8000), api (:8001)
+	@deploy/run.sh
+
+test: install ## Run every test (unit, integration on a real broker and database, end to end)
+	$(VENV)/bin/pytest
+
+test-unit: $(VENV)/.synced ## Run the unit tests only (no I/O, seconds)
+	$(VENV)/bin/pytest tests/unit
+
+lint: $(VENV)/.synced ## ruff, mypy --strict, and the schema files are current
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(VENV)/bin/normwacht schemas check
+
+format: $(VENV)/.synced ## Format and autofix the code
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+schemas: $(VENV)/.synced ## Export the JSON Schemas into schemas/
+	$(VENV)/bin/normwacht schemas export
+
+kafka-up: install ## Start the local broker on 127.0.0.1:9092 (data in .run/kafka)
+	@deploy/kafka/kafka.sh start
+
+kafka-down: ## Stop the local broker
+	@deploy/kafka/kafka.sh stop
+
+bench: install ## Run the benchmarks (see docs/BENCHMARKS.md)
+	$(VENV)/bin/python -m bench
+
+clean: kafka-down ## Remove everything generated (.venv, .run)
+	rm -rf $(VENV) .run

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make run`: the broker, then processor, ingest and api; Ctrl-C stops them all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deploy/kafka/kafka.sh start
+pids=()
+stop_all() {
+  trap - EXIT INT TERM
+  echo "stopping normwacht ..."
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  deploy/kafka/kafka.sh stop
+}
+trap stop_all EXIT INT TERM
+
+mkdir -p .run/logs
+for service in processor ingest api; do
+  .venv/bin/normwacht "$service" 2> >(tee ".run/logs/$service.log" >&2) &
+  pids+=($!)
+done
+
+cat <<'TXT'
+Normwacht is starting:
+  ingest      http://127.0.0.1:8000/v1/events   (docs: /docs, token: normwacht-dev-token)
+  processor   http://127.0.0.1:6066/metrics
+  api         http://127.0.0.1:8001/v1/breaches  (docs: /docs)
+  kafka       127.0.0.1:9092
+Logs: .run/logs/. Ctrl-C stops everything.
+TXT
+# Any service that dies takes the rest down: a half-running system hides breaches.
+wait -n "${pids[@]}"

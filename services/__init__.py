@@ -1,0 +1,1 @@
+"""Normwacht's services: thin shells around the pure core in `normwacht.core`."""

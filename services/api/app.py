@@ -1,0 +1,218 @@
+"""The API: cases, their clocks and the breaches, read from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Query, Request
+from pydantic import AwareDatetime, BaseModel
+from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy.orm import Session
+
+from services.api.consumer import OutcomeConsumer
+from services.api.db import ClockRow, OutcomeRow, case_clocks, connect
+from services.api.settings import ApiSettings
+from services.shared.problems import Problem, install_problem_handlers
+
+log = structlog.get_logger("normwacht.api")
+
+
+class ClockView(BaseModel):
+    norm: str
+    instance: int
+    status: str
+    channel: str
+    started_at: datetime
+    deadline: datetime
+    decided_at: datetime | None
+    outcomes: list[str]
+
+
+class CaseView(BaseModel):
+    subject: str
+    municipality: str
+    clocks: list[ClockView]
+
+
+class BreachView(BaseModel):
+    id: str
+    subject: str
+    norm: str
+    instance: int
+    channel: str
+    municipality: str
+    started_at: datetime
+    deadline: datetime
+    corrected: bool
+
+
+class BreachPage(BaseModel):
+    items: list[BreachView]
+    next_cursor: str | None
+
+
+def _session(request: Request) -> Iterator[Session]:
+    engine: Engine = request.app.state.engine
+    with Session(engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+
+
+def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = connect(settings.database_url)
+        task = None
+        if consume:
+            consumer = OutcomeConsumer(
+                settings.kafka.bootstrap,
+                settings.kafka.outcomes_topic,
+                settings.consumer_group,
+                app.state.engine,
+            )
+            app.state.consumer = consumer
+            task = asyncio.create_task(consumer.run(), name="outcome-consumer")
+        log.info("api_started", database=app.state.engine.url.render_as_string(hide_password=True))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Normwacht API",
+        version="1",
+        summary="Cases, their SLA clocks and the breaches of the BUCH service norms.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+
+    @app.get("/v1/cases/{subject}", response_model=CaseView, summary="A case's norms and outcomes")
+    def get_case(subject: str, db: SessionDep) -> CaseView:
+        clocks = case_clocks(db, subject)
+        if not clocks:
+            raise Problem(
+                404, "case-not-found", "Case not found", f"no clocks for case {subject!r}"
+            )
+        kinds: dict[tuple[str, int], list[str]] = {}
+        for row in db.scalars(
+            select(OutcomeRow).where(OutcomeRow.subject == subject).order_by(OutcomeRow.recorded_at)
+        ):
+            kinds.setdefault((row.norm, row.instance), []).append(row.kind)
+        return CaseView(
+            subject=subject,
+            municipality=clocks[0].municipality,
+            clocks=[
+                ClockView(
+                    norm=c.norm,
+                    instance=c.instance,
+                    status=c.status,
+                    channel=c.channel,
+                    started_at=c.started_at,
+                    deadline=c.deadline,
+                    decided_at=c.decided_at,
+                    outcomes=kinds.get((c.norm, c.instance), []),
+                )
+                for c in clocks
+            ],
+        )
+
+    @app.get("/v1/breaches", response_model=BreachPage, summary="Breaches, oldest deadline first")
+    def list_breaches(
+        db: SessionDep,
+        norm: str | None = None,
+        municipality: str | None = None,
+        since: Annotated[AwareDatetime | None, Query(description="Deadline at or after")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="Deadline before")] = None,
+        include_corrected: Annotated[
+            bool, Query(description="Also list breaches a late event later turned into met")
+        ] = False,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    ) -> BreachPage:
+        query = (
+            select(OutcomeRow, ClockRow.status)
+            .join(
+                ClockRow,
+                and_(
+                    ClockRow.subject == OutcomeRow.subject,
+                    ClockRow.norm == OutcomeRow.norm,
+                    ClockRow.instance == OutcomeRow.instance,
+                ),
+            )
+            .where(OutcomeRow.kind == "breached")
+            .order_by(OutcomeRow.deadline, OutcomeRow.id)
+            .limit(limit + 1)
+        )
+        if not include_corrected:
+            query = query.where(ClockRow.status == "breached")
+        if norm:
+            query = query.where(OutcomeRow.norm == norm)
+        if municipality:
+            query = query.where(OutcomeRow.municipality == municipality)
+        if since:
+            query = query.where(OutcomeRow.deadline >= since)
+        if until:
+            query = query.where(OutcomeRow.deadline < until)
+        if cursor:
+            after_deadline, after_id = _decode_cursor(cursor)
+            query = query.where(
+                or_(
+                    OutcomeRow.deadline > after_deadline,
+                    and_(OutcomeRow.deadline == after_deadline, OutcomeRow.id > after_id),
+                )
+            )
+        rows = db.execute(query).all()
+        page = [
+            BreachView(
+                id=row.id,
+                subject=row.subject,
+                norm=row.norm,
+                instance=row.instance,
+                channel=row.channel,
+                municipality=row.municipality,
+                started_at=row.started_at,
+                deadline=row.deadline,
+                corrected=status != "breached",
+            )
+            for row, status in rows[:limit]
+        ]
+        more = len(rows) > limit
+        return BreachPage(items=page, next_cursor=_encode_cursor(page[-1]) if more else None)
+
+    @app.get("/healthz", summary="Liveness")
+    def healthz(request: Request) -> dict[str, Any]:
+        consumer: OutcomeConsumer | None = getattr(request.app.state, "consumer", None)
+        return {
+            "status": "ok",
+            "consuming": bool(consumer and consumer.running),
+            "outcomes_stored": consumer.stored if consumer else 0,
+        }
+
+    return app
+
+
+def _encode_cursor(last: BreachView) -> str:
+    return base64.urlsafe_b64encode(f"{last.deadline.isoformat()}|{last.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        deadline, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(deadline), last_id
+    except ValueError:
+        raise Problem(400, "invalid-cursor", "Invalid cursor", "use next_cursor as given") from None

@@ -1,0 +1,142 @@
+"""The API's read model: every outcome once, and each clock's current state.
+
+Writes are idempotent: an outcome whose id is already stored changes nothing, so
+replaying the outcomes topic never duplicates a row or moves a clock back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Index,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from normwacht.core.engine import Outcome
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OutcomeRow(Base):
+    __tablename__ = "outcomes"
+    __table_args__ = (
+        Index("ix_outcomes_subject", "subject"),
+        Index("ix_outcomes_breaches", "kind", "deadline", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128))
+    norm: Mapped[str] = mapped_column(String(64))
+    instance: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(32))
+    municipality: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    corrects: Mapped[str | None] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ClockRow(Base):
+    __tablename__ = "clocks"
+
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    norm: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(32))
+    municipality: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+def connect(url: str) -> Engine:
+    """An engine with the schema in place. SQLite gets WAL so readers never block the writer."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def record_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime) -> int:
+    """Store outcomes not seen before and move their clocks; returns how many were new."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    new = 0
+    for outcome in outcomes:
+        row = outcome.model_dump(exclude={"id"}) | {"id": outcome.id, "recorded_at": now}
+        result = session.execute(
+            insert(OutcomeRow).values(**row).on_conflict_do_nothing(index_elements=["id"])
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            continue  # a replay: already applied
+        new += 1
+        clock = session.get(ClockRow, (outcome.subject, outcome.norm, outcome.instance))
+        if clock is None:
+            clock = ClockRow(
+                subject=outcome.subject,
+                norm=outcome.norm,
+                instance=outcome.instance,
+                channel=outcome.channel,
+                municipality=outcome.municipality,
+                started_at=outcome.started_at,
+            )
+            session.add(clock)
+        clock.status = outcome.kind.value
+        clock.deadline = outcome.deadline
+        clock.decided_at = outcome.decided_at
+    return new
+
+
+def case_clocks(session: Session, subject: str) -> list[ClockRow]:
+    return list(
+        session.scalars(
+            select(ClockRow)
+            .where(ClockRow.subject == subject)
+            .order_by(ClockRow.norm, ClockRow.instance)
+        )
+    )

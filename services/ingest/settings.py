@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.shared.kafka import KafkaSettings
+
+DEVELOPMENT_TOKEN = "normwacht-dev-token"  # noqa: S105 - public on purpose: the README names it
+
+
+class IngestSettings(BaseSettings):
+    """`NORMWACHT_INGEST_*` environment variables.
+
+    `tokens` is a comma-separated list of bearer tokens integration partners may
+    use. A production environment refuses to start with the development token,
+    or with none at all.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="NORMWACHT_INGEST_")
+
+    environment: Literal["development", "production"] = "development"
+    tokens: Annotated[tuple[str, ...], NoDecode] = (DEVELOPMENT_TOKEN,)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch_events: int = 500
+    max_body_bytes: int = 1_048_576
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_tokens(cls, values: dict[str, object]) -> dict[str, object]:
+        tokens = values.get("tokens")
+        if isinstance(tokens, str):
+            values["tokens"] = tuple(t.strip() for t in tokens.split(",") if t.strip())
+        return values
+
+    @model_validator(mode="after")
+    def _production_needs_real_tokens(self) -> IngestSettings:
+        if self.environment == "production":
+            if not self.tokens:
+                raise ValueError("production needs NORMWACHT_INGEST_TOKENS")
+            if DEVELOPMENT_TOKEN in self.tokens:
+                raise ValueError(
+                    "production refuses the development token; set NORMWACHT_INGEST_TOKENS"
+                )
+            if any(len(t) < 24 for t in self.tokens):
+                raise ValueError("production tokens must be at least 24 characters")
+        return self

@@ -1,0 +1,1 @@
+"""What every service shares: Kafka settings and topics, logging, problem details."""

@@ -1,0 +1,104 @@
+"""RFC 9457 problem details for both HTTP services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "urn:normwacht:problem:"
+
+
+class Problem(Exception):
+    """Raise to answer with a problem-details document."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.headers = headers
+        self.extensions = extensions
+
+    def response(self, instance: str | None = None) -> JSONResponse:
+        body: dict[str, Any] = {
+            "type": _TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return JSONResponse(
+            body, status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON
+        )
+
+
+def json_pointer(loc: Sequence[int | str], skip: frozenset[str] = frozenset()) -> str:
+    """`loc` of a pydantic error as an RFC 6901 pointer; `skip` drops union tags from it."""
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in loc if p not in skip]
+    return "/" + "/".join(parts) if parts else ""
+
+
+def invalid(
+    errors: Sequence[ErrorDetails], skip: frozenset[str] = frozenset(), **extra: Any
+) -> Problem:
+    """422 naming every invalid field by JSON pointer."""
+    listed = [{"pointer": json_pointer(e["loc"], skip), "detail": e["msg"]} for e in errors[:50]]
+    first = listed[0]
+    return Problem(
+        422,
+        "invalid-event",
+        "Invalid event",
+        f"{first['pointer'] or 'the body'}: {first['detail']}"
+        + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+        errors=listed,
+        **extra,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error, ours and the framework's, as problem details."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return exc.response(request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"pointer": json_pointer(e["loc"]), "detail": e["msg"]} for e in exc.errors()]
+        first = errors[0] if errors else {"pointer": "", "detail": "invalid request"}
+        return Problem(
+            422,
+            "invalid-request",
+            "Invalid request",
+            f"{first['pointer']}: {first['detail']}",
+            errors=errors,
+        ).response(request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return Problem(
+            exc.status_code, slug, str(exc.detail), str(exc.detail), headers=exc.headers
+        ).response(request.url.path)
+
+
+__all__ = ["PROBLEM_JSON", "Problem", "ValidationError", "install_problem_handlers", "invalid"]

@@ -1,0 +1,80 @@
+"""The processor's Prometheus metrics, defined once. No case ids in labels.
+
+`normwacht_sla_open_timers` is read from the deadline index at scrape time (see app.py).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from normwacht.core.engine import Kind, Outcome
+
+_OUTCOME_LABELS = ("norm", "channel", "municipality")
+
+
+class ProcessorMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.breaches = Counter(
+            "normwacht_sla_breaches",
+            "Clocks that ran past their deadline.",
+            _OUTCOME_LABELS,
+            registry=r,
+        )
+        self.met = Counter(
+            "normwacht_sla_met", "Clocks stopped in time.", _OUTCOME_LABELS, registry=r
+        )
+        self.excluded = Counter(
+            "normwacht_sla_excluded",
+            "Clocks that ended neither met nor breached (e.g. a call abandoned within 20 s).",
+            _OUTCOME_LABELS,
+            registry=r,
+        )
+        self.cancelled = Counter(
+            "normwacht_sla_cancelled",
+            "Clocks cancelled by a withdrawn case.",
+            _OUTCOME_LABELS,
+            registry=r,
+        )
+        self.corrections = Counter(
+            "normwacht_sla_corrections",
+            "Published breaches turned into met or excluded by a late event dated in time. "
+            "Standing breaches = breaches_total - corrections_total.",
+            _OUTCOME_LABELS,
+            registry=r,
+        )
+        self.breach_delay = Histogram(
+            "normwacht_sla_breach_publication_delay_seconds",
+            "Wall-clock time from a deadline to the publication of its breach.",
+            ("norm",),
+            buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0, 60.0),
+            registry=r,
+        )
+        self.events = Counter(
+            "normwacht_processor_events", "Events applied to cases, by type.", ("type",), registry=r
+        )
+        self.dead_letters = Counter(
+            "normwacht_processor_dead_letters",
+            "Records sent to the dead-letter topic, by reason.",
+            ("reason",),
+            registry=r,
+        )
+        self._by_kind = {
+            Kind.MET: self.met,
+            Kind.BREACHED: self.breaches,
+            Kind.EXCLUDED: self.excluded,
+            Kind.CANCELLED: self.cancelled,
+        }
+
+    def count(self, outcome: Outcome, fired_at: float | None = None) -> None:
+        """Count a published outcome; `fired_at` is set for breaches the deadline timer fired."""
+        labels = (outcome.norm, outcome.channel, outcome.municipality)
+        counter = self._by_kind.get(outcome.kind)
+        if counter is not None:
+            counter.labels(*labels).inc()
+        if outcome.corrects is Kind.BREACHED:
+            self.corrections.labels(*labels).inc()
+        if outcome.kind is Kind.BREACHED and fired_at is not None:
+            delay = max(0.0, fired_at - outcome.deadline.timestamp())
+            self.breach_delay.labels(outcome.norm).observe(delay)

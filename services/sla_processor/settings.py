@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.shared.kafka import KafkaSettings
+
+
+class ProcessorSettings(BaseSettings):
+    """`NORMWACHT_PROCESSOR_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="NORMWACHT_PROCESSOR_")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    app_id: str = "normwacht-sla"
+    data_dir: Path = Path(".run/processor")
+    store: str = "rocksdb://"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    tick_interval_s: float = 0.2
+    log_level: str = "INFO"
