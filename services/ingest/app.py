@@ -66,6 +66,26 @@ class _Metrics:
         )
 
 
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _authorised(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    token = credentials.credentials if credentials else ""
+    settings: IngestSettings = request.app.state.settings
+    if not any(secrets.compare_digest(token, known) for known in settings.tokens):
+        request.app.state.metrics.rejected.labels("401").inc()
+        raise Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "a valid bearer token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="normwacht"'},
+        )
+
+
 def create_app(
     settings: IngestSettings | None = None, publisher: EventPublisher | None = None
 ) -> FastAPI:
@@ -90,22 +110,9 @@ def create_app(
         summary="Post CloudEvents from source systems; they are on Kafka when you get 202.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.metrics = metrics
     install_problem_handlers(app)
-    bearer = HTTPBearer(auto_error=False)
-
-    def authorised(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        token = credentials.credentials if credentials else ""
-        if not any(secrets.compare_digest(token, known) for known in settings.tokens):
-            metrics.rejected.labels("401").inc()
-            raise Problem(
-                401,
-                "unauthorized",
-                "Unauthorized",
-                "a valid bearer token is required",
-                headers={"WWW-Authenticate": 'Bearer realm="normwacht"'},
-            )
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -140,7 +147,7 @@ def create_app(
         "/v1/events",
         status_code=202,
         response_model=Accepted,
-        dependencies=[Depends(authorised)],
+        dependencies=[Depends(_authorised)],
         summary="Post one CloudEvent or a batch of them",
         responses={
             401: {"description": "Missing or wrong bearer token"},

@@ -57,11 +57,18 @@ def json_pointer(loc: Sequence[int | str], skip: frozenset[str] = frozenset()) -
     return "/" + "/".join(parts) if parts else ""
 
 
+def _pointer(error: ErrorDetails, skip: frozenset[str]) -> str:
+    loc = error["loc"]
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = (*loc, "type")  # pydantic places an unknown event type at the event itself
+    return json_pointer(loc, skip)
+
+
 def invalid(
     errors: Sequence[ErrorDetails], skip: frozenset[str] = frozenset(), **extra: Any
 ) -> Problem:
     """422 naming every invalid field by JSON pointer."""
-    listed = [{"pointer": json_pointer(e["loc"], skip), "detail": e["msg"]} for e in errors[:50]]
+    listed = [{"pointer": _pointer(e, skip), "detail": e["msg"]} for e in errors[:50]]
     first = listed[0]
     return Problem(
         422,

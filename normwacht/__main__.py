@@ -1,0 +1,3 @@
+from normwacht.cli import app
+
+app(prog_name="normwacht")

@@ -1,0 +1,129 @@
+"""Ingest on the real broker: 202 means the events are on Kafka; bad input writes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.ingest.app import BATCH, SINGLE, create_app
+from services.ingest.settings import DEVELOPMENT_TOKEN, IngestSettings
+from services.shared.kafka import KafkaSettings
+from tests.support.kafka_io import read_topic
+
+pytestmark = pytest.mark.integration
+
+AUTH = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
+
+
+def call(
+    subject: str = "KCC-1", kind: str = "queued", event_id: str = "e-1", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "urn:buch:kcc:telephony",
+        "type": f"nl.buch.call.{kind}",
+        "time": "2026-11-24T09:00:00+01:00",
+        "subject": subject,
+        "municipality": "uitgeest",
+        **extra,
+    }
+
+
+@pytest.fixture
+def client(kafka_settings: KafkaSettings) -> Iterator[TestClient]:
+    settings = IngestSettings(kafka=kafka_settings, max_batch_events=5, max_body_bytes=20_000)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def post(client: TestClient, body: object, media_type: str = SINGLE, **headers: str) -> Any:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.post(
+        "/v1/events", content=content, headers={"Content-Type": media_type, **AUTH, **headers}
+    )
+
+
+def test_one_event_is_on_kafka_keyed_by_subject(
+    client: TestClient, kafka_settings: KafkaSettings
+) -> None:
+    response = post(client, call(subject="KCC-7"))
+    assert response.status_code == 202, response.text
+    assert response.json() == {"accepted": 1, "ids": ["e-1"]}
+    [record] = read_topic(kafka_settings.bootstrap, kafka_settings.events_topic, expect=1)
+    assert record.key == b"KCC-7"
+    assert json.loads(record.value)["subject"] == "KCC-7"
+    assert record.headers["ce_type"] == b"nl.buch.call.queued"
+
+
+def test_a_batch_keeps_each_case_in_one_partition_in_order(
+    client: TestClient, kafka_settings: KafkaSettings
+) -> None:
+    batch = [
+        call(subject=f"KCC-{n % 2}", kind=kind, event_id=f"e-{n}")
+        for n, kind in enumerate(["queued", "queued", "answered", "answered"])
+    ]
+    response = post(client, batch, BATCH)
+    assert response.status_code == 202, response.text
+    records = read_topic(kafka_settings.bootstrap, kafka_settings.events_topic, expect=4)
+    by_case: dict[bytes | None, list[tuple[int, str]]] = {}
+    for r in records:
+        by_case.setdefault(r.key, []).append((r.partition, json.loads(r.value)["type"]))
+    for events in by_case.values():
+        assert len({partition for partition, _ in events}) == 1
+        assert [t for _, t in events] == ["nl.buch.call.queued", "nl.buch.call.answered"]
+
+
+def problem_of(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("urn:normwacht:problem:")
+    return body
+
+
+def test_bad_input_gets_a_clear_4xx_and_nothing_reaches_kafka(
+    client: TestClient, kafka_settings: KafkaSettings
+) -> None:
+    malformed = problem_of(post(client, b'{"specversion": "1.0",'), 422)
+    assert "JSON" in malformed["detail"] or "json" in malformed["detail"]
+
+    missing = call()
+    del missing["time"]
+    assert problem_of(post(client, missing), 422)["errors"][0]["pointer"] == "/time"
+
+    unknown = problem_of(post(client, call(kind="teleported")), 422)
+    assert unknown["errors"][0]["pointer"] == "/type"
+
+    personal = problem_of(post(client, [call(), call(subject="jan@example.nl")], BATCH), 422)
+    assert personal["errors"][0]["pointer"] == "/1/subject"
+
+    wrong_token = problem_of(post(client, call(), Authorization="Bearer nope"), 401)
+    assert "bearer" in wrong_token["detail"]
+    no_token = client.post(
+        "/v1/events", content=json.dumps(call()), headers={"Content-Type": SINGLE}
+    )
+    assert no_token.headers["www-authenticate"].startswith("Bearer")
+    problem_of(no_token, 401)
+
+    too_many = problem_of(post(client, [call(event_id=f"e{n}") for n in range(6)], BATCH), 413)
+    assert "at most 5 events" in too_many["detail"]
+    problem_of(post(client, b"[" + b" " * 30_000 + b"]", BATCH), 413)
+    problem_of(post(client, call(), "text/plain"), 415)
+    problem_of(post(client, [], BATCH), 422)
+
+    assert read_topic(kafka_settings.bootstrap, kafka_settings.events_topic) == []
+
+
+def test_health_metrics_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    post(client, call(subject="KCC-M"))
+    metrics = client.get("/metrics").text
+    assert 'normwacht_ingest_events_accepted_total{type="nl.buch.call.queued"} 1.0' in metrics
+    spec = client.get("/openapi.json").json()
+    assert set(spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]) == {SINGLE, BATCH}

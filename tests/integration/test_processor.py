@@ -1,0 +1,134 @@
+"""The processor on the real broker: events in, outcomes and dead letters out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.shared.kafka import KafkaSettings
+from tests.support.broker import free_port
+from tests.support.events import ago, as_record, call_event
+from tests.support.kafka_io import produce, read_topic
+from tests.support.services import eventually, running_service
+
+pytestmark = pytest.mark.integration
+
+
+def processor_env(kafka: KafkaSettings, data_dir: Path, port: int) -> dict[str, str]:
+    return {
+        "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,
+        "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
+        "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
+        "NORMWACHT_KAFKA_PARTITIONS": str(kafka.partitions),
+        "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-sla-{uuid.uuid4().hex[:8]}",
+        "NORMWACHT_PROCESSOR_DATA_DIR": str(data_dir),
+        "NORMWACHT_PROCESSOR_WEB_PORT": str(port),
+    }
+
+
+@pytest.fixture
+def processor(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = processor_env(kafka_settings, tmp_path / "state", port)
+    with running_service("processor", env, f"http://127.0.0.1:{port}/healthz", tmp_path):
+        yield f"http://127.0.0.1:{port}"
+
+
+def outcome_kinds(kafka: KafkaSettings, expect: int) -> dict[str, list[str]]:
+    kinds: dict[str, list[str]] = {}
+    for record in read_topic(kafka.bootstrap, kafka.outcomes_topic, expect=expect):
+        outcome = json.loads(record.value)
+        assert record.key == outcome["subject"].encode()
+        kinds.setdefault(outcome["subject"], []).append(outcome["kind"])
+    return kinds
+
+
+def test_phone_answer_outcomes_and_dead_letters(
+    processor: str, kafka_settings: KafkaSettings
+) -> None:
+    events = [
+        # Queued 25 s ago and never answered: breached by the timer.
+        call_event("UNANSWERED", "queued", ago(25)),
+        # Answered after 5 s: met.
+        call_event("ANSWERED", "queued", ago(30)),
+        call_event("ANSWERED", "answered", ago(25)),
+        # Caller hung up after 4 s: excluded.
+        call_event("HUNG-UP", "queued", ago(30)),
+        call_event("HUNG-UP", "abandoned", ago(26)),
+    ]
+    duplicate = events[1]
+    produce(
+        kafka_settings.bootstrap,
+        kafka_settings.events_topic,
+        [as_record(e) for e in events]
+        + [
+            as_record(duplicate),
+            (b"POISON", b"\x00 not json"),
+            (b"OTHER-KEY", as_record(events[0])[1]),
+        ],
+    )
+    assert outcome_kinds(kafka_settings, expect=7) == {
+        "UNANSWERED": ["opened", "breached"],
+        "ANSWERED": ["opened", "met"],
+        "HUNG-UP": ["opened", "excluded"],
+    }
+    dead = read_topic(kafka_settings.bootstrap, kafka_settings.dead_letter_topic, expect=2)
+    assert [(d.key, d.headers["normwacht-error"]) for d in dead] == [
+        (b"POISON", b"invalid_event"),
+        (b"OTHER-KEY", b"key_mismatch"),
+    ]
+    assert dead[0].value == b"\x00 not json"  # the original bytes, untouched
+    assert b"origin" not in dead[0].headers["normwacht-error-detail"]
+
+    metrics = httpx.get(f"{processor}/metrics").text
+    labels = 'channel="phone",municipality="bergen",norm="phone.answer"'
+    assert f"normwacht_sla_breaches_total{{{labels}}} 1.0" in metrics
+    assert f"normwacht_sla_met_total{{{labels}}} 1.0" in metrics
+    assert f"normwacht_sla_excluded_total{{{labels}}} 1.0" in metrics
+    assert 'normwacht_processor_dead_letters_total{reason="invalid_event"} 1.0' in metrics
+    assert 'normwacht_sla_open_timers{municipality="bergen",norm="phone.answer"} 0.0' in metrics
+
+
+def test_late_answer_dated_in_time_corrects_the_breach(
+    processor: str, kafka_settings: KafkaSettings
+) -> None:
+    queued = call_event("LATE-NEWS", "queued", ago(60))
+    produce(kafka_settings.bootstrap, kafka_settings.events_topic, [as_record(queued)])
+    assert outcome_kinds(kafka_settings, expect=2) == {"LATE-NEWS": ["opened", "breached"]}
+    # The telephony system's answered event was delayed: it happened 10 s into the call.
+    produce(
+        kafka_settings.bootstrap,
+        kafka_settings.events_topic,
+        [as_record(call_event("LATE-NEWS", "answered", ago(50)))],
+    )
+    records = read_topic(kafka_settings.bootstrap, kafka_settings.outcomes_topic, expect=3)
+    correction = json.loads(records[-1].value)
+    assert (correction["kind"], correction["corrects"]) == ("met", "breached")
+    assert correction["id"] == "LATE-NEWS/phone.answer/1/met"
+    metrics = eventually(
+        lambda: (t := httpx.get(f"{processor}/metrics").text) if "corrections_total{" in t else None
+    )
+    assert (
+        'normwacht_sla_corrections_total{channel="phone",municipality="bergen",norm="phone.answer"} 1.0'
+        in metrics
+    )
+
+
+def test_open_clock_is_counted_until_it_breaches(
+    processor: str, kafka_settings: KafkaSettings
+) -> None:
+    produce(
+        kafka_settings.bootstrap,
+        kafka_settings.events_topic,
+        [as_record(call_event("WAITING", "queued", ago(17), municipality="heiloo"))],
+    )
+    gauge = 'normwacht_sla_open_timers{municipality="heiloo",norm="phone.answer"}'
+    eventually(lambda: f"{gauge} 1.0" in httpx.get(f"{processor}/metrics").text)
+    eventually(lambda: f"{gauge} 0.0" in httpx.get(f"{processor}/metrics").text, timeout_s=15)
+    assert outcome_kinds(kafka_settings, expect=2) == {"WAITING": ["opened", "breached"]}

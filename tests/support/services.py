@@ -1,0 +1,82 @@
+"""Run Normwacht's services as real processes, the way `make run` does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+
+T = TypeVar("T")
+
+
+class ServiceFailed(RuntimeError):
+    pass
+
+
+@contextmanager
+def running_service(
+    name: str, env: Mapping[str, str], health_url: str, log_dir: Path, timeout_s: float = 90.0
+) -> Iterator[Path]:
+    """Start `normwacht NAME` with `env`, wait until `health_url` answers 200, stop it on exit.
+
+    Yields the path of the service's log, which is printed when it fails to start.
+    """
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "normwacht", name],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_healthy(process, health_url, log_path, timeout_s)
+            yield log_path
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceFailed(f"{url}: exited {process.returncode}\n{_tail(log_path)}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise ServiceFailed(f"{url}: not healthy after {timeout_s} s\n{_tail(log_path)}")
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def eventually(check: Callable[[], T], timeout_s: float = 30.0, interval_s: float = 0.25) -> T:
+    """Call `check` until it returns something truthy; return that, or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s: {check}")
+        time.sleep(interval_s)

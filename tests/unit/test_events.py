@@ -1,0 +1,92 @@
+"""The event contract: what ingest accepts and the processor reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from normwacht.core.events import CallQueued, parse_event, parse_events
+
+
+def event(**overrides: Any) -> str:
+    body: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": "e-1",
+        "source": "urn:buch:kcc:telephony",
+        "type": "nl.buch.call.queued",
+        "time": "2026-11-24T09:00:00+01:00",
+        "subject": "KCC-2026-000123",
+        "municipality": "castricum",
+        "data": {"queue": "kcc-algemeen"},
+    }
+    body.update(overrides)
+    return json.dumps({k: v for k, v in body.items() if v is not None})
+
+
+def error_locations(raw: str) -> list[tuple[int | str, ...]]:
+    with pytest.raises(ValidationError) as caught:
+        parse_event(raw)
+    return [e["loc"] for e in caught.value.errors()]
+
+
+def test_a_valid_call_queued_parses_to_its_type() -> None:
+    parsed = parse_event(event())
+    assert isinstance(parsed, CallQueued)
+    assert parsed.data.queue == "kcc-algemeen"
+    assert parsed.dedup_key == "urn:buch:kcc:telephony e-1"
+
+
+def test_data_may_be_left_out() -> None:
+    assert (
+        parse_event(event(type="nl.buch.call.answered", data=None)).type == "nl.buch.call.answered"
+    )
+
+
+@pytest.mark.parametrize(
+    "missing", ["id", "source", "time", "subject", "municipality", "specversion"]
+)
+def test_a_missing_attribute_is_named(missing: str) -> None:
+    body = json.loads(event())
+    del body[missing]
+    assert (body["type"], missing) in error_locations(json.dumps(body))
+
+
+def test_an_unknown_type_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_event(event(type="nl.buch.call.teleported"))
+    [error] = caught.value.errors()
+    assert error["type"] == "union_tag_invalid"
+    assert "nl.buch.call.queued" in error["msg"]  # it lists the types we know
+
+
+@pytest.mark.parametrize(
+    "subject", ["jan.jansen@example.nl", "0612345678", "+31612345678", "123456782", "a b", ""]
+)
+def test_personal_data_as_subject_is_refused(subject: str) -> None:
+    assert ("nl.buch.call.queued", "subject") in error_locations(event(subject=subject))
+
+
+def test_unknown_data_fields_are_refused_so_no_personal_data_rides_along() -> None:
+    locations = error_locations(event(data={"caller_name": "Jan Jansen"}))
+    assert locations == [("nl.buch.call.queued", "data", "caller_name")]
+
+
+def test_unknown_envelope_attributes_are_refused() -> None:
+    assert ("nl.buch.call.queued", "callerphone") in error_locations(event(callerphone="0612"))
+
+
+def test_a_time_without_offset_is_refused() -> None:
+    assert ("nl.buch.call.queued", "time") in error_locations(event(time="2026-11-24T09:00:00"))
+
+
+def test_an_unknown_municipality_is_refused() -> None:
+    assert ("nl.buch.call.queued", "municipality") in error_locations(event(municipality="alkmaar"))
+
+
+def test_a_batch_names_the_index_of_the_bad_event() -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_events(f"[{event()}, {event(subject='x@y')}]")
+    assert [e["loc"] for e in caught.value.errors()] == [(1, "nl.buch.call.queued", "subject")]
