@@ -87,13 +87,8 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
     ticks_topic = app.topic(f"{settings.app_id}-ticks", partitions=kafka.partitions, internal=True)
     outcomes_topic = app.topic(kafka.outcomes_topic, partitions=kafka.partitions)
     dead_letter_topic = app.topic(kafka.dead_letter_topic)
-    cases = app.Table(
-        "cases",
-        default=None,
-        partitions=kafka.partitions,
-        key_serializer="json",
-        value_serializer="json",
-    )
+    # Keys and values are JSON (faust's default for tables without a model type).
+    cases = app.Table("cases", default=None, partitions=kafka.partitions)
 
     def load(subject: str) -> Case | None:
         stored = cases.get(subject)
@@ -184,7 +179,10 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside `content_type`; the header carries it whole.
+        return web.bytes(
+            generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

@@ -111,13 +111,14 @@ def test_late_answer_dated_in_time_corrects_the_breach(
     correction = json.loads(records[-1].value)
     assert (correction["kind"], correction["corrects"]) == ("met", "breached")
     assert correction["id"] == "LATE-NEWS/phone.answer/1/met"
-    metrics = eventually(
-        lambda: (t := httpx.get(f"{processor}/metrics").text) if "corrections_total{" in t else None
-    )
-    assert (
-        'normwacht_sla_corrections_total{channel="phone",municipality="bergen",norm="phone.answer"} 1.0'
-        in metrics
-    )
+
+    def corrections() -> str | None:
+        text = httpx.get(f"{processor}/metrics").text
+        return text if "normwacht_sla_corrections_total{" in text else None
+
+    metrics = eventually(corrections)
+    labels = 'channel="phone",municipality="bergen",norm="phone.answer"'
+    assert f"normwacht_sla_corrections_total{{{labels}}} 1.0" in metrics
 
 
 def test_open_clock_is_counted_until_it_breaches(

@@ -14,7 +14,6 @@ from typing import TypeVar
 
 import httpx
 
-
 T = TypeVar("T")
 
 
@@ -70,7 +69,9 @@ def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def eventually(check: Callable[[], T], timeout_s: float = 30.0, interval_s: float = 0.25) -> T:
+def eventually(
+    check: Callable[[], T | None], timeout_s: float = 30.0, interval_s: float = 0.25
+) -> T:
     """Call `check` until it returns something truthy; return that, or fail after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:

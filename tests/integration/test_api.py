@@ -1,0 +1,143 @@
+"""The API on the real broker and a real database (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select
+
+from normwacht.core.engine import Kind, Outcome
+from services.api.app import create_app
+from services.api.db import Base, OutcomeRow
+from services.api.settings import ApiSettings
+from services.shared.kafka import KafkaSettings
+from tests.support.kafka_io import produce
+from tests.support.services import eventually
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    if request.param == "sqlite":
+        return sqlite_url
+    url: str = request.getfixturevalue("postgres_url")
+    # One PostgreSQL server serves the session: start each test from empty tables.
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def api(kafka_settings: KafkaSettings, database_url: str) -> Iterator[TestClient]:
+    settings = ApiSettings(
+        kafka=kafka_settings, database_url=database_url, consumer_group="api-test"
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def outcome(
+    subject: str, kind: Kind, *, minute: int = 0, municipality: str = "castricum", **extra: object
+) -> Outcome:
+    start = T0 + timedelta(minutes=minute)
+    return Outcome(
+        subject=subject,
+        norm="phone.answer",
+        instance=1,
+        kind=kind,
+        channel="phone",
+        municipality=municipality,
+        started_at=start,
+        deadline=start + timedelta(seconds=20),
+        decided_at=start + timedelta(seconds=20)
+        if kind is Kind.BREACHED
+        else start + timedelta(seconds=5),
+        **extra,  # type: ignore[arg-type,unused-ignore]
+    )
+
+
+def publish(kafka: KafkaSettings, *outcomes: Outcome) -> None:
+    produce(
+        kafka.bootstrap,
+        kafka.outcomes_topic,
+        [(o.subject.encode(), o.model_dump_json().encode()) for o in outcomes],
+    )
+
+
+def breaches(api: TestClient, **params: str | int | bool) -> list[str]:
+    response = api.get("/v1/breaches", params=params)
+    assert response.status_code == 200, response.text
+    return [item["subject"] for item in response.json()["items"]]
+
+
+def test_outcomes_become_cases_and_breaches(api: TestClient, kafka_settings: KafkaSettings) -> None:
+    publish(
+        kafka_settings,
+        outcome("A", Kind.OPENED),
+        outcome("A", Kind.BREACHED),
+        outcome("B", Kind.OPENED, minute=1),
+        outcome("B", Kind.MET, minute=1),
+        outcome("C", Kind.OPENED, minute=2, municipality="heiloo"),
+        outcome("C", Kind.BREACHED, minute=2, municipality="heiloo"),
+        outcome("C", Kind.MET, minute=2, municipality="heiloo", corrects=Kind.BREACHED),
+        outcome("D", Kind.OPENED, minute=3),
+    )
+    eventually(lambda: api.get("/v1/cases/D").status_code == 200)
+    assert breaches(api) == ["A"]
+    assert breaches(api, include_corrected=True) == ["A", "C"]
+    assert breaches(api, municipality="heiloo") == []
+    assert breaches(api, norm="email.answer") == []
+
+    case = api.get("/v1/cases/C").json()
+    [clock] = case["clocks"]
+    assert (case["municipality"], clock["status"]) == ("heiloo", "met")
+    assert clock["outcomes"] == ["opened", "breached", "met"]
+    assert clock["deadline"].startswith("2026-11-24T09:02:20")
+
+    assert api.get("/v1/cases/D").json()["clocks"][0]["status"] == "opened"
+    missing = api.get("/v1/cases/NOPE")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_a_replayed_outcome_never_duplicates_a_row(
+    api: TestClient, kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    records = [outcome("R", Kind.OPENED), outcome("R", Kind.BREACHED)]
+    publish(kafka_settings, *records)
+    publish(kafka_settings, *records, outcome("MARK", Kind.OPENED))
+    eventually(lambda: api.get("/v1/cases/MARK").status_code == 200)
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        count = connection.scalar(
+            select(func.count()).select_from(OutcomeRow).where(OutcomeRow.subject == "R")
+        )
+    engine.dispose()
+    assert count == 2
+    assert breaches(api) == ["R"]
+
+
+def test_breaches_page_by_cursor_and_filter_by_time(
+    api: TestClient, kafka_settings: KafkaSettings
+) -> None:
+    publish(kafka_settings, *[outcome(f"P{n}", Kind.BREACHED, minute=n) for n in range(5)])
+    eventually(lambda: len(breaches(api)) == 5)
+    first = api.get("/v1/breaches", params={"limit": 2}).json()
+    second = api.get("/v1/breaches", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    third = api.get("/v1/breaches", params={"limit": 2, "cursor": second["next_cursor"]}).json()
+    pages = [[i["subject"] for i in page["items"]] for page in (first, second, third)]
+    assert pages == [["P0", "P1"], ["P2", "P3"], ["P4"]]
+    assert third["next_cursor"] is None
+    since = (T0 + timedelta(minutes=1)).isoformat()
+    until = (T0 + timedelta(minutes=3)).isoformat()
+    assert breaches(api, since=since, until=until) == ["P1", "P2"]
+    bad = api.get("/v1/breaches", params={"cursor": "%%%"})
+    assert bad.status_code == 400
+    assert api.get("/v1/breaches", params={"limit": 0}).status_code == 422
