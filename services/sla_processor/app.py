@@ -165,10 +165,15 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
     async def send_ticks() -> None:
         now = time.time()
         stamp = datetime.fromtimestamp(now, UTC).isoformat()
-        for subject in set(index.pop_due(now)):
-            await ticks_topic.send(
-                key=subject.encode(), value=json.dumps({"subject": subject, "now": stamp}).encode()
-            )
+        for subject, deadline in index.pop_due(now).items():
+            try:
+                await ticks_topic.send(
+                    key=subject.encode(),
+                    value=json.dumps({"subject": subject, "now": stamp}).encode(),
+                )
+            except Exception as error:
+                log.warning("tick_not_sent", error=str(error))
+                index.retry(subject, deadline)
 
     @app.on_rebalance_complete.connect
     async def rebuild_index(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:

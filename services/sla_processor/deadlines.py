@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterator
 
 from normwacht.core.engine import Case, open_clocks
 
@@ -43,13 +42,15 @@ class DeadlineIndex:
         if now:
             self._open[case.subject] = now
 
-    def pop_due(self, now: float) -> Iterator[str]:
-        """Subjects with an open clock whose deadline lies strictly before `now`."""
+    def pop_due(self, now: float) -> dict[str, float]:
+        """Subjects with an open clock due strictly before `now`, each with that deadline."""
+        due: dict[str, float] = {}
         while self._heap and self._heap[0][0] < now:
             deadline, subject = heapq.heappop(self._heap)
             clocks = self._open.get(subject, {})
             if any(d == deadline for d, _ in clocks.values()):
-                yield subject
+                due.setdefault(subject, deadline)
+        return due
 
     def retry(self, subject: str, deadline: float) -> None:
         """Put a due subject back, when its tick could not be sent."""

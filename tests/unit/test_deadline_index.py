@@ -35,6 +35,15 @@ def test_pops_only_what_is_due_in_deadline_order() -> None:
     assert list(index.pop_due((T0 + timedelta(seconds=25)).timestamp())) == []
 
 
+def test_a_retried_subject_is_due_again() -> None:
+    index = DeadlineIndex()
+    index.track(case("a", 10))
+    later = (T0 + timedelta(seconds=11)).timestamp()
+    [(subject, deadline)] = index.pop_due(later).items()
+    index.retry(subject, deadline)
+    assert list(index.pop_due(later)) == ["a"]
+
+
 def test_a_deadline_is_not_due_at_its_own_instant() -> None:
     index = DeadlineIndex()
     index.track(case("a", 10))
