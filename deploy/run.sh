@@ -7,6 +7,7 @@ deploy/kafka/kafka.sh start
 pids=()
 stop_all() {
   trap - EXIT INT TERM
+  trap '' PIPE  # a closed terminal or pipe must not keep us from stopping the broker
   echo "stopping normwacht ..."
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
