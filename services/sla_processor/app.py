@@ -75,6 +75,8 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
         topic_replication_factor=kafka.replication_factor,
         table_standby_replicas=0,
         producer_acks=-1,
+        # Batch outcome and changelog writes for a few ms instead of one request per record.
+        producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_bind=settings.web_host,

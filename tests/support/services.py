@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,13 +22,26 @@ class ServiceFailed(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class Service:
+    pid: int
+    log_path: Path
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the process now, from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise ServiceFailed(f"no VmRSS for pid {self.pid}")
+
+
 @contextmanager
 def running_service(
     name: str, env: Mapping[str, str], health_url: str, log_dir: Path, timeout_s: float = 90.0
-) -> Iterator[Path]:
+) -> Iterator[Service]:
     """Start `normwacht NAME` with `env`, wait until `health_url` answers 200, stop it on exit.
 
-    Yields the path of the service's log, which is printed when it fails to start.
+    The service's output goes to `log_dir/NAME.log`, whose tail is shown when it fails to start.
     """
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
@@ -39,7 +53,7 @@ def running_service(
         )
         try:
             _wait_healthy(process, health_url, log_path, timeout_s)
-            yield log_path
+            yield Service(process.pid, log_path)
         finally:
             process.send_signal(signal.SIGTERM)
             try:

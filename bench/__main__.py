@@ -1,0 +1,357 @@
+"""Benchmarks on the real broker and the real services: `python -m bench --help`.
+
+Each command starts its own broker (in a temporary folder, on free ports) and the
+services it needs as processes, exactly as the tests do, measures, prints a table
+and writes the figures to `bench/results/`. Figures go into docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.shared.kafka import KafkaSettings, ensure_topics
+from tests.support.broker import free_port, running_broker
+from tests.support.events import call_event
+from tests.support.services import Service, running_service
+
+app = typer.Typer(no_args_is_help=True, help=__doc__)
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Stack:
+    kafka: KafkaSettings
+    env: dict[str, str]
+    workdir: Path
+
+
+@contextmanager
+def broker_stack(partitions: int = 6) -> Iterator[Stack]:
+    with (
+        tempfile.TemporaryDirectory(prefix="normwacht-bench-") as tmp,
+        running_broker(Path(tmp) / "kafka") as bootstrap,
+    ):
+        run = uuid.uuid4().hex[:8]
+        kafka = KafkaSettings(
+            bootstrap=bootstrap,
+            events_topic=f"b{run}.events",
+            outcomes_topic=f"b{run}.outcomes",
+            dead_letter_topic=f"b{run}.dlq",
+            partitions=partitions,
+        )
+        ensure_topics(kafka)
+        env = {
+            "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,
+            "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
+            "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
+            "NORMWACHT_KAFKA_PARTITIONS": str(partitions),
+            "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-bench-{run}",
+            "NORMWACHT_PROCESSOR_DATA_DIR": str(Path(tmp) / "processor"),
+            "NORMWACHT_PROCESSOR_LOG_LEVEL": "WARNING",
+            "NORMWACHT_INGEST_LOG_LEVEL": "WARNING",
+        }
+        yield Stack(kafka, env, Path(tmp))
+
+
+def start(stack: Stack, stack_exit: ExitStack, name: str) -> tuple[str, Service]:
+    port = free_port()
+    env = {
+        **stack.env,
+        f"NORMWACHT_{'PROCESSOR_WEB' if name == 'processor' else name.upper()}_PORT": str(port),
+    }
+    url = f"http://127.0.0.1:{port}"
+    service = stack_exit.enter_context(running_service(name, env, url + "/healthz", stack.workdir))
+    return url, service
+
+
+def metric_sum(metrics_url: str, name: str) -> float:
+    text = httpx.get(metrics_url, timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith((name + "{", name + " "))
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def save(name: str, figures: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    record = {
+        "benchmark": name,
+        "at": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **figures,
+    }
+    path = RESULTS / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(record, indent=2))
+    typer.echo(f"wrote {path}")
+
+
+@contextmanager
+def py_spy(pid: int, output: Path) -> Iterator[None]:
+    """Sample `pid` with py-spy while the block runs; writes collapsed stacks to `output`."""
+    recorder = subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=30)
+        typer.echo(f"profile: {output}")
+
+
+# --- breach latency ---------------------------------------------------------------------
+
+
+async def _background_load(kafka: KafkaSettings, rate: int, stop: asyncio.Event) -> int:
+    """Answered calls (queued + answered, both met) at `rate` events per second."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=5)
+    await producer.start()
+    sent = 0
+    started = time.monotonic()
+    try:
+        while not stop.is_set():
+            due = int((time.monotonic() - started) * rate)
+            while sent < due:
+                subject = f"BG-{uuid.uuid4().hex[:12]}"
+                now = datetime.now(UTC)
+                for kind, at in (("queued", now - timedelta(seconds=3)), ("answered", now)):
+                    event = call_event(subject, kind, at)
+                    await producer.send(
+                        kafka.events_topic, json.dumps(event).encode(), key=subject.encode()
+                    )
+                    sent += 1
+            await asyncio.sleep(0.01)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def _measure_breaches(
+    stack: Stack, ingest: str, calls: int, spread_s: float, background: int
+) -> dict[str, Any]:
+    consumer = AIOKafkaConsumer(
+        stack.kafka.outcomes_topic,
+        bootstrap_servers=stack.kafka.bootstrap,
+        auto_offset_reset="latest",
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+    )
+    await consumer.start()
+    await asyncio.sleep(2)  # let the group settle so "latest" is before our breaches
+    stop = asyncio.Event()
+    load = (
+        asyncio.create_task(_background_load(stack.kafka, background, stop)) if background else None
+    )
+    # Calls queued so that their deadlines fall 2 .. 2+spread_s seconds from now.
+    now = datetime.now(UTC)
+    events = [
+        call_event(
+            f"LAT-{n}",
+            "queued",
+            now - timedelta(seconds=20) + timedelta(seconds=2 + random.uniform(0, spread_s)),
+        )
+        for n in range(calls)
+    ]
+    async with httpx.AsyncClient(timeout=30) as client:
+        for i in range(0, calls, 200):
+            response = await client.post(
+                f"{ingest}/v1/events",
+                content=json.dumps(events[i : i + 200]),
+                headers={
+                    "Content-Type": "application/cloudevents-batch+json",
+                    "Authorization": "Bearer normwacht-dev-token",
+                },
+            )
+            response.raise_for_status()
+    published: list[float] = []
+    received: list[float] = []
+    deadline_by_subject = {
+        e["subject"]: datetime.fromisoformat(e["time"]).timestamp() + 20 for e in events
+    }
+    give_up = time.monotonic() + spread_s + 60
+    while len(published) < calls and time.monotonic() < give_up:
+        batches = await consumer.getmany(timeout_ms=200)
+        arrived = time.time()
+        for records in batches.values():
+            for record in records:
+                outcome = json.loads(record.value)
+                if outcome["kind"] == "breached" and outcome["subject"] in deadline_by_subject:
+                    deadline = deadline_by_subject[outcome["subject"]]
+                    published.append(record.timestamp / 1000 - deadline)
+                    received.append(arrived - deadline)
+    stop.set()
+    sent = await load if load else 0
+    await consumer.stop()
+    return {
+        "breaches": len(published),
+        "background_events": sent,
+        "publish_p50_s": percentile(published, 0.5),
+        "publish_p99_s": percentile(published, 0.99),
+        "publish_max_s": max(published),
+        "received_p99_s": percentile(received, 0.99),
+    }
+
+
+@app.command("breach-latency")
+def breach_latency(
+    calls: int = 500, spread_s: float = 15.0, background_rate: int = 200, runs: int = 3
+) -> None:
+    """Time from each deadline to its breach on the outcomes topic, with background load."""
+    results = []
+    for run in range(runs):
+        with broker_stack() as stack, ExitStack() as services:
+            processor, _ = start(stack, services, "processor")
+            ingest, _ = start(stack, services, "ingest")
+            figures = asyncio.run(
+                _measure_breaches(stack, ingest, calls, spread_s, background_rate)
+            )
+            figures["processor_histogram_count"] = metric_sum(
+                processor + "/metrics", "normwacht_sla_breach_publication_delay_seconds_count"
+            )
+            typer.echo(f"run {run + 1}: {figures}")
+            results.append(figures)
+    summary = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    typer.echo(
+        f"median of {runs} runs: p50 {summary['publish_p50_s']:.3f} s, "
+        f"p99 {summary['publish_p99_s']:.3f} s, max {summary['publish_max_s']:.3f} s "
+        f"over {calls} breaches with {background_rate} events/s background"
+    )
+    save(
+        "breach-latency",
+        {"calls": calls, "background_rate": background_rate, "runs": results, "median": summary},
+    )
+
+
+# --- throughput -------------------------------------------------------------------------
+
+
+async def _fill(kafka: KafkaSettings, events: int) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap, linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    base = datetime.now(UTC) - timedelta(hours=1)
+    try:
+        for n in range(events // 2):
+            subject = f"TP-{n}"
+            queued = base + timedelta(milliseconds=n)
+            for kind, at in (("queued", queued), ("answered", queued + timedelta(seconds=5))):
+                await producer.send(
+                    kafka.events_topic,
+                    json.dumps(call_event(subject, kind, at)).encode(),
+                    key=subject.encode(),
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _bare_read(kafka: KafkaSettings, events: int) -> float:
+    consumer = AIOKafkaConsumer(
+        kafka.events_topic,
+        bootstrap_servers=kafka.bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"bare-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen = 0
+    started = None
+    try:
+        while seen < events:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            if batches and started is None:
+                started = time.perf_counter()
+            seen += sum(len(records) for records in batches.values())
+    finally:
+        await consumer.stop()
+    assert started is not None
+    return events / (time.perf_counter() - started)
+
+
+@app.command()
+def throughput(
+    events: int = 100_000,
+    runs: int = 3,
+    profile: bool = typer.Option(False, help="Record the processor with py-spy (must be on PATH)"),
+) -> None:
+    """Events per second through the processor (RocksDB state) against a bare aiokafka consumer."""
+    results = []
+    for run in range(runs):
+        with broker_stack() as stack, ExitStack() as services:
+            asyncio.run(_fill(stack.kafka, events))
+            bare = asyncio.run(_bare_read(stack.kafka, events))
+            processor, service = start(stack, services, "processor")
+            if profile:
+                RESULTS.mkdir(exist_ok=True)
+                services.enter_context(
+                    py_spy(service.pid, RESULTS / f"throughput-profile-{run + 1}.txt")
+                )
+            metrics = processor + "/metrics"
+            first_seen = first_count = None
+            while True:
+                count = metric_sum(metrics, "normwacht_processor_events_total")
+                if count and first_seen is None:
+                    first_seen, first_count = time.perf_counter(), count
+                if count >= events:
+                    break
+                time.sleep(0.1)
+            assert first_seen is not None
+            assert first_count is not None
+            rate = (events - first_count) / (time.perf_counter() - first_seen)
+            figures = {
+                "bare_consumer_eps": bare,
+                "processor_eps": rate,
+                "ratio": rate / bare,
+                "processor_rss_mib": service.rss_bytes() / 2**20,
+            }
+            typer.echo(f"run {run + 1}: {figures}")
+            results.append(figures)
+    summary = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    typer.echo(
+        f"median of {runs} runs: processor {summary['processor_eps']:.0f} events/s, bare consumer "
+        f"{summary['bare_consumer_eps']:.0f} events/s ({summary['ratio']:.0%})"
+    )
+    save("throughput", {"events": events, "runs": results, "median": summary})
+
+
+if __name__ == "__main__":
+    app()
