@@ -168,14 +168,14 @@ async def _background_load(kafka: KafkaSettings, rate: int, stop: asyncio.Event)
 async def _measure_breaches(
     stack: Stack, ingest: str, calls: int, spread_s: float, background: int
 ) -> dict[str, Any]:
+    # The topics are new for every run, so reading from the start sees only our outcomes.
     consumer = AIOKafkaConsumer(
         stack.kafka.outcomes_topic,
         bootstrap_servers=stack.kafka.bootstrap,
-        auto_offset_reset="latest",
+        auto_offset_reset="earliest",
         group_id=f"bench-{uuid.uuid4().hex[:6]}",
     )
     await consumer.start()
-    await asyncio.sleep(2)  # let the group settle so "latest" is before our breaches
     stop = asyncio.Event()
     load = (
         asyncio.create_task(_background_load(stack.kafka, background, stop)) if background else None
@@ -220,6 +220,8 @@ async def _measure_breaches(
     stop.set()
     sent = await load if load else 0
     await consumer.stop()
+    if len(published) < calls:
+        raise RuntimeError(f"only {len(published)} of {calls} breaches arrived")
     return {
         "breaches": len(published),
         "background_events": sent,

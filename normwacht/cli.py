@@ -1,8 +1,11 @@
-"""`normwacht`: run the services and work with the schemas."""
+"""`normwacht`: run the services, check the norm catalogue, answer "when is this due?"."""
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,9 +13,14 @@ app = typer.Typer(
     no_args_is_help=True, help="Normwacht: live SLA clocks for the BUCH service norms."
 )
 schemas_app = typer.Typer(no_args_is_help=True, help="The event and outcome JSON Schemas.")
+norms_app = typer.Typer(no_args_is_help=True, help="The norm catalogue.")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(norms_app, name="norms")
 
 SCHEMA_DIR = Path("schemas")
+MunicipalitiesOption = Annotated[
+    Path | None, typer.Option("--municipalities", help="Municipalities file (default: packaged)")
+]
 
 
 @app.command()
@@ -57,3 +65,91 @@ def schemas_check(directory: Path = SCHEMA_DIR) -> None:
         typer.echo(f"stale: {', '.join(names)}; run `normwacht schemas export`", err=True)
         raise typer.Exit(1)
     typer.echo("schemas are current")
+
+
+@norms_app.command("check")
+def norms_check(file: Path, municipalities: MunicipalitiesOption = None) -> None:
+    """Validate a catalogue file; explain every mistake with its line."""
+    from normwacht.catalogue_file import check
+
+    problems = check(file, municipalities)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{file}: valid")
+
+
+@norms_app.command("list")
+def norms_list(
+    file: Annotated[Path | None, typer.Argument(help="Catalogue file (default: packaged)")] = None,
+    municipalities: MunicipalitiesOption = None,
+) -> None:
+    """Print the catalogue as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from normwacht.catalogue_file import CatalogueError, load
+
+    try:
+        catalogue = load(file, municipalities)
+    except CatalogueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    table = Table("id", "channel", "starts", "met by", "term", "seed (nl)", show_lines=True)
+    for norm in catalogue.norms.values():
+        term = norm.term.model_dump(exclude_defaults=True) if norm.term else {}
+        table.add_row(
+            norm.id,
+            norm.channel,
+            ", ".join(s.event for s in norm.starts) or "website.probe",
+            ", ".join(s.event for s in norm.stops) or "-",
+            ", ".join(f"{k}={v}" for k, v in term.items())
+            or ("availability" if norm.availability else "none"),
+            norm.seed,
+        )
+    Console(width=200).print(table)
+
+
+@app.command()
+def deadlines(municipalities: MunicipalitiesOption = None) -> None:
+    """Read `NORM_ID<TAB>START[<TAB>MUNICIPALITY]` lines on stdin; print each deadline.
+
+    START is RFC 3339 with an offset. Each deadline is printed as RFC 3339 with the
+    Europe/Amsterdam offset, one per line, in order. A bad line prints an error on
+    stderr (and an empty line on stdout, so lines stay aligned); the exit code is 1
+    when any line was bad.
+    """
+    from normwacht.catalogue_file import load
+
+    catalogue = load(None, municipalities)
+    failed = False
+    out = sys.stdout
+    for number, line in enumerate(sys.stdin, start=1):
+        fields = line.rstrip("\n").split("\t")
+        try:
+            if len(fields) not in (2, 3):
+                raise ValueError("expected NORM_ID<TAB>START[<TAB>MUNICIPALITY]")
+            received = datetime.fromisoformat(fields[1])
+            if received.tzinfo is None:
+                raise ValueError(f"{fields[1]!r} has no UTC offset")
+            municipality = fields[2] if len(fields) == 3 else None
+            if municipality is not None and municipality not in (
+                "bergen",
+                "uitgeest",
+                "castricum",
+                "heiloo",
+            ):
+                raise ValueError(f"unknown municipality {municipality!r}")
+            due = catalogue.deadline(fields[0], received, municipality)
+            out.write(due.isoformat() + "\n")
+        except KeyError:
+            failed = True
+            out.write("\n")
+            typer.echo(f"line {number}: unknown norm {fields[0]!r}", err=True)
+        except ValueError as error:
+            failed = True
+            out.write("\n")
+            typer.echo(f"line {number}: {error}", err=True)
+    if failed:
+        raise typer.Exit(1)

@@ -1,36 +1,53 @@
-"""The SLA engine: pure functions from (case, event) and (case, instant) to a new case and outcomes.
+"""The SLA engine: pure functions from (case, fact, now) to a new case and its outcomes.
 
-No clock, no I/O: the caller says what time it is. The processor keeps a `Case` per
-subject in its table, feeds it every event with `apply`, asks `due` when a
-deadline has passed, and publishes the outcomes that come back.
+No clock, no I/O: the caller says what time it is. A case keeps the facts (events)
+it has seen, in event-time order, and the outcomes already published. Every call
+derives each norm's clocks afresh from the facts and publishes the difference, so
 
-Outcomes are decided on event time: an event dated before the deadline that
-arrives after the breach was published turns the breach into `met` (or
-`excluded`), and that correction is an outcome of its own.
+- events may arrive in any order: the derivation sorts them by event time;
+- a duplicate (same `source` and `id`) changes nothing;
+- an event dated before a deadline that arrives after its breach was published turns
+  the breach into `met` (or `excluded`), and that correction is an outcome of its own;
+- replaying the same facts at the same `now` gives exactly the same outcomes.
+
+Intervals: a clock is met by a stop event at or before its deadline (inclusive); it
+is breached once `now` is strictly after the deadline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
-from normwacht.core.events import Event
-from normwacht.core.norms import CATALOGUE, Norm
+from normwacht.core.calendars import Calendar
+from normwacht.core.catalogue import Catalogue, NormSpec, Term
+from normwacht.core.events import TYPE_PREFIX, Event
 
-__all__ = ["SEEN_LIMIT", "Case", "Clock", "Kind", "Outcome", "Step", "apply", "due", "open_clocks"]
-
-SEEN_LIMIT = 256
-"""How many recent (source, id) pairs a case remembers to drop duplicates."""
+__all__ = [
+    "FINAL_KINDS",
+    "Case",
+    "Clock",
+    "Fact",
+    "Kind",
+    "Outcome",
+    "Step",
+    "apply",
+    "clocks",
+    "due",
+    "next_due",
+]
 
 
 class Kind(StrEnum):
     """A clock's state, and the kind of the outcome that announces it."""
 
     OPENED = "opened"
+    AT_RISK = "at_risk"
     MET = "met"
     BREACHED = "breached"
     EXCLUDED = "excluded"
@@ -41,15 +58,36 @@ FINAL_KINDS = frozenset({Kind.MET, Kind.BREACHED, Kind.EXCLUDED, Kind.CANCELLED}
 
 
 @dataclass(frozen=True, slots=True)
+class Fact:
+    """What the engine needs of an event. `type` is short (`call.queued`); `data` is JSON-like."""
+
+    type: str
+    time: datetime
+    key: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, event: Event) -> Fact:
+        return cls(
+            type=event.type.removeprefix(TYPE_PREFIX),
+            time=event.time.astimezone(UTC),
+            key=event.dedup_key,
+            data=event.data.model_dump(mode="json", exclude_none=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Clock:
-    """One norm on one case: its `instance` counts from 1 per norm and case."""
+    """One norm on one case, as derived from the facts. `instance` counts from 1 per norm."""
 
     norm: str
     instance: int
     started_at: datetime
-    deadline: datetime
+    deadline: datetime | None
     status: Kind = Kind.OPENED
     decided_at: datetime | None = None
+    at_risk_at: datetime | None = None
+    paused: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -60,8 +98,9 @@ class Clock:
 class Case:
     subject: str
     municipality: str
-    clocks: tuple[Clock, ...] = ()
-    seen: tuple[str, ...] = ()
+    facts: tuple[Fact, ...] = ()
+    published: tuple[tuple[str, int, str], ...] = ()
+    """(norm, instance, kind) of every outcome published for this case."""
 
 
 class Outcome(BaseModel):
@@ -81,7 +120,7 @@ class Outcome(BaseModel):
     channel: str
     municipality: str
     started_at: AwareDatetime
-    deadline: AwareDatetime
+    deadline: AwareDatetime | None
     decided_at: AwareDatetime | None = None
     corrects: Kind | None = None
 
@@ -93,99 +132,374 @@ class Outcome(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """What applying an event or an instant did: the new case and its outcomes."""
+    """What applying a fact or an instant did: the new case, its clocks, the outcomes to publish."""
 
     case: Case
     outcomes: tuple[Outcome, ...] = ()
+    clocks: tuple[Clock, ...] = ()
+
+    @property
+    def next_due(self) -> datetime | None:
+        """The earliest instant at which `due` would publish something new for this case."""
+        return next_due(self.case, self.clocks)
 
 
-def apply(case: Case | None, event: Event, norms: Mapping[str, Norm] = CATALOGUE) -> Step:
-    """Apply one event to a case (None: the case is new). A duplicate changes nothing."""
-    if case is None:
-        case = Case(subject=event.subject, municipality=event.municipality.value)
-    if event.dedup_key in case.seen:
-        return Step(case)
-    clocks = list(case.clocks)
-    outcomes: list[Outcome] = []
-    for norm in norms.values():
-        if event.type in norm.starts_on:
-            clock = _start(norm, clocks, event.time)
-            clocks.append(clock)
-            outcomes.append(_outcome(case, norm, clock))
-        if event.type in norm.stops_on:
-            _stop(case, norm, clocks, event, outcomes)
-    seen = (*case.seen[-(SEEN_LIMIT - 1) :], event.dedup_key)
-    return Step(replace(case, clocks=tuple(clocks), seen=seen), tuple(outcomes))
+def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Catalogue,
+          *, subject: str | None = None, municipality: str | None = None) -> Step:  # fmt: skip
+    """Add one event to a case (None: a new case) and publish what changed by `now`."""
+    if isinstance(event, Fact):
+        fact = event
+        if case is None:
+            if subject is None or municipality is None:
+                raise ValueError("a new case from a bare fact needs subject and municipality")
+            case = Case(subject=subject, municipality=municipality)
+    else:
+        fact = Fact.of(event)
+        case = case or Case(subject=event.subject, municipality=event.municipality.value)
+    if fact.type == "website.probe":
+        facts = _count_probe(case.facts, fact)
+    elif any(f.key == fact.key for f in case.facts):
+        return _publish(case, now, catalogue)
+    else:
+        facts = _insert_in_time_order(case.facts, fact)
+    return _publish(replace(case, facts=facts), now, catalogue)
 
 
-def due(case: Case, now: datetime, norms: Mapping[str, Norm] = CATALOGUE) -> Step:
-    """Breach every open clock whose deadline lies strictly before `now`.
+def due(case: Case, now: datetime, catalogue: Catalogue) -> Step:
+    """Publish what `now` decides: breaches past their deadline, clocks at risk."""
+    return _publish(case, now, catalogue)
 
-    The breach is dated at its deadline, not at `now`, so a replay decides exactly
-    what the live run decided however late the question is asked.
+
+def next_due(case: Case, clocks: Iterable[Clock]) -> datetime | None:
+    """The earliest instant at which `due` would publish something new for these clocks."""
+    published = set(case.published)
+    instants = []
+    for clock in clocks:
+        if not clock.is_open or clock.paused or clock.deadline is None:
+            continue
+        instants.append(clock.deadline)
+        if clock.at_risk_at and (clock.norm, clock.instance, Kind.AT_RISK.value) not in published:
+            instants.append(clock.at_risk_at)
+    return min(instants, default=None)
+
+
+def clocks(case: Case, now: datetime, catalogue: Catalogue) -> list[Clock]:
+    """Every clock of the case as the facts and `now` decide it."""
+    derived: list[Clock] = []
+    seen: set[str] = set()
+    for type_ in sorted({f.type for f in case.facts}):
+        for norm in catalogue.started_by(type_):
+            if norm.id in seen:
+                continue
+            seen.add(norm.id)
+            calendar = catalogue.calendar(case.municipality)
+            if norm.availability is not None:
+                derived.extend(_availability(norm, case.facts, now))
+                continue
+            term = catalogue.term(norm, case.municipality)
+            longer = norm.longer_term.term if norm.longer_term else None
+            derived.extend(_Derivation(norm, term, longer, calendar).run(case.facts, now))
+    return derived
+
+
+# --- deriving one norm's clocks ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Run:
+    """A clock while it is being derived (mutable; frozen into `Clock` at the end)."""
+
+    instance: int
+    opened_at: datetime
+    started_at: datetime
+    reference: datetime
+    start_data: Mapping[str, Any]
+    deadline: datetime | None
+    at_risk_at: datetime | None = None
+    status: Kind = Kind.OPENED
+    decided_at: datetime | None = None
+    paused_since: datetime | None = None
+    count: int = 0
+    longer: bool = False
+
+    def decide(self, status: Kind, at: datetime | None) -> None:
+        self.status, self.decided_at = status, at
+
+
+class _Derivation:
+    def __init__(
+        self, norm: NormSpec, term: Term | None, longer: Term | None, calendar: Calendar
+    ) -> None:
+        self.norm, self.term, self.longer, self.calendar = norm, term, longer, calendar
+
+    def run(self, facts: Iterable[Fact], now: datetime) -> list[Clock]:
+        runs: list[_Run] = []
+        for fact in facts:
+            self._settle(runs, fact.time)
+            self._apply(runs, fact)
+        self._settle(runs, now)
+        return [
+            Clock(
+                norm=self.norm.id,
+                instance=r.instance,
+                started_at=r.started_at,
+                deadline=r.deadline,
+                status=r.status,
+                decided_at=r.decided_at,
+                at_risk_at=r.at_risk_at,
+                paused=r.paused_since is not None,
+            )
+            for r in runs
+        ]
+
+    def _settle(self, runs: list[_Run], now: datetime) -> None:
+        """Breach open, running clocks whose deadline lies strictly before `now`."""
+        for run in runs:
+            if (
+                run.status is Kind.OPENED
+                and run.paused_since is None
+                and run.deadline
+                and run.deadline < now
+            ):
+                run.decide(Kind.BREACHED, run.deadline)
+
+    def _apply(self, runs: list[_Run], fact: Fact) -> None:
+        if self._apply_to_case(runs, fact):
+            return
+        for start in self.norm.starts:
+            if start.matches(fact.type, fact.data):
+                runs.append(
+                    self._start(len(runs) + 1, fact, start.start_field, start.term_start_field)
+                )
+                return
+        current = self._current(runs, fact.time)
+        if current is not None:
+            self._apply_to_clock(current, fact)
+
+    def _apply_to_case(self, runs: list[_Run], fact: Fact) -> bool:
+        """Withdrawal, pause and resume concern every open clock; True if the fact was one."""
+        open_runs = [r for r in runs if r.status is Kind.OPENED]
+        if fact.type == "case.withdrawn":
+            for run in open_runs:
+                run.decide(Kind.CANCELLED, fact.time)
+            return True
+        if fact.type == "case.paused" and self.norm.pausable:
+            for run in open_runs:
+                run.paused_since = run.paused_since or fact.time
+            return True
+        if fact.type == "case.resumed" and self.norm.pausable:
+            for run in open_runs:
+                if run.paused_since is not None:
+                    self._resume(run, run.paused_since, fact.time)
+            return True
+        return False
+
+    def _apply_to_clock(self, run: _Run, fact: Fact) -> None:
+        norm = self.norm
+        for stop in norm.stops:
+            if stop.stops(fact.type, fact.data, run.start_data):
+                self._stop(run, stop.outcome, stop.late, stop.by_start_field, fact)
+                return
+        if run.status is not Kind.OPENED:
+            return
+        if any(m.matches(fact.type, fact.data) for m in norm.breach_on):
+            run.decide(Kind.BREACHED, fact.time)
+        elif norm.limit and fact.type == norm.limit.event:
+            run.count += 1
+            if run.count > norm.limit.max:
+                run.decide(Kind.BREACHED, fact.time)
+        elif norm.longer_term and fact.type in norm.longer_term.events and not run.longer:
+            self._lengthen(run)
+
+    def _start(
+        self, instance: int, fact: Fact, start_field: str | None, term_start_field: str | None
+    ) -> _Run:
+        started_at = reference = fact.time
+        if start_field and (value := fact.data.get(start_field)):
+            started_at = reference = max(fact.time, datetime.fromisoformat(value))
+        if term_start_field and (value := fact.data.get(term_start_field)):
+            # The term's first day is given: count as if received the day before it.
+            first_day = date.fromisoformat(value)
+            started_at = datetime.combine(first_day, datetime.min.time(), self.calendar.zone)
+            reference = started_at - timedelta(seconds=1)
+        run = _Run(instance, fact.time, started_at, reference, fact.data, deadline=None)
+        longer = self.norm.longer_term
+        if (
+            longer
+            and longer.when_started_with
+            and all(fact.data.get(k) == v for k, v in longer.when_started_with.items())
+        ):
+            run.longer = True
+        self._set_deadline(run, (self.longer if run.longer else self.term))
+        return run
+
+    def _set_deadline(self, run: _Run, term: Term | None) -> None:
+        run.deadline = term.deadline(run.reference, run.start_data, self.calendar) if term else None
+        at_risk = self.norm.at_risk
+        if run.deadline is not None and at_risk is not None and run.deadline > run.started_at:
+            run.at_risk_at = run.started_at + (run.deadline - run.started_at) * at_risk
+        else:
+            run.at_risk_at = None
+
+    def _lengthen(self, run: _Run) -> None:
+        run.longer = True
+        self._set_deadline(run, self.longer)
+
+    def _current(self, runs: list[_Run], at: datetime) -> _Run | None:
+        """The clock a stop or count event concerns: the latest one whose start event came by `at`.
+
+        The start event's time, not the clock's start: a visitor called to the desk
+        before their appointment time is served in time.
+        """
+        started = [r for r in runs if r.opened_at <= at]
+        return started[-1] if started else None
+
+    def _stop(self, run: _Run, outcome: str, late: str, by_field: str | None, fact: Fact) -> None:
+        wanted = Kind(outcome)
+        in_time = True
+        if by_field and (limit := run.start_data.get(by_field)):
+            in_time = fact.time <= datetime.fromisoformat(limit)
+        if run.status is Kind.OPENED:
+            run.decide(wanted if in_time else Kind.BREACHED, fact.time)
+        elif run.status is Kind.BREACHED and late == "met":
+            run.decide(wanted, fact.time)
+
+    def _resume(self, run: _Run, paused: datetime, resumed: datetime) -> None:
+        """Move the deadline on by the pause, measured in the term's own unit."""
+        run.paused_since = None
+        if run.deadline is None:
+            return
+        term = self.longer if run.longer else self.term
+        calendar = self.calendar
+        if term is not None and term.office_hours is not None:
+            run.deadline = calendar.add_office_time(
+                run.deadline, calendar.office_time_between(paused, resumed)
+            )
+        elif term is not None and term.working_days is not None:
+            days = _working_days_between(calendar, paused, resumed)
+            if days:
+                run.deadline = calendar.add_working_days(run.deadline, days)
+        elif term is not None and (term.days or term.weeks):
+            days = (
+                resumed.astimezone(calendar.zone).date() - paused.astimezone(calendar.zone).date()
+            ).days
+            run.deadline = calendar.add_calendar_days(run.deadline, days) if days else run.deadline
+        else:
+            run.deadline = run.deadline + (resumed - paused)
+        run.deadline = run.deadline.astimezone(UTC)
+        if run.at_risk_at is not None:
+            run.at_risk_at = run.at_risk_at + (resumed - paused)
+
+
+def _working_days_between(calendar: Calendar, start: datetime, end: datetime) -> int:
+    """Working days d with start's local date < d <= end's local date."""
+    day = start.astimezone(calendar.zone).date()
+    last = end.astimezone(calendar.zone).date()
+    count = 0
+    while day < last:
+        day += timedelta(days=1)
+        count += calendar.is_working_day(day)
+    return count
+
+
+_PROBES = "website.probe"
+
+
+def _count_probe(facts: tuple[Fact, ...], probe: Fact) -> tuple[Fact, ...]:
+    """Fold a probe into its month's tally.
+
+    A website is probed every minute and only the share of `up` probes per month
+    matters, so single probes are not kept (nor de-duplicated).
     """
-    if not any(c.is_open and c.deadline < now for c in case.clocks):
-        return Step(case)
-    clocks: list[Clock] = []
+    key = f"probes {probe.time.year:04d}-{probe.time.month:02d}"
+    up = 1 if probe.data.get("up") else 0
+    for index, fact in enumerate(facts):
+        if fact.key == key:
+            data = {"up": fact.data["up"] + up, "total": fact.data["total"] + 1}
+            return (*facts[:index], replace(fact, data=data), *facts[index + 1 :])
+    start = datetime(probe.time.year, probe.time.month, 1, tzinfo=UTC)
+    return _insert_in_time_order(facts, Fact(_PROBES, start, key, {"up": up, "total": 1}))
+
+
+def _availability(norm: NormSpec, facts: Iterable[Fact], now: datetime) -> list[Clock]:
+    """One clock per calendar month (UTC) with probes; decided when the month is over.
+
+    The instance is the month as YYYYMM, so it is stable however probes arrive.
+    """
+    assert norm.availability is not None
+    result = []
+    for fact in facts:
+        if fact.type != _PROBES:
+            continue
+        year, month = fact.time.year, fact.time.month
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC) - timedelta(seconds=1)
+        clock = Clock(norm=norm.id, instance=year * 100 + month, started_at=fact.time, deadline=end)
+        if end < now:
+            met = fact.data["up"] / fact.data["total"] >= norm.availability.minimum
+            clock = replace(clock, status=Kind.MET if met else Kind.BREACHED, decided_at=end)
+        result.append(clock)
+    return result
+
+
+# --- publishing the difference -------------------------------------------------------------
+
+
+def _publish(case: Case, now: datetime, catalogue: Catalogue) -> Step:
+    published = set(case.published)
+    finals: dict[tuple[str, int], Kind] = {}
+    for norm_id, instance, kind in case.published:
+        if Kind(kind) in FINAL_KINDS:
+            finals[(norm_id, instance)] = Kind(kind)
     outcomes: list[Outcome] = []
-    for clock in case.clocks:
-        if clock.is_open and clock.deadline < now:
-            breached = replace(clock, status=Kind.BREACHED, decided_at=clock.deadline)
-            outcomes.append(_outcome(case, norms[clock.norm], breached))
-            clocks.append(breached)
-        else:
-            clocks.append(clock)
-    return Step(replace(case, clocks=tuple(clocks)), tuple(outcomes))
+    derived = tuple(clocks(case, now, catalogue))
+    for clock in derived:
+        norm = catalogue.norms[clock.norm]
+        key = (clock.norm, clock.instance)
 
+        def emit(kind: Kind, decided_at: datetime | None, corrects: Kind | None = None,
+                 clock: Clock = clock, norm: NormSpec = norm) -> None:  # fmt: skip
+            outcomes.append(
+                Outcome(
+                    subject=case.subject,
+                    norm=clock.norm,
+                    instance=clock.instance,
+                    kind=kind,
+                    channel=norm.channel,
+                    municipality=case.municipality,
+                    started_at=clock.started_at,
+                    deadline=clock.deadline,
+                    decided_at=decided_at,
+                    corrects=corrects,
+                )
+            )
+            published.add((clock.norm, clock.instance, kind.value))
 
-def open_clocks(case: Case) -> Iterator[Clock]:
-    """The case's clocks that still run, each with its deadline."""
-    return (clock for clock in case.clocks if clock.is_open)
-
-
-def _start(norm: Norm, clocks: list[Clock], at: datetime) -> Clock:
-    instance = 1 + sum(1 for c in clocks if c.norm == norm.id)
-    return Clock(norm=norm.id, instance=instance, started_at=at, deadline=norm.deadline(at))
-
-
-def _stop(case: Case, norm: Norm, clocks: list[Clock], event: Event, out: list[Outcome]) -> None:
-    """Decide the clock this event stops: the latest one of the norm started by then."""
-    index = _latest_started(clocks, norm.id, event.time)
-    if index is None:
-        return
-    clock = clocks[index]
-    in_time = event.time <= clock.deadline
-    wanted = Kind.MET if event.type in norm.met_on else Kind.EXCLUDED
-    if clock.is_open:
-        if in_time:
-            decided = replace(clock, status=wanted, decided_at=event.time)
-        else:
-            decided = replace(clock, status=Kind.BREACHED, decided_at=clock.deadline)
-        clocks[index] = decided
-        out.append(_outcome(case, norm, decided))
-    elif clock.status is Kind.BREACHED and in_time:
-        # The event happened in time but reached us after the breach went out.
-        corrected = replace(clock, status=wanted, decided_at=event.time)
-        clocks[index] = corrected
-        out.append(_outcome(case, norm, corrected, corrects=Kind.BREACHED))
-
-
-def _latest_started(clocks: list[Clock], norm_id: str, at: datetime) -> int | None:
-    """Index of the latest clock of the norm started at or before `at`, if any."""
-    started = [i for i, c in enumerate(clocks) if c.norm == norm_id and c.started_at <= at]
-    return started[-1] if started else None
-
-
-def _outcome(case: Case, norm: Norm, clock: Clock, corrects: Kind | None = None) -> Outcome:
-    return Outcome(
-        subject=case.subject,
-        norm=norm.id,
-        instance=clock.instance,
-        kind=clock.status,
-        channel=norm.channel,
-        municipality=case.municipality,
-        started_at=clock.started_at,
-        deadline=clock.deadline,
-        decided_at=clock.decided_at,
-        corrects=corrects,
+        if (*key, Kind.OPENED.value) not in published:
+            emit(Kind.OPENED, clock.started_at)
+        if (
+            clock.is_open
+            and not clock.paused
+            and clock.at_risk_at is not None
+            and clock.at_risk_at < now
+            and (*key, Kind.AT_RISK.value) not in published
+        ):
+            emit(Kind.AT_RISK, clock.at_risk_at)
+        if clock.status in FINAL_KINDS and (*key, clock.status.value) not in published:
+            emit(clock.status, clock.decided_at, corrects=finals.get(key))
+    if not outcomes:
+        return Step(case, (), derived)
+    order = {k: i for i, k in enumerate(case.published)}
+    added = tuple(
+        (o.norm, o.instance, o.kind.value)
+        for o in outcomes
+        if (o.norm, o.instance, o.kind.value) not in order
     )
+    return Step(replace(case, published=case.published + added), tuple(outcomes), derived)
+
+
+def _insert_in_time_order(facts: tuple[Fact, ...], fact: Fact) -> tuple[Fact, ...]:
+    """Keep facts sorted by event time; equal times keep their arrival order."""
+    index = len(facts)
+    while index and facts[index - 1].time > fact.time:
+        index -= 1
+    return (*facts[:index], fact, *facts[index:])

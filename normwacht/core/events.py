@@ -4,15 +4,20 @@ Defined once here; `normwacht schemas export` writes them as JSON Schema into
 `schemas/`, and ingest and the processor validate against these same models.
 
 Privacy is part of the contract: every model forbids unknown fields, so a sender
-cannot slip names, phone numbers or message text into Kafka, and the subject must
-be an opaque case id.
+cannot slip names, phone numbers or message text into Kafka; the subject must be
+an opaque case id; and the few free-form values (a contact, a next step) must be
+codes, not prose.
+
+Released names are only ever added to, never renamed: partners build against them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -22,20 +27,16 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    create_model,
 )
 
 __all__ = [
+    "EVENT_MODELS",
     "EVENT_TYPES",
     "TYPE_PREFIX",
-    "CallAbandoned",
-    "CallAnswered",
-    "CallEnded",
-    "CallQueued",
-    "CallTransferred",
-    "CallbackMade",
-    "CallbackPromised",
     "Event",
     "Municipality",
+    "event_json_schema",
     "parse_event",
     "parse_events",
 ]
@@ -74,6 +75,24 @@ CaseId = Annotated[
         examples=["KCC-2026-000123"],
     ),
 ]
+Contact = Annotated[
+    str,
+    StringConstraints(pattern=r"^(team|employee):[A-Za-z0-9._\-]{1,48}$"),
+    Field(
+        description="Who handles it: `team:<code>` or `employee:<number>`, never a name.",
+        examples=["team:vergunningen", "employee:10423"],
+    ),
+]
+Code = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$"),
+    Field(description="A short code, not prose.", examples=["site_visit"]),
+]
+IsoDuration = Annotated[
+    str,
+    StringConstraints(pattern=r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$", min_length=3),
+    Field(description="An ISO 8601 duration in days or more.", examples=["P8W"]),
+]
 
 
 class _Data(BaseModel):
@@ -87,15 +106,121 @@ class NoData(_Data):
 
 
 class CallQueuedData(_Data):
-    queue: Annotated[str, StringConstraints(max_length=64)] | None = Field(
-        default=None, description="Name of the telephony queue, e.g. `kcc-algemeen`."
-    )
+    queue: Code | None = Field(default=None, description="Telephony queue, e.g. `kcc-algemeen`.")
 
 
 class CallTransferredData(_Data):
-    to: Annotated[str, StringConstraints(max_length=64)] | None = Field(
-        default=None, description="Team or employee number the call went to; never a name."
+    to: Contact | None = None
+
+
+class EmailInterimData(_Data):
+    """Counts as an answer in time only with both a contact and a promised date."""
+
+    contact: Contact | None = None
+    promised_by: date | None = Field(default=None, description="Answer promised by the end of.")
+
+
+class LetterReceivedData(_Data):
+    kind: Literal["question", "application", "other"]
+
+
+class LetterAcknowledgedData(_Data):
+    """For an application the acknowledgement counts only with contact, term and next step."""
+
+    contact: Contact | None = None
+    term: IsoDuration | None = None
+    next_step: Code | None = None
+
+
+class VisitCheckedInData(_Data):
+    appointment_at: AwareDatetime | None = Field(
+        default=None, description="The appointment's time; absent for a walk-in."
     )
+
+
+class SocialReceivedData(_Data):
+    platform: Literal["facebook", "twitter", "whatsapp"]
+
+
+class ComplaintReceivedData(_Data):
+    via: Literal["phone", "letter", "email", "counter", "web", "social"] | None = None
+
+
+class ComplaintContactedData(_Data):
+    by: Literal["phone", "email", "letter", "visit"]
+
+
+class ObjectionReceivedData(_Data):
+    term_start: date | None = Field(
+        default=None,
+        description="First day of the decision term (Awb: the day after the objection "
+        "period ends); absent: the term runs from the day after receipt.",
+    )
+    advisory_committee: bool = False
+
+
+class ReportReceivedData(_Data):
+    urgent: bool = False
+    via: Literal["web", "phone", "counter", "app"] | None = None
+
+
+class AppointmentScheduledData(_Data):
+    at: AwareDatetime
+
+
+class WebsiteProbeData(_Data):
+    target: Code = Field(description="Which website, e.g. `www.heiloo.nl` as a code.")
+    up: bool
+
+
+class CasePausedData(_Data):
+    reason: Literal["waiting_for_resident", "waiting_for_third_party", "other"]
+
+
+# Every event type and the shape of its `data`; `None` marks data that may be left out.
+_DATA: Mapping[str, tuple[type[_Data], bool]] = {
+    "call.queued": (CallQueuedData, False),
+    "call.answered": (NoData, False),
+    "call.abandoned": (NoData, False),
+    "call.transferred": (CallTransferredData, False),
+    "call.ended": (NoData, False),
+    "callback.promised": (NoData, False),
+    "callback.made": (NoData, False),
+    "email.received": (NoData, False),
+    "email.acknowledged": (NoData, False),
+    "email.interim_sent": (EmailInterimData, False),
+    "email.answered": (NoData, False),
+    "letter.received": (LetterReceivedData, True),
+    "letter.acknowledged": (LetterAcknowledgedData, False),
+    "letter.contact_needed": (NoData, False),
+    "letter.contacted": (NoData, False),
+    "letter.answered": (NoData, False),
+    "visit.checked_in": (VisitCheckedInData, False),
+    "visit.called": (NoData, False),
+    "visit.home_requested": (NoData, False),
+    "visit.home_scheduled": (NoData, False),
+    "social.received": (SocialReceivedData, True),
+    "social.replied": (NoData, False),
+    "complaint.received": (ComplaintReceivedData, False),
+    "complaint.contacted": (ComplaintContactedData, True),
+    "complaint.answered": (NoData, False),
+    "objection.received": (ObjectionReceivedData, False),
+    "objection.committee_assigned": (NoData, False),
+    "objection.contacted": (NoData, False),
+    "objection.extended": (NoData, False),
+    "objection.decided": (NoData, False),
+    "report.received": (ReportReceivedData, False),
+    "report.action_started": (NoData, False),
+    "report.delay_notified": (NoData, False),
+    "report.resolved": (NoData, False),
+    "appointment.scheduled": (AppointmentScheduledData, True),
+    "appointment.kept": (NoData, False),
+    "appointment.cancelled_notice": (NoData, False),
+    "website.probe": (WebsiteProbeData, True),
+    "case.paused": (CasePausedData, True),
+    "case.resumed": (NoData, False),
+    "case.withdrawn": (NoData, False),
+}
 
 
 class _Envelope(BaseModel):
@@ -110,8 +235,7 @@ class _Envelope(BaseModel):
     source: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", max_length=500)
     ] = Field(
-        description="Absolute URI naming the sending system.",
-        examples=["urn:buch:kcc:telephony"],
+        description="Absolute URI naming the sending system.", examples=["urn:buch:kcc:telephony"]
     )
     time: AwareDatetime = Field(
         description="When it happened, RFC 3339 with offset; every clock runs on it."
@@ -120,77 +244,46 @@ class _Envelope(BaseModel):
     municipality: Municipality
     datacontenttype: Literal["application/json"] | None = None
 
+    type: str
+    data: _Data
+
     @property
     def dedup_key(self) -> str:
         return f"{self.source} {self.id}"
 
-
-class CallQueued(_Envelope):
-    """A call entered the queue: the `phone.answer` clock starts."""
-
-    type: Literal["nl.buch.call.queued"]
-    data: CallQueuedData = CallQueuedData()
+    def data_fields(self) -> dict[str, Any]:
+        """`data` as plain values, for the engine (which never sees pydantic)."""
+        return self.data.model_dump(exclude_none=True)
 
 
-class CallAnswered(_Envelope):
-    """An employee picked up the call."""
-
-    type: Literal["nl.buch.call.answered"]
-    data: NoData = NoData()
+def _model_name(short: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[._]", short))
 
 
-class CallAbandoned(_Envelope):
-    """The caller hung up before anyone picked up."""
-
-    type: Literal["nl.buch.call.abandoned"]
-    data: NoData = NoData()
-
-
-class CallTransferred(_Envelope):
-    """A warm transfer to a colleague."""
-
-    type: Literal["nl.buch.call.transferred"]
-    data: CallTransferredData = CallTransferredData()
+def _event_model(short: str, data: type[_Data], required: bool) -> type[_Envelope]:
+    data_field: Any = (data, ...) if required else (data, Field(default_factory=data))
+    model: type[_Envelope] = create_model(
+        _model_name(short),
+        __base__=_Envelope,
+        __doc__=f"`{TYPE_PREFIX}{short}`",
+        type=(Literal[TYPE_PREFIX + short], ...),  # type: ignore[arg-type]
+        data=data_field,
+    )
+    return model
 
 
-class CallEnded(_Envelope):
-    type: Literal["nl.buch.call.ended"]
-    data: NoData = NoData()
+EVENT_MODELS: Mapping[str, type[_Envelope]] = {
+    TYPE_PREFIX + short: _event_model(short, data, required)
+    for short, (data, required) in _DATA.items()
+}
+EVENT_TYPES: tuple[str, ...] = tuple(EVENT_MODELS)
 
+Event = _Envelope
+"""Any validated event; its class is the one `EVENT_MODELS` names for its type."""
 
-class CallbackPromised(_Envelope):
-    type: Literal["nl.buch.callback.promised"]
-    data: NoData = NoData()
-
-
-class CallbackMade(_Envelope):
-    type: Literal["nl.buch.callback.made"]
-    data: NoData = NoData()
-
-
-Event = Annotated[
-    CallQueued
-    | CallAnswered
-    | CallAbandoned
-    | CallTransferred
-    | CallEnded
-    | CallbackPromised
-    | CallbackMade,
-    Field(discriminator="type"),
-]
-
-EVENT_TYPES: tuple[str, ...] = (
-    "nl.buch.call.queued",
-    "nl.buch.call.answered",
-    "nl.buch.call.abandoned",
-    "nl.buch.call.transferred",
-    "nl.buch.call.ended",
-    "nl.buch.callback.promised",
-    "nl.buch.callback.made",
-)
-
-_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
-_EVENTS: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+_ANY_EVENT: Any = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
+_EVENT: TypeAdapter[Event] = TypeAdapter(_ANY_EVENT)
+_EVENTS: TypeAdapter[list[Event]] = TypeAdapter(list[_ANY_EVENT])
 
 
 def parse_event(raw: bytes | str) -> Event:
@@ -203,6 +296,6 @@ def parse_events(raw: bytes | str) -> list[Event]:
     return _EVENTS.validate_json(raw)
 
 
-def event_json_schema() -> dict[str, object]:
+def event_json_schema() -> dict[str, Any]:
     """JSON Schema of one event (a union discriminated by `type`)."""
     return _EVENT.json_schema()

@@ -30,7 +30,7 @@ class ClockView(BaseModel):
     status: str
     channel: str
     started_at: datetime
-    deadline: datetime
+    deadline: datetime | None
     decided_at: datetime | None
     outcomes: list[str]
 
@@ -49,7 +49,8 @@ class BreachView(BaseModel):
     channel: str
     municipality: str
     started_at: datetime
-    deadline: datetime
+    deadline: datetime | None
+    breached_at: datetime
     corrected: bool
 
 
@@ -131,13 +132,13 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
             ],
         )
 
-    @app.get("/v1/breaches", response_model=BreachPage, summary="Breaches, oldest deadline first")
+    @app.get("/v1/breaches", response_model=BreachPage, summary="Breaches, oldest first")
     def list_breaches(
         db: SessionDep,
         norm: str | None = None,
         municipality: str | None = None,
-        since: Annotated[AwareDatetime | None, Query(description="Deadline at or after")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="Deadline before")] = None,
+        since: Annotated[AwareDatetime | None, Query(description="Breached at or after")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="Breached before")] = None,
         include_corrected: Annotated[
             bool, Query(description="Also list breaches a late event later turned into met")
         ] = False,
@@ -155,7 +156,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
                 ),
             )
             .where(OutcomeRow.kind == "breached")
-            .order_by(OutcomeRow.deadline, OutcomeRow.id)
+            .order_by(OutcomeRow.decided_at, OutcomeRow.id)
             .limit(limit + 1)
         )
         if not include_corrected:
@@ -165,15 +166,15 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         if municipality:
             query = query.where(OutcomeRow.municipality == municipality)
         if since:
-            query = query.where(OutcomeRow.deadline >= since)
+            query = query.where(OutcomeRow.decided_at >= since)
         if until:
-            query = query.where(OutcomeRow.deadline < until)
+            query = query.where(OutcomeRow.decided_at < until)
         if cursor:
             after_deadline, after_id = _decode_cursor(cursor)
             query = query.where(
                 or_(
-                    OutcomeRow.deadline > after_deadline,
-                    and_(OutcomeRow.deadline == after_deadline, OutcomeRow.id > after_id),
+                    OutcomeRow.decided_at > after_deadline,
+                    and_(OutcomeRow.decided_at == after_deadline, OutcomeRow.id > after_id),
                 )
             )
         rows = db.execute(query).all()
@@ -187,6 +188,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
                 municipality=row.municipality,
                 started_at=row.started_at,
                 deadline=row.deadline,
+                breached_at=row.decided_at,
                 corrected=status != "breached",
             )
             for row, status in rows[:limit]
@@ -207,7 +209,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
 
 
 def _encode_cursor(last: BreachView) -> str:
-    return base64.urlsafe_b64encode(f"{last.deadline.isoformat()}|{last.id}".encode()).decode()
+    return base64.urlsafe_b64encode(f"{last.breached_at.isoformat()}|{last.id}".encode()).decode()
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:

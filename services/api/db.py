@@ -54,7 +54,7 @@ class OutcomeRow(Base):
     __tablename__ = "outcomes"
     __table_args__ = (
         Index("ix_outcomes_subject", "subject"),
-        Index("ix_outcomes_breaches", "kind", "deadline", "id"),
+        Index("ix_outcomes_breaches", "kind", "decided_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(300), primary_key=True)
@@ -65,7 +65,7 @@ class OutcomeRow(Base):
     channel: Mapped[str] = mapped_column(String(32))
     municipality: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     corrects: Mapped[str | None] = mapped_column(String(16))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -81,7 +81,7 @@ class ClockRow(Base):
     channel: Mapped[str] = mapped_column(String(32))
     municipality: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -27,7 +27,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
-from normwacht.core.engine import Case, Outcome, Step, apply, due
+from normwacht.core.catalogue import Catalogue
+from normwacht.core.engine import Case, Outcome, Step, apply, clocks, due, next_due
 from normwacht.core.events import parse_event
 from services.sla_processor.codec import decode_case, encode_case
 from services.sla_processor.deadlines import DeadlineIndex
@@ -60,10 +61,13 @@ def _explain(error: ValidationError) -> str:
     return f"{where}: {first['msg']} ({error.error_count()} error(s))"
 
 
-def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = None) -> faust.App:
+def create_app(
+    settings: ProcessorSettings, catalogue: Catalogue, metrics: ProcessorMetrics | None = None
+) -> faust.App:
     kafka = settings.kafka
     metrics = metrics or ProcessorMetrics()
     index = DeadlineIndex()
+    lateness = timedelta(seconds=settings.allowed_lateness_s)
     metrics.registry.register(_OpenTimers(index))
 
     app = faust.App(
@@ -96,9 +100,14 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
         stored = cases.get(subject)
         return None if stored is None else decode_case(stored)
 
+    def now() -> datetime:
+        """Event time up to which we decide: the wall clock less the allowed lateness."""
+        return datetime.now(UTC) - lateness
+
     async def publish(step: Step, *, fired: bool = False) -> None:
-        cases[step.case.subject] = encode_case(step.case)
-        index.track(step.case)
+        case = step.case
+        cases[case.subject] = encode_case(case)
+        index.track(case.subject, case.municipality, step.clocks, step.next_due)
         for outcome in step.outcomes:
             await outcomes_topic.send(
                 key=outcome.subject.encode(), value=outcome.model_dump_json().encode()
@@ -146,7 +155,10 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
                 )
                 continue
             case = load(event.subject)
-            step = apply(case, event)
+            # Decide on event time: up to this event's own time. Later deadlines are the
+            # timer's, so a backlog read at full speed does not breach what its next
+            # record would have met.
+            step = apply(case, event, min(event.time, now()), catalogue)
             metrics.events.labels(event.type).inc()
             if step.case is not case:
                 await publish(step)
@@ -158,16 +170,18 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
             tick = json.loads(record.value)
             case = load(tick["subject"])
             if case is not None:
-                step = due(case, datetime.fromisoformat(tick["now"]))
+                step = due(case, datetime.fromisoformat(tick["now"]), catalogue)
                 if step.outcomes:
                     await publish(step, fired=True)
+                else:
+                    index.track(case.subject, case.municipality, step.clocks, step.next_due)
             yield None
 
     @app.timer(interval=settings.tick_interval_s)  # type: ignore[untyped-decorator]
     async def send_ticks() -> None:
-        now = time.time()
-        stamp = datetime.fromtimestamp(now, UTC).isoformat()
-        for subject, deadline in index.pop_due(now).items():
+        decide_up_to = now()
+        stamp = decide_up_to.isoformat()
+        for subject, deadline in index.pop_due(decide_up_to.timestamp()).items():
             try:
                 await ticks_topic.send(
                     key=subject.encode(),
@@ -180,9 +194,12 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
     @app.on_rebalance_complete.connect
     async def rebuild_index(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         index.clear()
+        at = now()
         for _subject, stored in cases.items():
-            index.track(decode_case(stored))
-        log.info("deadline_index_rebuilt", open_clocks=len(index))
+            case = decode_case(stored)
+            derived = clocks(case, at, catalogue)
+            index.track(case.subject, case.municipality, derived, next_due(case, derived))
+        log.info("deadline_index_rebuilt", open_clocks=index.open_clocks, due_cases=index.due_cases)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -193,7 +210,7 @@ def create_app(settings: ProcessorSettings, metrics: ProcessorMetrics | None = N
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "open_clocks": len(index)})
+        return web.json({"status": "ok", "open_clocks": index.open_clocks})
 
     return app
 
@@ -205,6 +222,6 @@ def _log_outcome(outcome: Outcome) -> None:
         kind=outcome.kind.value,
         norm=outcome.norm,
         municipality=outcome.municipality,
-        deadline=outcome.deadline.isoformat(),
+        deadline=outcome.deadline.isoformat() if outcome.deadline else None,
         corrects=None if outcome.corrects is None else outcome.corrects.value,
     )

@@ -1,33 +1,19 @@
-"""A case as it sits in the faust table: compact JSON, one list per clock."""
+"""A case as it sits in the faust table: compact JSON."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from normwacht.core.engine import Case, Clock, Kind
-
-
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+from normwacht.core.engine import Case, Fact
 
 
 def encode_case(case: Case) -> dict[str, Any]:
     return {
         "subject": case.subject,
         "municipality": case.municipality,
-        "clocks": [
-            [
-                c.norm,
-                c.instance,
-                c.started_at.isoformat(),
-                c.deadline.isoformat(),
-                c.status.value,
-                None if c.decided_at is None else c.decided_at.isoformat(),
-            ]
-            for c in case.clocks
-        ],
-        "seen": list(case.seen),
+        "facts": [[f.type, f.time.isoformat(), f.key, dict(f.data)] for f in case.facts],
+        "published": [list(p) for p in case.published],
     }
 
 
@@ -35,16 +21,9 @@ def decode_case(value: dict[str, Any]) -> Case:
     return Case(
         subject=value["subject"],
         municipality=value["municipality"],
-        clocks=tuple(
-            Clock(
-                norm=norm,
-                instance=instance,
-                started_at=datetime.fromisoformat(started_at),
-                deadline=datetime.fromisoformat(deadline),
-                status=Kind(status),
-                decided_at=_time(decided_at),
-            )
-            for norm, instance, started_at, deadline, status, decided_at in value["clocks"]
+        facts=tuple(
+            Fact(type_, datetime.fromisoformat(time), key, data)
+            for type_, time, key, data in value["facts"]
         ),
-        seen=tuple(value["seen"]),
+        published=tuple((norm, instance, kind) for norm, instance, kind in value["published"]),
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import faust
 
+from normwacht.catalogue_file import CatalogueError
+from normwacht.catalogue_file import load as load_catalogue
 from services.shared.kafka import ensure_topics
 from services.shared.logging import configure_logging
 from services.sla_processor.app import create_app
@@ -24,8 +27,14 @@ class _Worker(faust.Worker):
 def run(settings: ProcessorSettings | None = None) -> None:
     settings = settings or ProcessorSettings()
     configure_logging(settings.log_level)
+    try:
+        catalogue = load_catalogue()
+    except CatalogueError as error:
+        # Refuse to start: a processor on a wrong catalogue publishes wrong outcomes.
+        sys.stderr.write(f"invalid norm catalogue:\n{error}\n")
+        raise SystemExit(2) from None
     ensure_topics(settings.kafka)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
+    app = create_app(settings, catalogue)
     worker: Any = _Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

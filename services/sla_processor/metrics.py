@@ -31,6 +31,12 @@ class ProcessorMetrics:
             _OUTCOME_LABELS,
             registry=r,
         )
+        self.at_risk = Counter(
+            "normwacht_sla_at_risk",
+            "Clocks that spent their at-risk share of the term while still open.",
+            _OUTCOME_LABELS,
+            registry=r,
+        )
         self.cancelled = Counter(
             "normwacht_sla_cancelled",
             "Clocks cancelled by a withdrawn case.",
@@ -65,6 +71,7 @@ class ProcessorMetrics:
             Kind.BREACHED: self.breaches,
             Kind.EXCLUDED: self.excluded,
             Kind.CANCELLED: self.cancelled,
+            Kind.AT_RISK: self.at_risk,
         }
 
     def count(self, outcome: Outcome, fired_at: float | None = None) -> None:
@@ -75,6 +82,6 @@ class ProcessorMetrics:
             counter.labels(*labels).inc()
         if outcome.corrects is Kind.BREACHED:
             self.corrections.labels(*labels).inc()
-        if outcome.kind is Kind.BREACHED and fired_at is not None:
+        if outcome.kind is Kind.BREACHED and fired_at is not None and outcome.deadline:
             delay = max(0.0, fired_at - outcome.deadline.timestamp())
             self.breach_delay.labels(outcome.norm).observe(delay)

@@ -20,4 +20,10 @@ class ProcessorSettings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     tick_interval_s: float = 0.2
+    allowed_lateness_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long past a deadline we wait for late events before breaching. "
+        "A later event dated in time still corrects the breach.",
+    )
     log_level: str = "INFO"
