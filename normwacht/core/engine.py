@@ -383,7 +383,8 @@ class _Derivation:
             days = (
                 resumed.astimezone(calendar.zone).date() - paused.astimezone(calendar.zone).date()
             ).days
-            run.deadline = calendar.add_calendar_days(run.deadline, days) if days else run.deadline
+            if days > 0:
+                run.deadline = calendar.add_calendar_days(run.deadline, days)
         else:
             run.deadline = run.deadline + (resumed - paused)
         run.deadline = run.deadline.astimezone(UTC)
