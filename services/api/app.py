@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
+from normwacht.catalogue_file import load as load_catalogue
 from services.api.consumer import OutcomeConsumer
 from services.api.db import ClockRow, OutcomeRow, case_clocks, connect
 from services.api.settings import ApiSettings
@@ -54,6 +55,19 @@ class BreachView(BaseModel):
     corrected: bool
 
 
+class NormView(BaseModel):
+    id: str
+    channel: str
+    section: str
+    seed: str
+    reading: str
+    starts: list[str]
+    stops: list[str]
+    term: dict[str, Any] | None
+    at_risk: float | None
+    pausable: bool
+
+
 class BreachPage(BaseModel):
     items: list[BreachView]
     next_cursor: str | None
@@ -70,6 +84,23 @@ SessionDep = Annotated[Session, Depends(_session)]
 
 def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> FastAPI:
     settings = settings or ApiSettings()
+
+    catalogue = load_catalogue()
+    norms = [
+        NormView(
+            id=norm.id,
+            channel=norm.channel,
+            section=norm.section,
+            seed=norm.seed,
+            reading=norm.reading,
+            starts=[s.event for s in norm.starts],
+            stops=[s.event for s in norm.stops],
+            term=norm.term.model_dump(mode="json", exclude_defaults=True) if norm.term else None,
+            at_risk=norm.at_risk,
+            pausable=norm.pausable,
+        )
+        for norm in catalogue.norms.values()
+    ]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -195,6 +226,10 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         ]
         more = len(rows) > limit
         return BreachPage(items=page, next_cursor=_encode_cursor(page[-1]) if more else None)
+
+    @app.get("/v1/norms", response_model=list[NormView], summary="The norm catalogue")
+    def list_norms() -> list[NormView]:
+        return norms
 
     @app.get("/healthz", summary="Liveness")
     def healthz(request: Request) -> dict[str, Any]:

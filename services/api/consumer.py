@@ -38,9 +38,10 @@ class OutcomeConsumer:
         self.running = False
 
     async def run(self) -> None:
-        await self._consumer.start()
-        self.running = True
         try:
+            # Inside the try: a shutdown during start must still close the client.
+            await self._consumer.start()
+            self.running = True
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=1000)
                 outcomes = [

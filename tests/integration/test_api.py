@@ -124,6 +124,15 @@ def test_a_replayed_outcome_never_duplicates_a_row(
     assert breaches(api) == ["R"]
 
 
+def test_the_catalogue_is_served(api: TestClient) -> None:
+    norms = {n["id"]: n for n in api.get("/v1/norms").json()}
+    assert len(norms) == 23
+    answer = norms["phone.answer"]
+    assert answer["seed"] == "We nemen binnen 20 seconden de telefoon op."
+    assert (answer["starts"], answer["term"]) == (["call.queued"], {"elapsed": "PT20S"})
+    assert norms["report.resolve"]["term"] == {"working_days": 10}
+
+
 def test_breaches_page_by_cursor_and_filter_by_time(
     api: TestClient, kafka_settings: KafkaSettings
 ) -> None:
