@@ -15,6 +15,7 @@ import random
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -29,6 +30,7 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port, running_broker
 from tests.support.events import call_event
@@ -353,6 +355,64 @@ def throughput(
         f"{summary['bare_consumer_eps']:.0f} events/s ({summary['ratio']:.0%})"
     )
     save("throughput", {"events": events, "runs": results, "median": summary})
+
+
+# --- deadlines ------------------------------------------------------------------------
+
+
+def _deadline_lines(count: int, seed: int = 7) -> str:
+    catalogue = load()
+    norms = []
+    for norm_id in catalogue.norms:
+        try:
+            catalogue.deadline(norm_id, datetime(2026, 1, 5, 9, tzinfo=UTC))
+            norms.append(norm_id)
+        except ValueError:
+            continue  # needs an event's data, not just a start time
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    lines = []
+    for _ in range(count):
+        at = start + timedelta(seconds=rng.randrange(2 * 365 * 86400))
+        offset = rng.choice(["+00:00", "+01:00", "+02:00", "-05:00"])
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%S") + offset
+        municipality = rng.choice(["", "\tbergen", "\theiloo"])
+        lines.append(f"{rng.choice(norms)}\t{stamp}{municipality}")
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def deadlines(lines: int = 10_000, runs: int = 5) -> None:
+    """`normwacht deadlines` on random lines: engine time in-process, and the whole command."""
+    text = _deadline_lines(lines)
+    parsed = [line.split("\t") for line in text.splitlines()]
+    engine_s, command_s = [], []
+    for _ in range(runs):
+        catalogue = load()
+        started = time.perf_counter()
+        for fields in parsed:
+            catalogue.deadline(
+                fields[0],
+                datetime.fromisoformat(fields[1]),
+                fields[2] if len(fields) == 3 else None,
+            )
+        engine_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "normwacht", "deadlines"],
+            input=text, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        command_s.append(time.perf_counter() - started)
+        assert len(result.stdout.splitlines()) == lines
+    summary = {"engine_s": statistics.median(engine_s), "command_s": statistics.median(command_s)}
+    typer.echo(
+        f"{lines} lines, median of {runs} runs: engine {summary['engine_s']:.3f} s, "
+        f"whole command (start-up included) {summary['command_s']:.3f} s"
+    )
+    save(
+        "deadlines",
+        {"lines": lines, "engine_s": engine_s, "command_s": command_s, "median": summary},
+    )
 
 
 if __name__ == "__main__":

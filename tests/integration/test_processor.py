@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +144,19 @@ def test_open_clock_is_counted_until_it_breaches(
     eventually(lambda: f"{gauge} 1.0" in httpx.get(f"{processor}/metrics").text)
     eventually(lambda: f"{gauge} 0.0" in httpx.get(f"{processor}/metrics").text, timeout_s=15)
     assert outcome_kinds(kafka_settings, expect=3) == {"WAITING": ["opened", "at_risk", "breached"]}
+
+
+def test_refuses_to_start_on_an_invalid_catalogue(tmp_path: Path) -> None:
+    broken = tmp_path / "catalogue.yaml"
+    broken.write_text("version: 1\nnorms:\n  - id: phone.answer\n    channel: phone\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "normwacht", "processor"],
+        env={**os.environ, "NORMWACHT_CATALOGUE": str(broken)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "invalid norm catalogue" in result.stderr
+    assert f"{broken}:3: norms.0.section: Field required" in result.stderr
