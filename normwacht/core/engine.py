@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
-from normwacht.core.calendars import Calendar
+from normwacht.core.calendars import AMSTERDAM, Calendar
 from normwacht.core.catalogue import Catalogue, NormSpec, Term
 from normwacht.core.events import TYPE_PREFIX, Event
 
@@ -407,23 +407,24 @@ _PROBES = "website.probe"
 
 
 def _count_probe(facts: tuple[Fact, ...], probe: Fact) -> tuple[Fact, ...]:
-    """Fold a probe into its month's tally.
+    """Fold a probe into its month's tally (months of Europe/Amsterdam).
 
     A website is probed every minute and only the share of `up` probes per month
     matters, so single probes are not kept (nor de-duplicated).
     """
-    key = f"probes {probe.time.year:04d}-{probe.time.month:02d}"
+    local = probe.time.astimezone(AMSTERDAM)
+    key = f"probes {local.year:04d}-{local.month:02d}"
     up = 1 if probe.data.get("up") else 0
     for index, fact in enumerate(facts):
         if fact.key == key:
             data = {"up": fact.data["up"] + up, "total": fact.data["total"] + 1}
             return (*facts[:index], replace(fact, data=data), *facts[index + 1 :])
-    start = datetime(probe.time.year, probe.time.month, 1, tzinfo=UTC)
+    start = datetime(local.year, local.month, 1, tzinfo=AMSTERDAM).astimezone(UTC)
     return _insert_in_time_order(facts, Fact(_PROBES, start, key, {"up": up, "total": 1}))
 
 
 def _availability(norm: NormSpec, facts: Iterable[Fact], now: datetime) -> list[Clock]:
-    """One clock per calendar month (UTC) with probes; decided when the month is over.
+    """One clock per calendar month with probes; decided when the month is over.
 
     The instance is the month as YYYYMM, so it is stable however probes arrive.
     """
@@ -432,17 +433,16 @@ def _availability(norm: NormSpec, facts: Iterable[Fact], now: datetime) -> list[
     for fact in facts:
         if fact.type != _PROBES:
             continue
-        year, month = fact.time.year, fact.time.month
-        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC) - timedelta(seconds=1)
+        local = fact.time.astimezone(AMSTERDAM)
+        year, month = local.year, local.month
+        next_month = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=AMSTERDAM)
+        end = next_month.astimezone(UTC) - timedelta(seconds=1)
         clock = Clock(norm=norm.id, instance=year * 100 + month, started_at=fact.time, deadline=end)
         if end < now:
             met = fact.data["up"] / fact.data["total"] >= norm.availability.minimum
             clock = replace(clock, status=Kind.MET if met else Kind.BREACHED, decided_at=end)
         result.append(clock)
     return result
-
-
-# --- publishing the difference -------------------------------------------------------------
 
 
 def _publish(case: Case, now: datetime, catalogue: Catalogue) -> Step:
