@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, Outcome, Step, apply, clocks, due, next_due
-from normwacht.core.events import parse_event
+from normwacht.core.events import Municipality, parse_event
 from services.sla_processor.codec import decode_case, encode_case
 from services.sla_processor.deadlines import DeadlineIndex
 from services.sla_processor.metrics import ProcessorMetrics
@@ -41,8 +41,10 @@ log = structlog.get_logger("normwacht.processor")
 class _OpenTimers(Collector):
     """`normwacht_sla_open_timers`, read from the deadline index at scrape time."""
 
-    def __init__(self, index: DeadlineIndex) -> None:
+    def __init__(self, index: DeadlineIndex, norms: Iterable[str]) -> None:
         self._index = index
+        # Every norm and municipality, zeros included, so a dashboard sees them all.
+        self._labels = [(n, m.value) for n in sorted(norms) for m in Municipality]
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -50,8 +52,9 @@ class _OpenTimers(Collector):
             "Clocks running now on this worker's partitions.",
             labels=("norm", "municipality"),
         )
-        for (norm, municipality), count in sorted(self._index.open_counts.items()):
-            family.add_metric((norm, municipality), count)
+        counts = self._index.open_counts
+        for labels in self._labels:
+            family.add_metric(labels, counts.get(labels, 0))
         yield family
 
 
@@ -68,7 +71,8 @@ def create_app(
     metrics = metrics or ProcessorMetrics()
     index = DeadlineIndex()
     lateness = timedelta(seconds=settings.allowed_lateness_s)
-    metrics.registry.register(_OpenTimers(index))
+    metrics.registry.register(_OpenTimers(index, catalogue.norms))
+    metrics.declare(catalogue)
 
     app = faust.App(
         settings.app_id,

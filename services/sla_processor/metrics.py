@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Kind, Outcome
+from normwacht.core.events import Municipality
 
 _OUTCOME_LABELS = ("norm", "channel", "municipality")
 
@@ -73,6 +75,14 @@ class ProcessorMetrics:
             Kind.CANCELLED: self.cancelled,
             Kind.AT_RISK: self.at_risk,
         }
+
+    def declare(self, catalogue: Catalogue) -> None:
+        """Expose every norm's counters at zero from the start: a missing series is not a zero."""
+        for norm in catalogue.norms.values():
+            for municipality in Municipality:
+                labels = (norm.id, norm.channel, municipality.value)
+                for counter in (*self._by_kind.values(), self.corrections):
+                    counter.labels(*labels)
 
     def count(self, outcome: Outcome, fired_at: float | None = None) -> None:
         """Count a published outcome; `fired_at` is set for breaches the deadline timer fired."""
