@@ -156,7 +156,7 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
     else:
         fact = Fact.of(event)
         case = case or Case(subject=event.subject, municipality=event.municipality.value)
-    if fact.type == "website.probe":
+    if fact.type == _PROBES:
         facts = _count_probe(case.facts, fact)
     elif any(f.key == fact.key for f in case.facts):
         return _publish(case, now, catalogue)
@@ -404,23 +404,34 @@ def _working_days_between(calendar: Calendar, start: datetime, end: datetime) ->
 
 
 _PROBES = "website.probe"
+_RECENT_PROBES = 1024
+"""Probe keys remembered per month: more than a resent batch (ingest takes at most 500)."""
 
 
 def _count_probe(facts: tuple[Fact, ...], probe: Fact) -> tuple[Fact, ...]:
     """Fold a probe into its month's tally (months of Europe/Amsterdam).
 
     A website is probed every minute and only the share of `up` probes per month
-    matters, so single probes are not kept (nor de-duplicated).
+    matters, so single probes are not kept. The keys of the most recent probes are,
+    so that a resent batch (ingest asks for a retry after a 503) is not counted twice.
     """
     local = probe.time.astimezone(AMSTERDAM)
     key = f"probes {local.year:04d}-{local.month:02d}"
     up = 1 if probe.data.get("up") else 0
     for index, fact in enumerate(facts):
         if fact.key == key:
-            data = {"up": fact.data["up"] + up, "total": fact.data["total"] + 1}
+            recent = fact.data["recent"]
+            if probe.key in recent:
+                return facts
+            data = {
+                "up": fact.data["up"] + up,
+                "total": fact.data["total"] + 1,
+                "recent": [*recent[-(_RECENT_PROBES - 1) :], probe.key],
+            }
             return (*facts[:index], replace(fact, data=data), *facts[index + 1 :])
     start = datetime(local.year, local.month, 1, tzinfo=AMSTERDAM).astimezone(UTC)
-    return _insert_in_time_order(facts, Fact(_PROBES, start, key, {"up": up, "total": 1}))
+    tally = Fact(_PROBES, start, key, {"up": up, "total": 1, "recent": [probe.key]})
+    return _insert_in_time_order(facts, tally)
 
 
 def _availability(norm: NormSpec, facts: Iterable[Fact], now: datetime) -> list[Clock]:
