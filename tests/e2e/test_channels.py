@@ -20,86 +20,15 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from services.shared.kafka import KafkaSettings
-from tests.support.broker import free_port
 from tests.support.kafka_io import read_topic
-from tests.support.services import eventually, running_service
+from tests.support.services import eventually
+from tests.support.system import System, post
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "normwacht-dev-token"
-BATCH_LIMIT = 500
 RUN = uuid.uuid4().hex[:8]
 
 JSON = dict[str, Any]
-
-
-# --- the system ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class System:
-    ingest: str
-    processor: str
-    api: str
-    kafka: KafkaSettings
-
-
-@pytest.fixture(scope="module")
-def module_kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
-    """Fresh topic names on the session's broker, for this module only."""
-    run = uuid.uuid4().hex[:8]
-    return KafkaSettings(
-        bootstrap=kafka_bootstrap,
-        events_topic=f"t{run}.events",
-        outcomes_topic=f"t{run}.outcomes",
-        dead_letter_topic=f"t{run}.events.dlq",
-        partitions=3,
-    )
-
-
-@pytest.fixture(scope="module")
-def system(
-    module_kafka_settings: KafkaSettings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[System]:
-    kafka = module_kafka_settings
-    tmp_path = tmp_path_factory.mktemp("channels")
-    ports = {name: free_port() for name in ("ingest", "processor", "api")}
-    env = {
-        "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,
-        "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
-        "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
-        "NORMWACHT_KAFKA_PARTITIONS": str(kafka.partitions),
-        "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-e2e-{uuid.uuid4().hex[:8]}",
-        "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "processor"),
-        "NORMWACHT_PROCESSOR_WEB_PORT": str(ports["processor"]),
-        "NORMWACHT_INGEST_PORT": str(ports["ingest"]),
-        "NORMWACHT_API_PORT": str(ports["api"]),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
-    }
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    with (
-        running_service("processor", env, urls["processor"] + "/healthz", tmp_path),
-        running_service("ingest", env, urls["ingest"] + "/healthz", tmp_path),
-        running_service("api", env, urls["api"] + "/healthz", tmp_path),
-    ):
-        yield System(urls["ingest"], urls["processor"], urls["api"], kafka)
-
-
-def post(system: System, events: list[JSON]) -> None:
-    """Post events to ingest in batches it accepts, in order."""
-    for first in range(0, len(events), BATCH_LIMIT):
-        response = httpx.post(
-            f"{system.ingest}/v1/events",
-            content=json.dumps(events[first : first + BATCH_LIMIT]),
-            headers={
-                "Content-Type": "application/cloudevents-batch+json",
-                "Authorization": f"Bearer {TOKEN}",
-            },
-            timeout=30.0,
-        )
-        assert response.status_code == 202, response.text
 
 
 class OutcomeLog:

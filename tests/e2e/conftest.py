@@ -1,0 +1,47 @@
+"""One broker (the session's), and per test module its own topics, processor, ingest and api."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from services.shared.kafka import KafkaSettings
+from tests.support.broker import free_port
+from tests.support.services import running_service
+from tests.support.system import System
+
+
+@pytest.fixture(scope="module")
+def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    run = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        bootstrap=kafka_bootstrap,
+        events_topic=f"t{run}.events",
+        outcomes_topic=f"t{run}.outcomes",
+        dead_letter_topic=f"t{run}.events.dlq",
+        partitions=3,
+    )
+    tmp_path = tmp_path_factory.mktemp("system")
+    ports = {name: free_port() for name in ("ingest", "processor", "api")}
+    env = {
+        "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,
+        "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
+        "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
+        "NORMWACHT_KAFKA_PARTITIONS": str(kafka.partitions),
+        "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-e2e-{run}",
+        "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "processor"),
+        "NORMWACHT_PROCESSOR_WEB_PORT": str(ports["processor"]),
+        "NORMWACHT_INGEST_PORT": str(ports["ingest"]),
+        "NORMWACHT_API_PORT": str(ports["api"]),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
+    }
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    with (
+        running_service("processor", env, urls["processor"] + "/healthz", tmp_path),
+        running_service("ingest", env, urls["ingest"] + "/healthz", tmp_path),
+        running_service("api", env, urls["api"] + "/healthz", tmp_path),
+    ):
+        yield System(urls["ingest"], urls["processor"], urls["api"], kafka)
