@@ -33,6 +33,8 @@ class OutcomeConsumer:
             client_id="normwacht-api",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # Never read a record of an aborted transaction (should a producer use them).
+            isolation_level="read_committed",
         )
         self.stored = 0
         self.running = False

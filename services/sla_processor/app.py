@@ -1,15 +1,17 @@
 """The SLA processor: a faust app that keeps every case's clocks and publishes outcomes.
 
 Flow:
-- `apply_events` reads the events topic, applies each event to its case with the
-  pure engine, stores the case in the `cases` table and publishes the outcomes.
-  Records that cannot be decoded or validated go to the dead-letter topic.
-- A timer pops due clocks from the in-memory `DeadlineIndex` and sends a tick,
-  keyed by case, to an internal topic co-partitioned with the events. The
-  `fire_deadlines` agent applies the tick with `engine.due`: the breach is decided
-  inside stream processing, so the table change goes through faust's changelog
-  (a timer may not write a table; see docs/ARCHITECTURE.md).
-- After every rebalance the index is rebuilt from the table's local partitions.
+- `process` reads the events topic. An event is applied to its case with the pure
+  engine at the partition's watermark; the case goes into the `cases` table and the
+  outcomes onto the outcomes topic. A record that cannot be decoded or validated
+  goes to the dead-letter topic.
+- A timer pops due cases from the in-memory `DeadlineIndex` and writes a due-record
+  for each into the events topic itself, keyed by case (so into the case's own
+  partition), carrying the watermark to decide at. `process` applies it with
+  `engine.due`: the breach is decided inside stream processing, so the table change
+  goes through faust's changelog (a timer may not write a table), and because the
+  due-record sits among the events, a replay decides at the same points.
+- After every rebalance the index and the watermarks are rebuilt from the tables.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 import structlog
+from aiokafka.partitioner import murmur2
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -34,12 +39,13 @@ from services.sla_processor.codec import decode_case, encode_case
 from services.sla_processor.deadlines import DeadlineIndex
 from services.sla_processor.metrics import ProcessorMetrics
 from services.sla_processor.settings import ProcessorSettings
+from services.sla_processor.watermarks import Watermarks
 
 log = structlog.get_logger("normwacht.processor")
 
 
-class _OpenTimers(Collector):
-    """`normwacht_sla_open_timers`, read from the deadline index at scrape time."""
+class _OpenClocks(Collector):
+    """Open and at-risk clocks, read from the deadline index at scrape time."""
 
     def __init__(self, index: DeadlineIndex, norms: Iterable[str]) -> None:
         self._index = index
@@ -47,21 +53,32 @@ class _OpenTimers(Collector):
         self._labels = [(n, m.value) for n in sorted(norms) for m in Municipality]
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "normwacht_sla_open_timers",
-            "Clocks running now on this worker's partitions.",
-            labels=("norm", "municipality"),
-        )
-        counts = self._index.open_counts
-        for labels in self._labels:
-            family.add_metric(labels, counts.get(labels, 0))
-        yield family
+        for name, help_text, counts in (
+            ("normwacht_sla_open_timers", "Clocks running now on this worker's partitions.",
+             self._index.open_counts),
+            ("normwacht_sla_at_risk_timers", "Running clocks past their at-risk share.",
+             self._index.at_risk_counts),
+        ):  # fmt: skip
+            family = GaugeMetricFamily(name, help_text, labels=("norm", "municipality"))
+            for labels in self._labels:
+                family.add_metric(labels, counts.get(labels, 0))
+            yield family
 
 
 def _explain(error: ValidationError) -> str:
     first = error.errors(include_url=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "event"
     return f"{where}: {first['msg']} ({error.error_count()} error(s))"
+
+
+DUE_RECORD_HEADER = "normwacht-due"
+"""Marks a due-record: the timer's note, in the events topic, that a case is due."""
+
+
+def partition_of(subject: str, partitions: int) -> int:
+    """The partition the clients' default partitioner gives this case (murmur2, as Java)."""
+    hashed: int = murmur2(subject.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def create_app(
@@ -71,7 +88,8 @@ def create_app(
     metrics = metrics or ProcessorMetrics()
     index = DeadlineIndex()
     lateness = timedelta(seconds=settings.allowed_lateness_s)
-    metrics.registry.register(_OpenTimers(index, catalogue.norms))
+    marks = Watermarks(lateness)
+    metrics.registry.register(_OpenClocks(index, catalogue.norms))
     metrics.declare(catalogue)
 
     app = faust.App(
@@ -94,30 +112,42 @@ def create_app(
         value_serializer="raw",
     )
     events_topic = app.topic(kafka.events_topic, partitions=kafka.partitions)
-    ticks_topic = app.topic(f"{settings.app_id}-ticks", partitions=kafka.partitions, internal=True)
     outcomes_topic = app.topic(kafka.outcomes_topic, partitions=kafka.partitions)
     dead_letter_topic = app.topic(kafka.dead_letter_topic)
     # Keys and values are JSON (faust's default for tables without a model type).
     cases = app.Table("cases", default=None, partitions=kafka.partitions)
+    # Each partition's watermark, so a restarted worker decides as the first one would.
+    stored_marks = app.Table("watermarks", default=None, partitions=kafka.partitions)
+    processed: dict[int, int] = {}  # partition -> offset of the last record processed
 
     def load(subject: str) -> Case | None:
         stored = cases.get(subject)
         return None if stored is None else decode_case(stored)
 
-    def now() -> datetime:
-        """Event time up to which we decide: the wall clock less the allowed lateness."""
-        return datetime.now(UTC) - lateness
-
-    async def publish(step: Step, *, fired: bool = False) -> None:
+    def track(step: Step, partition: int) -> None:
         case = step.case
-        cases[case.subject] = encode_case(case)
-        index.track(case.subject, case.municipality, step.clocks, step.next_due)
+        index.track(
+            case.subject, partition, case.municipality, step.clocks, case.published, step.next_due
+        )
+
+    async def publish(step: Step, partition: int, *, fired: bool = False) -> None:
+        # Outcomes first, the case after: should the worker die between the two, the
+        # case is decided again on restart and the same outcomes (same ids) go out again.
         for outcome in step.outcomes:
             await outcomes_topic.send(
                 key=outcome.subject.encode(), value=outcome.model_dump_json().encode()
             )
             metrics.count(outcome, fired_at=time.time() if fired else None)
             _log_outcome(outcome)
+        cases[step.case.subject] = encode_case(step.case)
+        track(step, partition)
+
+    def remember_mark(partition: int, mark: datetime) -> None:
+        stored = stored_marks.get(str(partition))
+        # Persisting every move would double the changelog; a second's grain is enough.
+        if stored is None or mark.timestamp() - stored >= 1.0:
+            stored_marks[str(partition)] = mark.timestamp()
+        metrics.watermark.labels(str(partition)).set(mark.timestamp())
 
     async def dead_letter(record: faust.types.EventT[bytes], reason: str, detail: str) -> None:
         """Park a record we cannot use, with why, and carry on: input never stops us."""
@@ -144,65 +174,112 @@ def create_app(
             offset=message.offset,
         )
 
+    async def on_due_record(record: faust.types.EventT[bytes], partition: int) -> None:
+        due_record = json.loads(record.value)
+        mark = marks.after_due_record(partition, datetime.fromisoformat(due_record["now"]))
+        remember_mark(partition, mark)
+        case = load(due_record["subject"])
+        if case is None:
+            return
+        step = due(case, mark, catalogue)
+        if step.outcomes:
+            await publish(step, partition, fired=True)
+        else:
+            track(step, partition)
+
+    async def on_event(record: faust.types.EventT[bytes], partition: int) -> None:
+        try:
+            event = parse_event(record.value)
+        except ValidationError as error:
+            await dead_letter(record, "invalid_event", _explain(error))
+            return
+        if record.key != event.subject.encode():
+            # The key decides the partition, and so which worker holds the case.
+            await dead_letter(record, "key_mismatch", "record key must equal the event's subject")
+            return
+        wall = datetime.now(UTC)
+        metrics.event_lag.observe(max(0.0, (wall - event.time).total_seconds()))
+        before = marks.get(partition)
+        mark = marks.after_event(partition, event.time, wall)
+        remember_mark(partition, mark)
+        case = load(event.subject)
+        earlier: tuple[Outcome, ...] = ()
+        if case is not None and before is not None:
+            # What the watermark had decided before this event came, comes first, as a
+            # due-record would have published it: the order a replay sees too.
+            settled = due(case, before, catalogue)
+            case, earlier = settled.case, settled.outcomes
+        step = apply(case, event, mark, catalogue)
+        metrics.events.labels(event.type).inc()
+        if earlier or step.case is not case:
+            await publish(replace(step, outcomes=earlier + step.outcomes), partition)
+
     @app.agent(events_topic)
-    async def apply_events(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    async def process(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for record in stream.events():
-            try:
-                event = parse_event(record.value)
-            except ValidationError as error:
-                await dead_letter(record, "invalid_event", _explain(error))
-                continue
-            if record.key != event.subject.encode():
-                # The key decides the partition, and so which worker holds the case.
-                await dead_letter(
-                    record, "key_mismatch", "record key must equal the event's subject"
-                )
-                continue
-            case = load(event.subject)
-            # Decide on event time: up to this event's own time. Later deadlines are the
-            # timer's, so a backlog read at full speed does not breach what its next
-            # record would have met.
-            step = apply(case, event, min(event.time, now()), catalogue)
-            metrics.events.labels(event.type).inc()
-            if step.case is not case:
-                await publish(step)
+            partition = record.message.partition
+            if record.headers and DUE_RECORD_HEADER in dict(record.headers):
+                await on_due_record(record, partition)
+            else:
+                await on_event(record, partition)
+            processed[partition] = record.message.offset
             yield None
 
-    @app.agent(ticks_topic)
-    async def fire_deadlines(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for record in stream.events():
-            tick = json.loads(record.value)
-            case = load(tick["subject"])
-            if case is not None:
-                step = due(case, datetime.fromisoformat(tick["now"]), catalogue)
-                if step.outcomes:
-                    await publish(step, fired=True)
-                else:
-                    index.track(case.subject, case.municipality, step.clocks, step.next_due)
-            yield None
+    async def candidate_mark(partition: int, wall: datetime) -> datetime | None:
+        """The watermark a due-record may carry now: with the wall clock when caught up."""
+        mark = marks.get(partition)
+        tp = TP(kafka.events_topic, partition)
+        highwater = app.consumer.highwater(tp)
+        lag: int | None = None
+        if highwater is not None and highwater >= 0:
+            if partition in processed:
+                lag = max(0, highwater - 1 - processed[partition])
+            else:
+                position = await app.consumer.position(tp)
+                lag = None if position is None else max(0, highwater - position)
+        if lag is not None:
+            metrics.consumer_lag.labels(str(partition)).set(lag)
+        if lag == 0:
+            return max(mark, wall) if mark is not None else wall
+        return mark
 
     @app.timer(interval=settings.tick_interval_s)  # type: ignore[untyped-decorator]
-    async def send_ticks() -> None:
-        decide_up_to = now()
-        stamp = decide_up_to.isoformat()
-        for subject, deadline in index.pop_due(decide_up_to.timestamp()).items():
-            try:
-                await ticks_topic.send(
-                    key=subject.encode(),
-                    value=json.dumps({"subject": subject, "now": stamp}).encode(),
-                )
-            except Exception as error:
-                log.warning("tick_not_sent", error=str(error))
-                index.retry(subject, deadline)
+    async def send_due_records() -> None:
+        wall = datetime.now(UTC) - lateness
+        for tp in app.consumer.assignment():
+            if tp.topic != kafka.events_topic:
+                continue
+            mark = await candidate_mark(tp.partition, wall)
+            if mark is None:
+                continue
+            for subject, instant in index.pop_due(tp.partition, mark.timestamp()).items():
+                try:
+                    await events_topic.send(
+                        key=subject.encode(),
+                        value=json.dumps({"subject": subject, "now": mark.isoformat()}).encode(),
+                        headers=[(DUE_RECORD_HEADER, b"1")],
+                    )
+                except Exception as error:
+                    log.warning("due_record_not_sent", error=str(error))
+                    index.retry(subject, tp.partition, instant)
 
     @app.on_rebalance_complete.connect
-    async def rebuild_index(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+    async def rebuild(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         index.clear()
-        at = now()
-        for _subject, stored in cases.items():
+        marks.clear()
+        processed.clear()
+        for partition, stored in stored_marks.items():
+            if stored is not None:
+                marks.restore(int(partition), datetime.fromtimestamp(stored, UTC))
+        wall = datetime.now(UTC) - lateness
+        for subject, stored in cases.items():
             case = decode_case(stored)
-            derived = clocks(case, at, catalogue)
-            index.track(case.subject, case.municipality, derived, next_due(case, derived))
+            partition = partition_of(subject, kafka.partitions)
+            derived = clocks(case, marks.get(partition) or wall, catalogue)
+            index.track(
+                subject, partition, case.municipality, derived, case.published,
+                next_due(case, derived),
+            )  # fmt: skip
         log.info("deadline_index_rebuilt", open_clocks=index.open_clocks, due_cases=index.due_cases)
 
     @app.page("/metrics")

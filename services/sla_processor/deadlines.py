@@ -1,10 +1,10 @@
-"""The cases this worker holds, indexed by the next instant something falls due.
+"""The cases this worker holds, indexed per partition by the next instant one falls due.
 
-A heap of (instant, subject) makes each timer tick cost in proportion to the cases
-that are due, not to the clocks that are open. Entries are never removed eagerly:
-when a case's next instant changes, its old heap entry goes stale and is skipped
-when it surfaces. The index is memory only; it is rebuilt from the table after every
-rebalance (see `app.py`).
+A heap of (instant, subject) per partition makes each timer tick cost in proportion
+to the cases that are due, not to the clocks that are open. Entries are never removed
+eagerly: when a case's next instant changes, its old heap entry goes stale and is
+skipped when it surfaces. The index is memory only; it is rebuilt from the table
+after every rebalance (see `app.py`).
 """
 
 from __future__ import annotations
@@ -14,24 +14,38 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
-from normwacht.core.engine import Clock
+from normwacht.core.engine import Clock, Kind
 
 
 class DeadlineIndex:
     def __init__(self) -> None:
-        self._heap: list[tuple[float, str]] = []
+        self._heaps: dict[int, list[tuple[float, str]]] = {}
         self._due: dict[str, float] = {}
-        self._open: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._open: dict[str, tuple[tuple[str, str, bool], ...]] = {}
         self.open_counts: Counter[tuple[str, str]] = Counter()  # (norm, municipality) -> open
+        self.at_risk_counts: Counter[tuple[str, str]] = Counter()  # ... open and at risk
 
     def track(
-        self, subject: str, municipality: str, clocks: Iterable[Clock], next_due: datetime | None
+        self,
+        subject: str,
+        partition: int,
+        municipality: str,
+        clocks: Iterable[Clock],
+        published: Iterable[tuple[str, int, str]],
+        next_due: datetime | None,
     ) -> None:
         """Record the case as it is now: its open clocks and when it is next due."""
+        warned = {(norm, instance) for norm, instance, kind in published if kind == Kind.AT_RISK}
         before = self._open.pop(subject, ())
-        now = tuple((c.norm, municipality) for c in clocks if c.is_open)
-        self.open_counts.subtract(before)
-        self.open_counts.update(now)
+        now = tuple(
+            (c.norm, municipality, (c.norm, c.instance) in warned) for c in clocks if c.is_open
+        )
+        for norm, place, at_risk in before:
+            self.open_counts[(norm, place)] -= 1
+            self.at_risk_counts[(norm, place)] -= at_risk
+        for norm, place, at_risk in now:
+            self.open_counts[(norm, place)] += 1
+            self.at_risk_counts[(norm, place)] += at_risk
         if now:
             self._open[subject] = now
         if next_due is None:
@@ -40,28 +54,30 @@ class DeadlineIndex:
         instant = next_due.timestamp()
         if self._due.get(subject) != instant:
             self._due[subject] = instant
-            heapq.heappush(self._heap, (instant, subject))
+            heapq.heappush(self._heaps.setdefault(partition, []), (instant, subject))
 
-    def pop_due(self, now: float) -> dict[str, float]:
-        """Cases due strictly before `now`, each with its instant; they leave the index."""
+    def pop_due(self, partition: int, now: float) -> dict[str, float]:
+        """The partition's cases due strictly before `now`, with their instant; they leave."""
+        heap = self._heaps.get(partition, [])
         due: dict[str, float] = {}
-        while self._heap and self._heap[0][0] < now:
-            instant, subject = heapq.heappop(self._heap)
+        while heap and heap[0][0] < now:
+            instant, subject = heapq.heappop(heap)
             if self._due.get(subject) == instant:
                 del self._due[subject]
                 due[subject] = instant
         return due
 
-    def retry(self, subject: str, instant: float) -> None:
-        """Put a due case back, when its tick could not be sent."""
+    def retry(self, subject: str, partition: int, instant: float) -> None:
+        """Put a due case back, when its due-record could not be sent."""
         self._due[subject] = instant
-        heapq.heappush(self._heap, (instant, subject))
+        heapq.heappush(self._heaps.setdefault(partition, []), (instant, subject))
 
     def clear(self) -> None:
-        self._heap.clear()
+        self._heaps.clear()
         self._due.clear()
         self._open.clear()
         self.open_counts.clear()
+        self.at_risk_counts.clear()
 
     @property
     def open_clocks(self) -> int:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Kind, Outcome
@@ -57,6 +57,24 @@ class ProcessorMetrics:
             "Wall-clock time from a deadline to the publication of its breach.",
             ("norm",),
             buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0, 60.0),
+            registry=r,
+        )
+        self.watermark = Gauge(
+            "normwacht_processor_watermark_seconds",
+            "Event time (Unix seconds) up to which the partition's outcomes are decided.",
+            ("partition",),
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "normwacht_processor_consumer_lag",
+            "Records of the events topic not yet processed, per partition.",
+            ("partition",),
+            registry=r,
+        )
+        self.event_lag = Histogram(
+            "normwacht_processor_event_lag_seconds",
+            "Wall-clock time from an event happening to its processing.",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 600.0, 3600.0, 86400.0),
             registry=r,
         )
         self.events = Counter(

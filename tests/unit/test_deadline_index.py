@@ -1,18 +1,26 @@
-"""The processor's deadline index: pure bookkeeping, tested without a broker."""
+"""The processor's deadline index and watermarks: pure bookkeeping, tested without a broker."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from kafka.partitioner.default import murmur2
+
 from normwacht.core.engine import Clock, Kind
+from services.sla_processor.app import partition_of
 from services.sla_processor.deadlines import DeadlineIndex
+from services.sla_processor.watermarks import Watermarks
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-def clock(norm: str = "phone.answer", status: Kind = Kind.OPENED) -> Clock:
+def clock(norm: str = "phone.answer", status: Kind = Kind.OPENED, instance: int = 1) -> Clock:
     return Clock(
-        norm=norm, instance=1, started_at=T0, deadline=T0 + timedelta(seconds=20), status=status
+        norm=norm,
+        instance=instance,
+        started_at=T0,
+        deadline=T0 + timedelta(seconds=20),
+        status=status,
     )
 
 
@@ -20,49 +28,86 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def test_pops_only_what_is_due_in_order() -> None:
+def track(index: DeadlineIndex, subject: str, due_s: float | None, *clocks: Clock,
+          partition: int = 0, municipality: str = "bergen",
+          published: tuple[tuple[str, int, str], ...] = ()) -> None:  # fmt: skip
+    index.track(
+        subject, partition, municipality, clocks or (clock(),), published,
+        None if due_s is None else at(due_s),
+    )  # fmt: skip
+
+
+def test_pops_only_what_is_due_in_order_per_partition() -> None:
     index = DeadlineIndex()
     for subject, seconds in [("c", 30), ("a", 10), ("b", 20)]:
-        index.track(subject, "bergen", [clock()], at(seconds))
-    assert list(index.pop_due(at(25).timestamp())) == ["a", "b"]
-    assert list(index.pop_due(at(25).timestamp())) == []
+        track(index, subject, seconds)
+    track(index, "other", 5, partition=1)
+    assert list(index.pop_due(0, at(25).timestamp())) == ["a", "b"]
+    assert list(index.pop_due(0, at(25).timestamp())) == []
+    assert list(index.pop_due(1, at(25).timestamp())) == ["other"]
     assert index.due_cases == 1
 
 
 def test_an_instant_is_not_due_at_itself() -> None:
     index = DeadlineIndex()
-    index.track("a", "bergen", [clock()], at(10))
-    assert list(index.pop_due(at(10).timestamp())) == []
+    track(index, "a", 10)
+    assert list(index.pop_due(0, at(10).timestamp())) == []
 
 
 def test_a_moved_instant_leaves_its_old_entry_stale() -> None:
     index = DeadlineIndex()
-    index.track("a", "bergen", [clock()], at(10))
-    index.track("a", "bergen", [clock()], at(30))
-    assert list(index.pop_due(at(20).timestamp())) == []
-    assert list(index.pop_due(at(31).timestamp())) == ["a"]
+    track(index, "a", 10)
+    track(index, "a", 30)
+    assert list(index.pop_due(0, at(20).timestamp())) == []
+    assert list(index.pop_due(0, at(31).timestamp())) == ["a"]
 
 
 def test_a_retried_case_is_due_again() -> None:
     index = DeadlineIndex()
-    index.track("a", "bergen", [clock()], at(10))
-    [(subject, instant)] = index.pop_due(at(11).timestamp()).items()
-    index.retry(subject, instant)
-    assert list(index.pop_due(at(11).timestamp())) == ["a"]
+    track(index, "a", 10)
+    [(subject, instant)] = index.pop_due(0, at(11).timestamp()).items()
+    index.retry(subject, 0, instant)
+    assert list(index.pop_due(0, at(11).timestamp())) == ["a"]
 
 
-def test_open_clocks_are_counted_per_norm_and_municipality() -> None:
+def test_open_and_at_risk_clocks_are_counted_per_norm_and_municipality() -> None:
     index = DeadlineIndex()
-    index.track("a", "bergen", [clock(), clock("phone.transfers")], at(10))
-    index.track("b", "heiloo", [clock(), clock(status=Kind.MET)], at(10))
+    track(index, "a", 10, clock(), clock("phone.transfers"),
+          published=(("phone.answer", 1, "at_risk"),))  # fmt: skip
+    track(index, "b", 10, clock(), clock(status=Kind.MET, instance=2), municipality="heiloo")
     assert +index.open_counts == {
         ("phone.answer", "bergen"): 1,
         ("phone.transfers", "bergen"): 1,
         ("phone.answer", "heiloo"): 1,
     }
-    index.track("a", "bergen", [clock(status=Kind.BREACHED)], None)
+    assert +index.at_risk_counts == {("phone.answer", "bergen"): 1}
+    track(index, "a", None, clock(status=Kind.BREACHED))
     assert index.open_counts[("phone.answer", "bergen")] == 0
+    assert index.at_risk_counts[("phone.answer", "bergen")] == 0
     assert index.open_clocks == 1
     index.clear()
     assert index.open_clocks == 0
     assert not index.open_counts
+
+
+def test_a_watermark_moves_only_forward_and_lags_by_the_allowed_lateness() -> None:
+    marks = Watermarks(timedelta(seconds=5))
+    wall = at(3600)
+    assert marks.get(0) is None
+    assert marks.after_event(0, at(100), wall) == at(95)
+    assert marks.after_event(0, at(50), wall) == at(95)  # an older event does not pull it back
+    assert marks.after_due_record(0, at(200)) == at(200)
+    assert marks.get(1) is None
+
+
+def test_an_event_from_the_future_moves_the_watermark_no_further_than_the_wall_clock() -> None:
+    marks = Watermarks(timedelta(0))
+    assert marks.after_event(0, at(7200), wall=at(60)) == at(60)
+
+
+def test_partitions_agree_with_kafka_pythons_partitioner() -> None:
+    # Ingest (aiokafka) and the tests' producers (kafka-python) place records with
+    # their default partitioners; rebuilding the index must agree with both.
+    for n in range(2000):
+        key = f"KCC-{n}"
+        assert partition_of(key, 6) == (murmur2(key.encode()) & 0x7FFFFFFF) % 6
