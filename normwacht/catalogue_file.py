@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from normwacht.core.catalogue import Catalogue, Municipalities
+from normwacht.core.catalogue import Catalogue, Municipalities, CatalogueSpec, cross_check
 
 __all__ = ["CatalogueError", "Problem", "check", "default_paths", "load"]
 
@@ -79,18 +79,19 @@ def _read(path: Path) -> tuple[Any, dict[Location, int]]:
     return content, (_lines(node) if node is not None else {})
 
 
+def _line(loc: Location, lines: Mapping[Location, int]) -> int | None:
+    """The line of the deepest part of `loc` the file has a line for."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
 def _problems(path: Path, error: ValidationError, lines: Mapping[Location, int]) -> list[Problem]:
-    problems = []
-    for detail in error.errors(include_url=False):
-        loc = tuple(detail["loc"])
-        line = None
-        for end in range(len(loc), -1, -1):  # the deepest location the file has a line for
-            if loc[:end] in lines:
-                line = lines[loc[:end]]
-                break
-        where = ".".join(str(p) for p in loc)
-        problems.append(Problem(path, line, where, detail["msg"]))
-    return problems
+    return [
+        Problem(path, _line(tuple(d["loc"]), lines), ".".join(map(str, d["loc"])), d["msg"])
+        for d in error.errors(include_url=False)
+    ]
 
 
 def load(catalogue_path: Path | None = None, municipalities_path: Path | None = None) -> Catalogue:
@@ -101,20 +102,25 @@ def load(catalogue_path: Path | None = None, municipalities_path: Path | None = 
     spec, spec_lines = _read(catalogue_path)
     places, place_lines = _read(municipalities_path)
     problems: list[Problem] = []
-    try:
-        Catalogue(spec, None)
-    except ValidationError as error:
-        problems += _problems(catalogue_path, error, spec_lines)
-    try:
-        Municipalities.model_validate(places or {})
-    except ValidationError as error:
-        problems += _problems(municipalities_path, error, place_lines)
+    for document, path, lines in ((spec, catalogue_path, spec_lines),
+                                  (places or {}, municipalities_path, place_lines)):  # fmt: skip
+        validate = Municipalities if path is municipalities_path else CatalogueSpec
+        try:
+            validate.model_validate(document)
+        except ValidationError as error:
+            problems += _problems(path, error, lines)
     if problems:
         raise CatalogueError(problems)
-    try:
-        return Catalogue(spec, places)
-    except ValueError as error:
-        raise CatalogueError([Problem(municipalities_path, None, "", str(error))]) from None
+    for at, message in cross_check(spec, places or {}):
+        path, lines = (
+            (municipalities_path, place_lines)
+            if at[0] == "municipalities"
+            else (catalogue_path, spec_lines)
+        )
+        problems.append(Problem(path, _line(at, lines), ".".join(map(str, at)), message))
+    if problems:
+        raise CatalogueError(problems)
+    return Catalogue(spec, places)
 
 
 def check(catalogue_path: Path, municipalities_path: Path | None = None) -> list[Problem]:

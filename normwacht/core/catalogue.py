@@ -9,7 +9,7 @@ an event concerns, and each norm's deadline on a municipality's calendar.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -25,7 +25,7 @@ from normwacht.core.calendars import (
 )
 from normwacht.core.events import EVENT_TYPES, TYPE_PREFIX
 
-__all__ = ["Catalogue", "Municipalities", "NormSpec", "Term"]
+__all__ = ["Catalogue", "CatalogueSpec", "Municipalities", "NormSpec", "Term", "cross_check"]
 
 _SHORT_TYPES = frozenset(t.removeprefix(TYPE_PREFIX) for t in EVENT_TYPES)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)$")
@@ -159,37 +159,77 @@ class Term(_Spec):
         return self
 
     def deadline(
-        self, start: datetime, data: Mapping[str, Any], calendar: Calendar
+        self,
+        start: datetime,
+        data: Mapping[str, Any],
+        calendar: Calendar,
+        pauses: Sequence[tuple[datetime, datetime]] = (),
     ) -> datetime | None:
         """The last instant at which the norm is still met (inclusive), in UTC.
 
-        UTC because aware datetimes in a zone's DST fold compare unequal to the same
-        instant in another zone (PEP 495); local time is for display only.
+        `pauses` are [paused, resumed) intervals; each lengthens the term by its own
+        length counted in the term's unit (working days, calendar days, office time
+        or real time), and a statutory term is moved by the Algemene termijnenwet
+        after that. UTC because aware datetimes in a zone's DST fold compare unequal
+        to the same instant in another zone (PEP 495); local time is for display.
         """
-        local = self._local_deadline(start, data, calendar)
+        local = self._local_deadline(start, data, calendar, pauses)
         return None if local is None else local.astimezone(UTC)
 
     def _local_deadline(
-        self, start: datetime, data: Mapping[str, Any], calendar: Calendar
+        self,
+        start: datetime,
+        data: Mapping[str, Any],
+        calendar: Calendar,
+        pauses: Sequence[tuple[datetime, datetime]],
     ) -> datetime | None:
+        elapsed = sum((resumed - paused for paused, resumed in pauses), timedelta())
         if self.elapsed is not None:
-            return calendar.add_elapsed(start, self.elapsed)
+            return calendar.add_elapsed(start, self.elapsed + elapsed)
         if self.office_hours is not None:
-            if self.weekend_noon is not None and (noon := calendar.weekend_noon_rule(start)):
-                return noon
-            return calendar.add_office_time(start, self.office_hours)
+            office = sum(
+                (calendar.office_time_between(paused, resumed) for paused, resumed in pauses),
+                timedelta(),
+            )
+            local = start.astimezone(calendar.zone)
+            if self.weekend_noon is not None and local.isoweekday() >= 6:
+                first = calendar.next_working_day(local.date())
+                noon = datetime.combine(first, self.weekend_noon, calendar.zone)
+                return calendar.add_office_time(noon, office) if office else noon
+            return calendar.add_office_time(start, self.office_hours + office)
         if self.working_days is not None:
-            return calendar.add_working_days(start, self.working_days)
+            extra = sum(_working_days_in(calendar, paused, resumed) for paused, resumed in pauses)
+            return calendar.add_working_days(start, self.working_days + extra)
         if self.days is not None or self.weeks is not None:
-            end = calendar.add_calendar_days(start, self.days or 7 * (self.weeks or 0))
+            extra = sum(_days_in(calendar, paused, resumed) for paused, resumed in pauses)
+            end = calendar.add_calendar_days(start, (self.days or 7 * (self.weeks or 0)) + extra)
             return statutory_term_end(end, calendar.zone) if self.statutory else end
         if self.end_of_date_field is not None:
             value = data.get(self.end_of_date_field)
-            return None if value is None else calendar.end_of_day(date.fromisoformat(value))
+            if value is None:
+                return None
+            return calendar.end_of_day(date.fromisoformat(value)) + elapsed
         if self.at_time_field is not None:
             value = data.get(self.at_time_field)
-            return None if value is None else datetime.fromisoformat(value) + self.grace
+            return None if value is None else datetime.fromisoformat(value) + self.grace + elapsed
         raise ValueError("same_as is resolved by the catalogue")
+
+
+def _working_days_in(calendar: Calendar, paused: datetime, resumed: datetime) -> int:
+    """Working days d with paused's local date < d <= resumed's local date."""
+    day = paused.astimezone(calendar.zone).date()
+    last = resumed.astimezone(calendar.zone).date()
+    count = 0
+    while day < last:
+        day += timedelta(days=1)
+        count += calendar.is_working_day(day)
+    return count
+
+
+def _days_in(calendar: Calendar, paused: datetime, resumed: datetime) -> int:
+    """Calendar days from paused's local date to resumed's (0 within one day)."""
+    days = (resumed.astimezone(calendar.zone).date() - paused.astimezone(calendar.zone).date()).days
+    return max(0, days)
 
 
 class LongerTerm(_Spec):
@@ -257,24 +297,31 @@ class _MunicipalitySpec(_Spec):
             for interval in intervals:
                 if not re.match(r"^\d\d:\d\d-\d\d:\d\d$", interval):
                     raise ValueError(f"{interval!r} is not an interval like 08:30-17:00")
+        if value is not None:
+            _office_hours(value)  # the calendar's own rules: ordered, no overlap, weekdays only
         return value
 
     def calendar(self) -> Calendar:
-        if self.office_hours is None:
-            hours = OfficeHours.default()
-        else:
-            days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-            hours = OfficeHours(
-                by_weekday={
-                    days.index(day) + 1: tuple(
-                        (time.fromisoformat(i[:5]), time.fromisoformat(i[6:])) for i in intervals
-                    )
-                    for day, intervals in self.office_hours.items()
-                }
-            )
+        hours = (
+            OfficeHours.default() if self.office_hours is None else _office_hours(self.office_hours)
+        )
         return Calendar(
             zone=AMSTERDAM, office_hours=hours, closing_days=frozenset(self.closing_days)
         )
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _office_hours(by_day: Mapping[Any, list[str]]) -> OfficeHours:
+    return OfficeHours(
+        by_weekday={
+            _WEEKDAYS.index(day) + 1: tuple(
+                (time.fromisoformat(i[:5]), time.fromisoformat(i[6:])) for i in intervals
+            )
+            for day, intervals in by_day.items()
+        }
+    )
 
 
 class Municipalities(_Spec):
@@ -283,20 +330,53 @@ class Municipalities(_Spec):
     ] = {}
 
 
-class _CatalogueSpec(_Spec):
+class CatalogueSpec(_Spec):
     version: Literal[1]
     norms: list[NormSpec]
 
-    @model_validator(mode="after")
-    def _unique_and_resolvable(self) -> _CatalogueSpec:
-        ids = [n.id for n in self.norms]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate norm ids: {duplicates}")
-        for norm in self.norms:
-            if norm.term and norm.term.same_as and norm.term.same_as not in ids:
-                raise ValueError(f"{norm.id}: same_as names unknown norm {norm.term.same_as!r}")
-        return self
+
+Location = tuple[int | str, ...]
+
+
+def cross_check(spec: Mapping[str, Any], places: Mapping[str, Any]) -> list[tuple[Location, str]]:
+    """Mistakes between entries (ids, `same_as`, overrides), each at its location.
+
+    Raises pydantic's ValidationError first if either document is malformed itself.
+    """
+    catalogue = CatalogueSpec.model_validate(spec)
+    municipalities = Municipalities.model_validate(places)
+    mistakes: list[tuple[Location, str]] = []
+    first: dict[str, int] = {}
+    for i, norm in enumerate(catalogue.norms):
+        if norm.id in first:
+            mistakes.append((("norms", i, "id"), f"duplicate norm ids: [{norm.id!r}]"))
+        first.setdefault(norm.id, i)
+    terms = {n.id: n.term for n in catalogue.norms}
+    for i, norm in enumerate(catalogue.norms):
+        if norm.term is None or norm.term.same_as is None:
+            continue
+        if norm.term.same_as not in terms:
+            mistakes.append(
+                (("norms", i, "term", "same_as"), f"unknown norm {norm.term.same_as!r}")
+            )
+            continue
+        chain = [norm.id]
+        target: str | None = norm.term.same_as
+        while target is not None and target in terms and target not in chain:
+            chain.append(target)
+            term = terms[target]
+            target = term.same_as if term else None
+        if target in chain:
+            path = " -> ".join([*chain, target])
+            mistakes.append((("norms", i, "term", "same_as"), f"same_as goes round: {path}"))
+    for name, place in municipalities.municipalities.items():
+        for norm_id, term in place.terms.items():
+            at: Location = ("municipalities", name, "terms", norm_id)
+            if norm_id not in terms:
+                mistakes.append((at, f"unknown norm {norm_id!r}"))
+            elif term.same_as is not None and term.same_as not in terms:
+                mistakes.append(((*at, "same_as"), f"unknown norm {term.same_as!r}"))
+    return mistakes
 
 
 class Catalogue:
@@ -305,12 +385,10 @@ class Catalogue:
     def __init__(
         self, spec: Mapping[str, Any], municipalities: Mapping[str, Any] | None = None
     ) -> None:
-        self._spec = _CatalogueSpec.model_validate(spec)
+        if mistakes := cross_check(spec, municipalities or {}):
+            raise ValueError("; ".join(f"{'.'.join(map(str, at))}: {m}" for at, m in mistakes))
+        self._spec = CatalogueSpec.model_validate(spec)
         self._places = Municipalities.model_validate(municipalities or {})
-        for name, place in self._places.municipalities.items():
-            unknown = set(place.terms) - {n.id for n in self._spec.norms}
-            if unknown:
-                raise ValueError(f"municipalities.{name}.terms: unknown norms {sorted(unknown)}")
         self.norms: Mapping[str, NormSpec] = {n.id: n for n in self._spec.norms}
         self._calendars: dict[str, Calendar] = {
             name: p.calendar() for name, p in self._places.municipalities.items()

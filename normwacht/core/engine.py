@@ -219,6 +219,7 @@ class _Run:
     status: Kind = Kind.OPENED
     decided_at: datetime | None = None
     paused_since: datetime | None = None
+    pauses: list[tuple[datetime, datetime]] = field(default_factory=list)
     count: int = 0
     longer: bool = False
 
@@ -334,7 +335,11 @@ class _Derivation:
         return run
 
     def _set_deadline(self, run: _Run, term: Term | None) -> None:
-        run.deadline = term.deadline(run.reference, run.start_data, self.calendar) if term else None
+        run.deadline = (
+            term.deadline(run.reference, run.start_data, self.calendar, run.pauses)
+            if term
+            else None
+        )
         at_risk = self.norm.at_risk
         if run.deadline is not None and at_risk is not None and run.deadline > run.started_at:
             run.at_risk_at = run.started_at + (run.deadline - run.started_at) * at_risk
@@ -365,42 +370,10 @@ class _Derivation:
             run.decide(wanted, fact.time)
 
     def _resume(self, run: _Run, paused: datetime, resumed: datetime) -> None:
-        """Move the deadline on by the pause, measured in the term's own unit."""
+        """The pause lengthens the term (in the term's own unit): compute it afresh."""
         run.paused_since = None
-        if run.deadline is None:
-            return
-        term = self.longer if run.longer else self.term
-        calendar = self.calendar
-        if term is not None and term.office_hours is not None:
-            run.deadline = calendar.add_office_time(
-                run.deadline, calendar.office_time_between(paused, resumed)
-            )
-        elif term is not None and term.working_days is not None:
-            days = _working_days_between(calendar, paused, resumed)
-            if days:
-                run.deadline = calendar.add_working_days(run.deadline, days)
-        elif term is not None and (term.days or term.weeks):
-            days = (
-                resumed.astimezone(calendar.zone).date() - paused.astimezone(calendar.zone).date()
-            ).days
-            if days > 0:
-                run.deadline = calendar.add_calendar_days(run.deadline, days)
-        else:
-            run.deadline = run.deadline + (resumed - paused)
-        run.deadline = run.deadline.astimezone(UTC)
-        if run.at_risk_at is not None:
-            run.at_risk_at = run.at_risk_at + (resumed - paused)
-
-
-def _working_days_between(calendar: Calendar, start: datetime, end: datetime) -> int:
-    """Working days d with start's local date < d <= end's local date."""
-    day = start.astimezone(calendar.zone).date()
-    last = end.astimezone(calendar.zone).date()
-    count = 0
-    while day < last:
-        day += timedelta(days=1)
-        count += calendar.is_working_day(day)
-    return count
+        run.pauses.append((paused, resumed))
+        self._set_deadline(run, self.longer if run.longer else self.term)
 
 
 _PROBES = "website.probe"

@@ -369,7 +369,7 @@ def transfers(count: int) -> list[Event]:
 
 
 def test_phone_transfers_two_transfers_then_ended_is_met(catalogue: Catalogue) -> None:
-    """ "We verbinden warm door, maximaal 2 keer." Two transfers are allowed."""
+    """'We verbinden warm door, maximaal 2 keer.' Two transfers are allowed."""
     step = play(
         catalogue,
         ev("call.answered", ANSWERED),
@@ -404,7 +404,7 @@ def test_phone_transfers_an_open_call_never_breaches_by_time(catalogue: Catalogu
 def test_phone_callback_promised_friday_after_closing_is_due_monday_night(
     catalogue: Catalogue,
 ) -> None:
-    """ "uiterlijk de volgende werkdag": Fri 6 Mar 17:30 -> the next working day is Mon 9 Mar."""
+    """'uiterlijk de volgende werkdag': Fri 6 Mar 17:30 -> the next working day is Mon 9 Mar."""
     step = play(catalogue, ev("callback.promised", "2026-03-06T17:30:00+01:00"))
     assert local(clock(step, "phone.callback").deadline) == "2026-03-09T23:59:59+01:00"
 
@@ -417,7 +417,7 @@ RECEIVED = "2026-04-02T15:00:00+02:00"  # Thu before Easter: due Wed 8 Apr 23:59
 def test_email_interim_with_contact_and_date_meets_the_answer_and_starts_the_promise(
     catalogue: Catalogue,
 ) -> None:
-    """ "Lukt dat niet dan informeren wij over de contactpersoon, de termijn en het vervolg.\""""
+    """'Lukt dat niet dan informeren wij over de contactpersoon, de termijn en het vervolg.'"""
     step = play(
         catalogue,
         ev("email.received", RECEIVED),
@@ -549,7 +549,7 @@ FULL_ACK = {"contact": "team:vergunningen", "term": "P8W", "next_step": "site_vi
 def test_letter_ack_for_an_application_needs_contact_term_and_next_step(
     catalogue: Catalogue, kind: str, ack: Data, expected: Kind
 ) -> None:
-    """ "Bij een aanvraag informeren wij over de contactpersoon, de termijn en het vervolg.\""""
+    """'Bij een aanvraag informeren wij over de contactpersoon, de termijn en het vervolg.'"""
     step = play(
         catalogue,
         ev("letter.received", LETTER, {"kind": kind}),
@@ -561,7 +561,7 @@ def test_letter_ack_for_an_application_needs_contact_term_and_next_step(
 
 @pytest.mark.parametrize("kind", ["application", "other"])
 def test_letter_answer_only_starts_for_a_question(catalogue: Catalogue, kind: str) -> None:
-    """ "een antwoord op een inhoudelijke schriftelijke vraag": only kind=question."""
+    """'een antwoord op een inhoudelijke schriftelijke vraag': only kind=question."""
     step = play(catalogue, ev("letter.received", LETTER, {"kind": kind}))
     assert kinds(step, "letter.answer") == []
     assert kinds(step, "letter.ack") == [Kind.OPENED]
@@ -611,8 +611,8 @@ def test_counter_walkin_does_not_start_the_appointment_wait(catalogue: Catalogue
 def test_counter_home_visit_never_breaches_and_is_met_when_scheduled(
     catalogue: Catalogue,
 ) -> None:
-    """ "We gaan naar inwoners en ondernemers toe die niet zelf naar het gemeentehuis kunnen
-    komen." No term in the seed: tracked, never breached."""
+    """'We gaan naar inwoners en ondernemers toe die niet zelf naar het gemeentehuis kunnen
+    komen.' No term in the seed: tracked, never breached."""
     assert "niet zelf naar het gemeentehuis" in catalogue.norms["counter.home_visit"].seed
     requested = play(
         catalogue,
@@ -660,8 +660,8 @@ def test_counter_home_visit_never_breaches_and_is_met_when_scheduled(
 def test_social_answer_two_office_hours_and_weekend_noon(
     catalogue: Catalogue, received: str, platform: str, deadline: str
 ) -> None:
-    """ "We beantwoorden deze vragen tijdens kantooruren binnen 2 uur. Op vragen die we in het
-    weekend ontvangen antwoorden we op maandag vóór 12.00 uur.\""""
+    """'We beantwoorden deze vragen tijdens kantooruren binnen 2 uur. Op vragen die we in het
+    weekend ontvangen antwoorden we op maandag vóór 12.00 uur.'"""
     step = play(catalogue, ev("social.received", received, {"platform": platform}))
     [opened] = of(step, "social.answer")
     assert local(opened.deadline) == deadline
@@ -676,6 +676,17 @@ def test_social_weekend_question_answered_at_noon_is_met_and_after_noon_breached
     assert kinds(noon, "social.answer") == [Kind.OPENED, Kind.MET]
     late = play(catalogue, saturday, ev("social.replied", "2026-03-09T12:00:01+01:00"))
     assert kinds(late, "social.answer") == [Kind.OPENED, Kind.BREACHED]
+
+
+def test_social_weekend_hour_is_the_one_the_catalogue_gives() -> None:
+    """The catalogue writes the weekend rule's hour as data (`weekend_noon: "12:00"`); a
+    catalogue that says 11:00 must get Monday 11:00 for a Saturday question."""
+    spec = packaged_spec()
+    [social] = [norm for norm in spec["norms"] if norm["id"] == "social.answer"]
+    social["term"] = {"office_hours": "2h", "weekend_noon": "11:00"}
+    saturday = ev("social.received", "2026-03-07T11:00:00+01:00", {"platform": "facebook"})
+    step = play(Catalogue(spec), saturday)
+    assert local(clock(step, "social.answer").deadline) == "2026-03-09T11:00:00+01:00"
 
 
 @pytest.mark.parametrize(
@@ -694,7 +705,7 @@ def test_social_weekend_question_answered_at_noon_is_met_and_after_noon_breached
 def test_whatsapp_answer_two_office_hours_without_weekend_noon(
     catalogue: Catalogue, received: str, deadline: str
 ) -> None:
-    """ "Wij reageren tijdens kantooruren binnen 2 uur.\""""
+    """'Wij reageren tijdens kantooruren binnen 2 uur.'"""
     step = play(catalogue, ev("social.received", received, {"platform": "whatsapp"}))
     [opened] = of(step, "whatsapp.answer")
     assert local(opened.deadline) == deadline
@@ -706,7 +717,7 @@ def test_whatsapp_answer_two_office_hours_without_weekend_noon(
 
 @pytest.mark.parametrize("by", ["email", "letter", "visit"])
 def test_complaint_contact_counts_only_by_phone(catalogue: Catalogue, by: str) -> None:
-    """ "We nemen binnen 3 werkdagen telefonisch contact op": contact by other means does not
+    """'We nemen binnen 3 werkdagen telefonisch contact op': contact by other means does not
     stop the clock; due Thu 30 Apr 23:59:59 (see ROWS)."""
     step = play(
         catalogue,
@@ -747,7 +758,7 @@ def test_complaint_contact_counts_only_by_phone(catalogue: Catalogue, by: str) -
 def test_objection_decision_statutory_term(
     catalogue: Catalogue, data: Data, received: str, deadline: str
 ) -> None:
-    """ "We handelen bezwaar binnen de wettelijke termijn af": 6 weeks (Awb 7:10), 12 with an
+    """'We handelen bezwaar binnen de wettelijke termijn af': 6 weeks (Awb 7:10), 12 with an
     advisory committee; an end on a Saturday, Sunday or Atw holiday moves to the next day."""
     step = play(catalogue, ev("objection.received", received, data))
     [opened] = of(step, "objection.decision")
@@ -830,7 +841,7 @@ def test_objection_committee_assigned_after_a_pause_keeps_the_paused_days(
 
 
 def test_objection_extension_is_a_breach_at_once(catalogue: Catalogue) -> None:
-    """ "zonder gebruik te maken van de verdagingstermijn": extending is itself the breach."""
+    """'zonder gebruik te maken van de verdagingstermijn': extending is itself the breach."""
     step = play(
         catalogue,
         ev("objection.received", "2026-02-23T10:00:00+01:00"),
@@ -849,7 +860,7 @@ REPORT = "2026-05-11T09:00:00+02:00"  # Mon 11 May: resolve due Wed 27 May 23:59
 
 
 def test_report_urgent_only_when_marked_urgent(catalogue: Catalogue) -> None:
-    """ "Bij spoed ondernemen wij natuurlijk direct actie.\""""
+    """'Bij spoed ondernemen wij natuurlijk direct actie.'"""
     plain = play(catalogue, ev("report.received", REPORT, {"urgent": False}))
     assert sorted(o.norm for o in plain.outcomes) == ["report.delay_notice", "report.resolve"]
     urgent = play(catalogue, ev("report.received", REPORT, {"urgent": True}))
@@ -860,7 +871,7 @@ def test_report_urgent_only_when_marked_urgent(catalogue: Catalogue) -> None:
 def test_report_delay_notified_in_time_meets_the_notice_but_not_the_resolution(
     catalogue: Catalogue,
 ) -> None:
-    """ "We informeren op tijd als het langer duurt dan 10 werkdagen.\""""
+    """'We informeren op tijd als het langer duurt dan 10 werkdagen.'"""
     step = play(
         catalogue,
         ev("report.received", REPORT),
@@ -943,7 +954,7 @@ def monitor(catalogue: Catalogue, events: list[Event], now: str) -> Step:
 def test_website_availability_is_decided_when_the_month_is_over(
     catalogue: Catalogue, total: int, down: int, expected: Kind
 ) -> None:
-    """ "Onze websites zijn 24/7 toegankelijk.": at least 99.9 % of March's probes up.
+    """'Onze websites zijn 24/7 toegankelijk.': at least 99.9 % of March's probes up.
     March ends Tue 31 Mar 23:59:59 local (summer time since the 29th)."""
     step = monitor(catalogue, probes(total, down), "2026-04-01T00:00:00+02:00")
     [decided] = of(step, "website.availability")
@@ -988,7 +999,7 @@ SCHEDULED = ev(
 def test_appointment_cancellation_counts_only_before_the_appointment_time(
     catalogue: Catalogue, notice: str, expected: Kind
 ) -> None:
-    """ "We komen afspraken na. Lukt dat niet? Dan informeren wij op tijd.\""""
+    """'We komen afspraken na. Lukt dat niet? Dan informeren wij op tijd.'"""
     step = play(catalogue, SCHEDULED, ev("appointment.cancelled_notice", notice))
     assert [(o.kind, local(o.decided_at)) for o in of(step, "appointment.kept")][-1] == (
         expected,
