@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from normwacht.core.catalogue import Catalogue, Municipalities, CatalogueSpec, cross_check
+from normwacht.core.catalogue import Catalogue, CatalogueSpec, Municipalities, cross_check
 
 __all__ = ["CatalogueError", "Problem", "check", "default_paths", "load"]
 

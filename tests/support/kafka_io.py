@@ -39,6 +39,7 @@ def read_topic(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level="read_committed",
         consumer_timeout_ms=1000,
     )
     try:
