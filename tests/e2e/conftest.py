@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.shared.kafka import KafkaSettings
-from tests.support.broker import free_port
+from tests.support.broker import free_ports
 from tests.support.services import running_service
 from tests.support.system import System
 
@@ -24,7 +24,8 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         partitions=3,
     )
     tmp_path = tmp_path_factory.mktemp("system")
-    ports = {name: free_port() for name in ("ingest", "processor", "api")}
+    # Taken together, so that the three differ.
+    ports = dict(zip(("ingest", "processor", "api"), free_ports(3), strict=True))
     env = {
         "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
         "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,

@@ -16,7 +16,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 
-__all__ = ["KAFKA_SH", "KafkaStartError", "free_port", "running_broker"]
+__all__ = ["KAFKA_SH", "KafkaStartError", "free_port", "free_ports", "running_broker"]
 
 KAFKA_SH = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "kafka.sh"
 
@@ -29,7 +29,7 @@ class KafkaStartError(RuntimeError):
     """``kafka.sh start`` failed; the message carries its output and the log tail."""
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Ports the OS calls free, all held open together so that they differ."""
     with contextlib.ExitStack() as stack:
         ports = []
@@ -42,7 +42,7 @@ def _free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it)."""
-    return _free_ports(1)[0]
+    return free_ports(1)[0]
 
 
 def _run(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -66,7 +66,7 @@ def _start(workdir: pathlib.Path, heap: str) -> tuple[str, dict[str, str]]:
     """Start on free ports; try new ones if another process took them first."""
     last_output = ""
     for _ in range(_START_ATTEMPTS):
-        port, controller_port = _free_ports(2)
+        port, controller_port = free_ports(2)
         env = {
             **os.environ,
             "KAFKA_DATA": str(workdir),

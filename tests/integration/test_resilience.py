@@ -1,0 +1,256 @@
+"""The processor under a kill -9, a rebalance, a replay, and disorderly input.
+
+Every run reads the same stream of historical calls (an hour old, so every deadline
+is decided by the watermark, not by the wall clock) and must end with exactly the
+outcomes of one uninterrupted run: same ids, same content, none published twice
+with a different meaning.
+
+At-risk warnings are left out of the comparison: they are a live signal, published
+only while a clock is still open when a worker looks at it, so how many a worker
+catching up on a backlog sends depends on when its timer ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from services.shared.kafka import KafkaSettings, ensure_topics
+from tests.support.broker import free_port
+from tests.support.events import as_record
+from tests.support.kafka_io import produce
+from tests.support.scenario import an_hour_ago, calls, outcome_map
+from tests.support.services import eventually, running_service
+
+pytestmark = pytest.mark.integration
+
+CALLS = 240
+
+
+@dataclass(frozen=True)
+class Topics:
+    kafka: KafkaSettings
+    app_id: str
+
+
+def fresh_topics(bootstrap: str) -> Topics:
+    run = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        bootstrap=bootstrap,
+        events_topic=f"r{run}.events",
+        outcomes_topic=f"r{run}.outcomes",
+        dead_letter_topic=f"r{run}.dlq",
+        partitions=3,
+    )
+    ensure_topics(kafka)
+    return Topics(kafka, f"normwacht-r{run}")
+
+
+def processor(topics: Topics, workdir: Path, name: str, app_id: str | None = None) -> Any:
+    port = free_port()
+    env = {
+        "NORMWACHT_KAFKA_BOOTSTRAP": topics.kafka.bootstrap,
+        "NORMWACHT_KAFKA_EVENTS_TOPIC": topics.kafka.events_topic,
+        "NORMWACHT_KAFKA_OUTCOMES_TOPIC": topics.kafka.outcomes_topic,
+        "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": topics.kafka.dead_letter_topic,
+        "NORMWACHT_KAFKA_PARTITIONS": str(topics.kafka.partitions),
+        "NORMWACHT_PROCESSOR_APP_ID": app_id or topics.app_id,
+        "NORMWACHT_PROCESSOR_DATA_DIR": str(workdir / f"{name}-state"),
+        "NORMWACHT_PROCESSOR_WEB_PORT": str(port),
+        "NORMWACHT_PROCESSOR_LOG_LEVEL": "WARNING",
+    }
+    log_dir = workdir / name
+    log_dir.mkdir(exist_ok=True)
+    return running_service("processor", env, f"http://127.0.0.1:{port}/healthz", log_dir)
+
+
+class Outcomes:
+    """Everything on an outcomes topic, read by one consumer as it arrives."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=kafka.bootstrap, enable_auto_commit=False,
+            isolation_level="read_committed",
+        )  # fmt: skip
+        tps = [TopicPartition(kafka.outcomes_topic, p) for p in range(kafka.partitions)]
+        self._consumer.assign(tps)
+        self._consumer.seek_to_beginning(*tps)
+        self.values: list[bytes] = []
+
+    def poll(self) -> int:
+        """Read what came; returns how many outcomes so far, at-risk warnings aside."""
+        for records in self._consumer.poll(timeout_ms=200).values():
+            self.values.extend(r.value for r in records)
+        return sum(1 for v in self.values if b'"kind":"at_risk"' not in v)
+
+    def settle(self, at_least: int = 1, quiet_s: float = 6.0, timeout_s: float = 120.0) -> None:
+        """Read until nothing new came for `quiet_s` (and at least `at_least` came)."""
+        deadline = time.monotonic() + timeout_s
+        last_change, count = time.monotonic(), -1
+        while time.monotonic() < deadline:
+            now_count = self.poll()
+            if now_count != count:
+                count, last_change = now_count, time.monotonic()
+            elif count >= at_least and time.monotonic() - last_change > quiet_s:
+                return
+        ids = [json.loads(v)["id"] for v in self.values]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})[:10]
+        raise AssertionError(f"outcomes did not settle: {count} so far; repeated: {repeated}")
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+@pytest.fixture(scope="module")
+def stream() -> list[dict[str, Any]]:
+    return calls(CALLS, an_hour_ago())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(
+    kafka_bootstrap: str, stream: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """The outcomes of one worker reading the whole stream without a hitch."""
+    topics = fresh_topics(kafka_bootstrap)
+    produce(topics.kafka.bootstrap, topics.kafka.events_topic, [as_record(e) for e in stream])
+    outcomes = Outcomes(topics.kafka)
+    with processor(topics, tmp_path_factory.mktemp("uninterrupted"), "one"):
+        outcomes.settle(at_least=2 * CALLS)
+    outcomes.close()
+    return outcome_map(outcomes.values)
+
+
+def decisions(outcomes: dict[str, dict[str, Any]]) -> int:
+    return sum(1 for o in outcomes.values() if o["kind"] != "at_risk")
+
+
+def assert_same(actual: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> None:
+    """Equal outcome maps, warnings aside; otherwise show what is missing, extra or different."""
+    actual = {k: v for k, v in actual.items() if v["kind"] != "at_risk"}
+    expected = {k: v for k, v in expected.items() if v["kind"] != "at_risk"}
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    different = [(actual[k], expected[k]) for k in sorted(set(actual) & set(expected))
+                 if actual[k] != expected[k]]  # fmt: skip
+    assert (missing, extra, different[:3]) == ([], [], [])
+
+
+def decided(outcomes: dict[str, dict[str, Any]]) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for outcome in outcomes.values():
+        kinds[outcome["kind"]] = kinds.get(outcome["kind"], 0) + 1
+    return kinds
+
+
+def test_the_uninterrupted_run_decides_every_call(uninterrupted: dict[str, dict[str, Any]]) -> None:
+    answer = {k: v for k, v in uninterrupted.items() if v["norm"] == "phone.answer"}
+    kinds = decided(answer)
+    # A quarter met, half breached (late answers and never answered), a quarter excluded.
+    assert (kinds["met"], kinds["breached"], kinds["excluded"]) == (60, 120, 60)
+    assert kinds["opened"] == CALLS
+
+
+def test_a_kill_9_and_restart_loses_nothing_and_changes_nothing(
+    kafka_bootstrap: str, stream: list[dict[str, Any]], uninterrupted: dict[str, dict[str, Any]],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    topics = fresh_topics(kafka_bootstrap)
+    produce(topics.kafka.bootstrap, topics.kafka.events_topic, [as_record(e) for e in stream])
+    outcomes = Outcomes(topics.kafka)
+    with processor(topics, tmp_path, "first") as first:
+        eventually(lambda: outcomes.poll() > CALLS // 3, timeout_s=60, interval_s=0.05)
+        os.kill(first.pid, signal.SIGKILL)  # mid-stream, without warning
+    with processor(topics, tmp_path, "first"):  # same app, same state folder
+        outcomes.settle(at_least=decisions(uninterrupted))
+    outcomes.close()
+    assert_same(outcome_map(outcomes.values), uninterrupted)
+
+
+def test_a_rebalance_between_two_workers_changes_nothing(
+    kafka_bootstrap: str, stream: list[dict[str, Any]], uninterrupted: dict[str, dict[str, Any]],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    topics = fresh_topics(kafka_bootstrap)
+    outcomes = Outcomes(topics.kafka)
+    with processor(topics, tmp_path, "a"), ExitStack() as second:
+        second.enter_context(processor(topics, tmp_path, "b"))  # both share the partitions
+        produce(topics.kafka.bootstrap, topics.kafka.events_topic, [as_record(e) for e in stream])
+        eventually(lambda: outcomes.poll() > CALLS // 3, timeout_s=60, interval_s=0.05)
+        second.close()  # b leaves mid-stream: its partitions and their state move to a
+        outcomes.settle(at_least=decisions(uninterrupted))
+    outcomes.close()
+    assert_same(outcome_map(outcomes.values), uninterrupted)
+
+
+def test_a_replay_from_the_start_gives_the_outcomes_of_the_live_run(
+    kafka_bootstrap: str, stream: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    topics = fresh_topics(kafka_bootstrap)
+    live = Outcomes(topics.kafka)
+    with processor(topics, tmp_path, "live"):
+        # Live: the events arrive in three bursts while the worker runs.
+        records = [as_record(e) for e in stream]
+        for part in range(3):
+            produce(topics.kafka.bootstrap, topics.kafka.events_topic,
+                    records[part * len(records) // 3 : (part + 1) * len(records) // 3])  # fmt: skip
+            time.sleep(1.0)
+        live.settle(at_least=2 * CALLS)
+    live.close()
+    # A new worker with no state reads the same topic (due-records included) from the
+    # start, and writes to a topic of its own.
+    replay_kafka = topics.kafka.model_copy(
+        update={"outcomes_topic": topics.kafka.outcomes_topic + ".replay"}
+    )
+    replay_topics = Topics(replay_kafka, topics.app_id + "-replay")
+    ensure_topics(replay_topics.kafka)
+    replayed = Outcomes(replay_topics.kafka)
+    with processor(replay_topics, tmp_path, "replay"):
+        replayed.settle(at_least=decisions(outcome_map(live.values)))
+    replayed.close()
+    assert_same(outcome_map(replayed.values), outcome_map(live.values))
+
+
+def test_late_out_of_order_and_repeated_events_end_as_the_orderly_stream(
+    kafka_bootstrap: str, stream: list[dict[str, Any]], uninterrupted: dict[str, dict[str, Any]],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    rng = random.Random(5)
+    disorderly = list(stream)
+    # Swap neighbours (an answer may now come before its call was queued) ...
+    for i in range(0, len(disorderly) - 1, 3):
+        disorderly[i], disorderly[i + 1] = disorderly[i + 1], disorderly[i]
+    # ... and send a tenth of the events twice, later.
+    disorderly += rng.sample(stream, len(stream) // 10)
+    topics = fresh_topics(kafka_bootstrap)
+    produce(topics.kafka.bootstrap, topics.kafka.events_topic, [as_record(e) for e in disorderly])
+    outcomes = Outcomes(topics.kafka)
+    with processor(topics, tmp_path, "one"):
+        outcomes.settle(at_least=2 * CALLS)
+    outcomes.close()
+    final = final_kinds(outcome_map(outcomes.values))
+    assert final == final_kinds(uninterrupted)
+
+
+def final_kinds(outcomes: dict[str, dict[str, Any]]) -> dict[tuple[str, str, int], str]:
+    """Each clock's last decided kind: what a report counts."""
+    final: dict[tuple[str, str, int], tuple[datetime, str]] = {}
+    for o in outcomes.values():
+        if o["kind"] in ("opened", "at_risk"):
+            continue
+        key = (o["subject"], o["norm"], o["instance"])
+        corrected = o["corrects"] is not None
+        if key not in final or corrected:
+            final[key] = (datetime.fromisoformat(o["decided_at"]), o["kind"])
+    return {k: kind for k, (_, kind) in final.items()}
