@@ -171,11 +171,20 @@ def due(case: Case, now: datetime, catalogue: Catalogue) -> Step:
 
 
 def next_due(case: Case, clocks: Iterable[Clock]) -> datetime | None:
-    """The earliest instant at which `due` would publish something new for these clocks."""
+    """The earliest instant at which `due` would publish something new for these clocks.
+
+    A clock already decided by the `now` it was derived at, whose outcome is not yet
+    published, is due at once (at its decision): a worker that takes over a case must
+    publish what the one before it decided but did not get out.
+    """
     published = set(case.published)
     instants = []
     for clock in clocks:
-        if not clock.is_open or clock.paused or clock.deadline is None:
+        if clock.status in FINAL_KINDS:
+            if (clock.norm, clock.instance, clock.status.value) not in published:
+                instants.append(clock.decided_at or clock.started_at)
+            continue
+        if clock.paused or clock.deadline is None:
             continue
         instants.append(clock.deadline)
         if clock.at_risk_at and (clock.norm, clock.instance, Kind.AT_RISK.value) not in published:

@@ -71,6 +71,9 @@ def _explain(error: ValidationError) -> str:
     return f"{where}: {first['msg']} ({error.error_count()} error(s))"
 
 
+OUTBOX = 8
+"""Records whose outcomes a case keeps for resending after a crash (see resend_if_replayed)."""
+
 DUE_RECORD_HEADER = "normwacht-due"
 """Marks a due-record: the timer's note, in the events topic, that a case is due."""
 
@@ -103,6 +106,8 @@ def create_app(
         producer_acks=-1,
         # Batch outcome and changelog writes for a few ms instead of one request per record.
         producer_linger=0.005,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_bind=settings.web_host,
@@ -120,9 +125,30 @@ def create_app(
     stored_marks = app.Table("watermarks", default=None, partitions=kafka.partitions)
     processed: dict[int, int] = {}  # partition -> offset of the last record processed
 
-    def load(subject: str) -> Case | None:
+    def load(subject: str) -> tuple[Case | None, dict[str, Any] | None]:
         stored = cases.get(subject)
-        return None if stored is None else decode_case(stored)
+        return (None, None) if stored is None else (decode_case(stored["case"]), stored)
+
+    async def resend_if_replayed(stored: dict[str, Any] | None, offset: int) -> bool:
+        """True if this record was applied before a crash: its outcomes go out again.
+
+        The case and the outcomes it published travel to Kafka separately; a worker
+        killed between the two may have stored the case but lost the outcomes. The
+        case keeps its last few outcomes by source offset (an outbox), so a record
+        read again after the restart sends exactly the outcomes it made the first time.
+        """
+        if stored is None or stored["offset"] < offset:
+            return False
+        resent = 0
+        for source_offset, values in stored["outbox"]:
+            if source_offset == offset:
+                for value in values:
+                    await outcomes_topic.send(key=stored["case"]["subject"].encode(),
+                                              value=value.encode())  # fmt: skip
+                    resent += 1
+        log.info("record_replayed", subject=stored["case"]["subject"], offset=offset,
+                 case_offset=stored["offset"], outcomes_resent=resent)  # fmt: skip
+        return True
 
     def track(step: Step, partition: int) -> None:
         case = step.case
@@ -130,16 +156,27 @@ def create_app(
             case.subject, partition, case.municipality, step.clocks, case.published, step.next_due
         )
 
-    async def publish(step: Step, partition: int, *, fired: bool = False) -> None:
-        # Outcomes first, the case after: should the worker die between the two, the
-        # case is decided again on restart and the same outcomes (same ids) go out again.
-        for outcome in step.outcomes:
-            await outcomes_topic.send(
-                key=outcome.subject.encode(), value=outcome.model_dump_json().encode()
-            )
+    async def publish(
+        step: Step,
+        partition: int,
+        offset: int,
+        stored: dict[str, Any] | None,
+        *,
+        fired: bool = False,
+    ) -> None:
+        values = [outcome.model_dump_json() for outcome in step.outcomes]
+        outbox = list(stored["outbox"]) if stored else []
+        if values:
+            outbox = [*outbox[-(OUTBOX - 1) :], [offset, values]]
+        cases[step.case.subject] = {
+            "case": encode_case(step.case),
+            "offset": offset,
+            "outbox": outbox,
+        }
+        for outcome, value in zip(step.outcomes, values, strict=True):
+            await outcomes_topic.send(key=outcome.subject.encode(), value=value.encode())
             metrics.count(outcome, fired_at=time.time() if fired else None)
             _log_outcome(outcome)
-        cases[step.case.subject] = encode_case(step.case)
         track(step, partition)
 
     def remember_mark(partition: int, mark: datetime) -> None:
@@ -178,12 +215,13 @@ def create_app(
         due_record = json.loads(record.value)
         mark = marks.after_due_record(partition, datetime.fromisoformat(due_record["now"]))
         remember_mark(partition, mark)
-        case = load(due_record["subject"])
-        if case is None:
+        case, stored = load(due_record["subject"])
+        offset = record.message.offset
+        if case is None or await resend_if_replayed(stored, offset):
             return
         step = due(case, mark, catalogue)
         if step.outcomes:
-            await publish(step, partition, fired=True)
+            await publish(step, partition, offset, stored, fired=True)
         else:
             track(step, partition)
 
@@ -202,7 +240,10 @@ def create_app(
         before = marks.get(partition)
         mark = marks.after_event(partition, event.time, wall)
         remember_mark(partition, mark)
-        case = load(event.subject)
+        case, stored = load(event.subject)
+        offset = record.message.offset
+        if await resend_if_replayed(stored, offset):
+            return
         earlier: tuple[Outcome, ...] = ()
         if case is not None and before is not None:
             # What the watermark had decided before this event came, comes first, as a
@@ -212,7 +253,9 @@ def create_app(
         step = apply(case, event, mark, catalogue)
         metrics.events.labels(event.type).inc()
         if earlier or step.case is not case:
-            await publish(replace(step, outcomes=earlier + step.outcomes), partition)
+            await publish(
+                replace(step, outcomes=earlier + step.outcomes), partition, offset, stored
+            )
 
     @app.agent(events_topic)
     async def process(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -273,7 +316,7 @@ def create_app(
                 marks.restore(int(partition), datetime.fromtimestamp(stored, UTC))
         wall = datetime.now(UTC) - lateness
         for subject, stored in cases.items():
-            case = decode_case(stored)
+            case = decode_case(stored["case"])
             partition = partition_of(subject, kafka.partitions)
             derived = clocks(case, marks.get(partition) or wall, catalogue)
             index.track(

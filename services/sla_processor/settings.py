@@ -20,6 +20,10 @@ class ProcessorSettings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     tick_interval_s: float = 0.2
+    session_timeout_s: float = Field(
+        default=30.0,
+        description="How long the group waits for a silent worker before moving its partitions.",
+    )
     allowed_lateness_s: float = Field(
         default=0.0,
         ge=0,
