@@ -171,9 +171,8 @@ def test_the_uninterrupted_run_decides_every_call(uninterrupted: dict[str, dict[
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known gap (issue 4 open): a kill -9 can still lose an outcome whose record was "
-    "queued in faust's producer buffer while the case's state reached RocksDB; seen in 1-3 of "
-    "~550 outcomes in some runs",
+    reason="known gap (issue 4 open): after a kill -9 some outcomes are still missing "
+    "(between 3 and 58 of ~550 in runs here; none published with a different meaning)",
 )
 def test_a_kill_9_and_restart_loses_nothing_and_changes_nothing(
     kafka_bootstrap: str, stream: list[dict[str, Any]], uninterrupted: dict[str, dict[str, Any]],
