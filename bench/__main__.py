@@ -35,6 +35,7 @@ from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port, running_broker
 from tests.support.events import call_event
 from tests.support.services import Service, running_service
+from tests.support.system import fresh_kafka, kafka_env
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 RESULTS = Path(__file__).parent / "results"
@@ -53,21 +54,11 @@ def broker_stack(partitions: int = 6) -> Iterator[Stack]:
         tempfile.TemporaryDirectory(prefix="normwacht-bench-") as tmp,
         running_broker(Path(tmp) / "kafka") as bootstrap,
     ):
-        run = uuid.uuid4().hex[:8]
-        kafka = KafkaSettings(
-            bootstrap=bootstrap,
-            events_topic=f"b{run}.events",
-            outcomes_topic=f"b{run}.outcomes",
-            dead_letter_topic=f"b{run}.dlq",
-            partitions=partitions,
-        )
+        kafka = fresh_kafka(bootstrap, prefix="b", partitions=partitions)
+        run = kafka.events_topic.split(".")[0]
         ensure_topics(kafka)
         env = {
-            "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
-            "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,
-            "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
-            "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
-            "NORMWACHT_KAFKA_PARTITIONS": str(partitions),
+            **kafka_env(kafka),
             "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-bench-{run}",
             "NORMWACHT_PROCESSOR_DATA_DIR": str(Path(tmp) / "processor"),
             "NORMWACHT_PROCESSOR_LOG_LEVEL": "WARNING",

@@ -7,7 +7,6 @@ own topic names, so tests never see each other's records.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from services.shared.kafka import KafkaSettings
 from tests.support.broker import running_broker
 from tests.support.postgres import running_postgres
+from tests.support.system import fresh_kafka
 
 
 @pytest.fixture(scope="session")
@@ -33,14 +33,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
     """Fresh topic names on the session's broker: a test sees only its own records."""
-    run = uuid.uuid4().hex[:8]
-    return KafkaSettings(
-        bootstrap=kafka_bootstrap,
-        events_topic=f"t{run}.events",
-        outcomes_topic=f"t{run}.outcomes",
-        dead_letter_topic=f"t{run}.events.dlq",
-        partitions=3,
-    )
+    return fresh_kafka(kafka_bootstrap)
 
 
 @pytest.fixture

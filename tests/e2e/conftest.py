@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from services.shared.kafka import KafkaSettings
 from tests.support.broker import free_ports
 from tests.support.services import running_service
-from tests.support.system import System
+from tests.support.system import System, fresh_kafka, kafka_env
 
 
 @pytest.fixture(scope="module")
 def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    run = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(
-        bootstrap=kafka_bootstrap,
-        events_topic=f"t{run}.events",
-        outcomes_topic=f"t{run}.outcomes",
-        dead_letter_topic=f"t{run}.events.dlq",
-        partitions=3,
-    )
+    kafka = fresh_kafka(kafka_bootstrap)
     tmp_path = tmp_path_factory.mktemp("system")
     # Taken together, so that the three differ.
     ports = dict(zip(("ingest", "processor", "api"), free_ports(3), strict=True))
     env = {
-        "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,
-        "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
-        "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
-        "NORMWACHT_KAFKA_PARTITIONS": str(kafka.partitions),
-        "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-e2e-{run}",
+        **kafka_env(kafka),
+        "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-{kafka.events_topic.split('.')[0]}",
         "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "processor"),
         "NORMWACHT_PROCESSOR_WEB_PORT": str(ports["processor"]),
         "NORMWACHT_INGEST_PORT": str(ports["ingest"]),

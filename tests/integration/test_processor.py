@@ -18,17 +18,14 @@ from tests.support.broker import free_port
 from tests.support.events import ago, as_record, call_event
 from tests.support.kafka_io import produce, read_topic
 from tests.support.services import eventually, running_service
+from tests.support.system import kafka_env
 
 pytestmark = pytest.mark.integration
 
 
 def processor_env(kafka: KafkaSettings, data_dir: Path, port: int) -> dict[str, str]:
     return {
-        "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,
-        "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
-        "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
-        "NORMWACHT_KAFKA_PARTITIONS": str(kafka.partitions),
+        **kafka_env(kafka),
         "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-sla-{uuid.uuid4().hex[:8]}",
         "NORMWACHT_PROCESSOR_DATA_DIR": str(data_dir),
         "NORMWACHT_PROCESSOR_WEB_PORT": str(port),

@@ -17,7 +17,6 @@ import os
 import random
 import signal
 import time
-import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +32,7 @@ from tests.support.events import as_record
 from tests.support.kafka_io import produce
 from tests.support.scenario import an_hour_ago, calls, outcome_map
 from tests.support.services import eventually, running_service
+from tests.support.system import fresh_kafka, kafka_env
 
 pytestmark = pytest.mark.integration
 
@@ -46,27 +46,16 @@ class Topics:
 
 
 def fresh_topics(bootstrap: str) -> Topics:
-    run = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(
-        bootstrap=bootstrap,
-        events_topic=f"r{run}.events",
-        outcomes_topic=f"r{run}.outcomes",
-        dead_letter_topic=f"r{run}.dlq",
-        partitions=3,
-    )
+    kafka = fresh_kafka(bootstrap, prefix="r")
     ensure_topics(kafka)
-    return Topics(kafka, f"normwacht-r{run}")
+    return Topics(kafka, f"normwacht-{kafka.events_topic.split('.')[0]}")
 
 
 def processor(topics: Topics, workdir: Path, name: str, state: str | None = None) -> Any:
     """A worker logging to `workdir/name/`, its RocksDB state in `workdir/<state or name>-state`."""
     port = free_port()
     env = {
-        "NORMWACHT_KAFKA_BOOTSTRAP": topics.kafka.bootstrap,
-        "NORMWACHT_KAFKA_EVENTS_TOPIC": topics.kafka.events_topic,
-        "NORMWACHT_KAFKA_OUTCOMES_TOPIC": topics.kafka.outcomes_topic,
-        "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": topics.kafka.dead_letter_topic,
-        "NORMWACHT_KAFKA_PARTITIONS": str(topics.kafka.partitions),
+        **kafka_env(topics.kafka),
         "NORMWACHT_PROCESSOR_APP_ID": topics.app_id,
         "NORMWACHT_PROCESSOR_DATA_DIR": str(workdir / f"{state or name}-state"),
         "NORMWACHT_PROCESSOR_WEB_PORT": str(port),

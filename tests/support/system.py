@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,3 +36,26 @@ def post(system: System, events: list[dict[str, Any]]) -> None:
             timeout=30.0,
         )
         assert response.status_code == 202, response.text
+
+
+def fresh_kafka(bootstrap: str, prefix: str = "t", partitions: int = 3) -> KafkaSettings:
+    """New topic names on a broker: whoever uses them sees only their own records."""
+    run = f"{prefix}{uuid.uuid4().hex[:8]}"
+    return KafkaSettings(
+        bootstrap=bootstrap,
+        events_topic=f"{run}.events",
+        outcomes_topic=f"{run}.outcomes",
+        dead_letter_topic=f"{run}.events.dlq",
+        partitions=partitions,
+    )
+
+
+def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
+    """The environment that points a service at these topics."""
+    return {
+        "NORMWACHT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "NORMWACHT_KAFKA_EVENTS_TOPIC": kafka.events_topic,
+        "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
+        "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
+        "NORMWACHT_KAFKA_PARTITIONS": str(kafka.partitions),
+    }
