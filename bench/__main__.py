@@ -348,6 +348,99 @@ def throughput(
     save("throughput", {"events": events, "runs": results, "median": summary})
 
 
+# --- open clocks ------------------------------------------------------------------------
+
+
+async def _fill_reports(kafka: KafkaSettings, reports: int) -> None:
+    """Public-space reports received now: two open clocks each, due in 10 working days."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=20)
+    await producer.start()
+    now = datetime.now(UTC)
+    try:
+        for n in range(reports):
+            subject = f"REP-{n}"
+            event = {
+                "specversion": "1.0", "id": f"{subject}-r", "source": "urn:buch:meldingen",
+                "type": "nl.buch.report.received", "time": now.isoformat(), "subject": subject,
+                "municipality": "heiloo", "data": {"urgent": False},
+            }  # fmt: skip
+            await producer.send(
+                kafka.events_topic, json.dumps(event).encode(), key=subject.encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _first_breach(kafka: KafkaSettings, subject: str, timeout_s: float) -> float:
+    consumer = AIOKafkaConsumer(
+        kafka.outcomes_topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="latest",
+        group_id=f"fire-{uuid.uuid4().hex[:6]}",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        give_up = time.monotonic() + timeout_s
+        while time.monotonic() < give_up:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    outcome = json.loads(record.value)
+                    if outcome["subject"] == subject and outcome["kind"] == "breached":
+                        return time.monotonic()
+        raise RuntimeError(f"no breach for {subject} within {timeout_s} s")
+    finally:
+        await consumer.stop()
+
+
+@app.command("open-clocks")
+def open_clocks(reports: int = 50_000) -> None:
+    """Open clocks on one worker: memory, a tick with nothing due, a kill -9 and restart."""
+    with broker_stack() as stack, ExitStack() as services:
+        asyncio.run(_fill_reports(stack.kafka, reports))
+        processor, service = start(stack, services, "processor")
+        baseline_rss = service.rss_bytes()
+        loading = time.perf_counter()
+        while metric_sum(processor + "/metrics", "normwacht_processor_events_total") < reports:
+            time.sleep(1.0)
+        load_s = time.perf_counter() - loading
+        time.sleep(10)  # ticks with nothing due
+        clocks = metric_sum(processor + "/metrics", "normwacht_sla_open_timers")
+        ticks = metric_sum(processor + "/metrics", "normwacht_processor_tick_seconds_count")
+        tick_total = metric_sum(processor + "/metrics", "normwacht_processor_tick_seconds_sum")
+        rss = service.rss_bytes()
+        # Kill it, start it again on the same state, and time until it breaches again.
+        os.kill(service.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        start(stack, services, "processor")
+        subject = "CALL-AFTER-RESTART"
+        queued = call_event(subject, "queued", datetime.now(UTC) - timedelta(seconds=19))
+        asyncio.run(_send(stack.kafka, [queued]))
+        fired = asyncio.run(_first_breach(stack.kafka, subject, timeout_s=300))
+        figures = {
+            "reports": reports,
+            "open_clocks": clocks,
+            "load_s": load_s,
+            "rss_mib": rss / 2**20,
+            "rss_per_clock_bytes": (rss - baseline_rss) / max(clocks, 1),
+            "mean_tick_ms": 1000 * tick_total / max(ticks, 1),
+            "ticks": ticks,
+            "restart_to_breach_s": fired - killed,
+        }
+        typer.echo(figures)
+        save("open-clocks", figures)
+
+
+async def _send(kafka: KafkaSettings, events: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                kafka.events_topic, json.dumps(event).encode(), key=event["subject"].encode()
+            )
+    finally:
+        await producer.stop()
+
+
 # --- deadlines ------------------------------------------------------------------------
 
 

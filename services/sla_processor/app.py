@@ -288,6 +288,10 @@ def create_app(
 
     @app.timer(interval=settings.tick_interval_s)  # type: ignore[untyped-decorator]
     async def send_due_records() -> None:
+        with metrics.tick.time():
+            await write_due_records()
+
+    async def write_due_records() -> None:
         wall = datetime.now(UTC) - lateness
         for tp in app.consumer.assignment():
             if tp.topic != kafka.events_topic:

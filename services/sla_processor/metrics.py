@@ -71,6 +71,12 @@ class ProcessorMetrics:
             ("partition",),
             registry=r,
         )
+        self.tick = Histogram(
+            "normwacht_processor_tick_seconds",
+            "Time one timer tick takes to find the due cases and write their due-records.",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1.0),
+            registry=r,
+        )
         self.event_lag = Histogram(
             "normwacht_processor_event_lag_seconds",
             "Wall-clock time from an event happening to its processing.",
