@@ -8,7 +8,7 @@ pids=()
 stop_all() {
   trap - EXIT INT TERM
   trap '' PIPE  # a closed terminal or pipe must not keep us from stopping the broker
-  echo "stopping normwacht ..."
+  echo "stopping normwacht ..." 2>/dev/null || exec >/dev/null 2>&1
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
   deploy/kafka/kafka.sh stop
