@@ -196,12 +196,12 @@ def clocks(case: Case, now: datetime, catalogue: Catalogue) -> list[Clock]:
     """Every clock of the case as the facts and `now` decide it."""
     derived: list[Clock] = []
     seen: set[str] = set()
+    calendar = catalogue.calendar(case.municipality)
     for type_ in sorted({f.type for f in case.facts}):
         for norm in catalogue.started_by(type_):
             if norm.id in seen:
                 continue
             seen.add(norm.id)
-            calendar = catalogue.calendar(case.municipality)
             if norm.availability is not None:
                 derived.extend(_availability(norm, case.facts, now))
                 continue

@@ -124,6 +124,7 @@ def create_app(
     # Each partition's watermark, so a restarted worker decides as the first one would.
     stored_marks = app.Table("watermarks", default=None, partitions=kafka.partitions)
     processed: dict[int, int] = {}  # partition -> offset of the last record processed
+    persisted_marks: dict[int, float] = {}  # what `stored_marks` holds, without a store read
 
     def load(subject: str) -> tuple[Case | None, dict[str, Any] | None]:
         stored = cases.get(subject)
@@ -180,10 +181,10 @@ def create_app(
         track(step, partition)
 
     def remember_mark(partition: int, mark: datetime) -> None:
-        stored = stored_marks.get(str(partition))
+        stored = persisted_marks.get(partition)
         # Persisting every move would double the changelog; a second's grain is enough.
         if stored is None or mark.timestamp() - stored >= 1.0:
-            stored_marks[str(partition)] = mark.timestamp()
+            stored_marks[str(partition)] = persisted_marks[partition] = mark.timestamp()
         metrics.watermark.labels(str(partition)).set(mark.timestamp())
 
     async def dead_letter(record: faust.types.EventT[bytes], reason: str, detail: str) -> None:
@@ -315,8 +316,10 @@ def create_app(
         index.clear()
         marks.clear()
         processed.clear()
+        persisted_marks.clear()
         for partition, stored in stored_marks.items():
             if stored is not None:
+                persisted_marks[int(partition)] = stored
                 marks.restore(int(partition), datetime.fromtimestamp(stored, UTC))
         wall = datetime.now(UTC) - lateness
         for subject, stored in cases.items():
