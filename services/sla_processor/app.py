@@ -37,6 +37,11 @@ from normwacht.core.engine import Case, Outcome, Step, apply, clocks, due, next_
 from normwacht.core.events import Municipality, parse_event
 from services.sla_processor.codec import decode_case, encode_case
 from services.sla_processor.deadlines import DeadlineIndex
+from services.sla_processor.durability import (
+    commit_only_after_changelog_is_written,
+    resume_clears_queues_only_after_a_suspension,
+    uncommitted_partitions_start_from_the_beginning,
+)
 from services.sla_processor.metrics import ProcessorMetrics
 from services.sla_processor.settings import ProcessorSettings
 from services.sla_processor.watermarks import Watermarks
@@ -106,6 +111,7 @@ def create_app(
         producer_acks=-1,
         # Batch outcome and changelog writes for a few ms instead of one request per record.
         producer_linger=0.005,
+        broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
@@ -116,6 +122,9 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
     )
+    commit_only_after_changelog_is_written(app.producer)
+    resume_clears_queues_only_after_a_suspension(app.flow_control)
+    uncommitted_partitions_start_from_the_beginning(app.consumer, kafka.events_topic)
     events_topic = app.topic(kafka.events_topic, partitions=kafka.partitions)
     outcomes_topic = app.topic(kafka.outcomes_topic, partitions=kafka.partitions)
     dead_letter_topic = app.topic(kafka.dead_letter_topic)
@@ -137,9 +146,11 @@ def create_app(
         killed between the two may have stored the case but lost the outcomes. The
         case keeps its last few outcomes by source offset (an outbox), so a record
         read again after the restart sends exactly the outcomes it made the first time.
+        The case is written again too: its changelog record may be the part lost.
         """
         if stored is None or stored["offset"] < offset:
             return False
+        cases[stored["case"]["subject"]] = stored
         resent = 0
         for source_offset, values in stored["outbox"]:
             if source_offset == offset:

@@ -24,6 +24,12 @@ class ProcessorSettings(BaseSettings):
         default=30.0,
         description="How long the group waits for a silent worker before moving its partitions.",
     )
+    commit_interval_s: float = Field(
+        default=2.8,
+        gt=0,
+        description="How often processed offsets are committed: after a crash, at most "
+        "this much work is read again (faust's default).",
+    )
     allowed_lateness_s: float = Field(
         default=0.0,
         ge=0,
