@@ -53,9 +53,13 @@ def fresh_topics(bootstrap: str) -> Topics:
 
 
 def processor(
-    topics: Topics, workdir: Path, name: str, state: str | None = None, commit_interval_s: float = 2.8
+    topics: Topics,
+    workdir: Path,
+    name: str,
+    state: str | None = None,
+    commit_interval_s: float = 2.8,
 ) -> Any:
-    """A worker logging to `workdir/name/`, its RocksDB state in `workdir/<state or name>-state`."""
+    """A worker logging to `workdir/name/`, its state in `workdir/<state or name>-state`."""
     port = free_port()
     env = {
         "NORMWACHT_PROCESSOR_COMMIT_INTERVAL_S": str(commit_interval_s),
@@ -188,7 +192,9 @@ def committed(topics: Topics) -> int:
     return sum(o.offset for tp, o in offsets.items() if tp.topic == topics.kafka.events_topic)
 
 
-@pytest.mark.parametrize("after_a_commit", [False, True], ids=["before-any-commit", "after-a-commit"])
+@pytest.mark.parametrize(
+    "after_a_commit", [False, True], ids=["before-any-commit", "after-a-commit"]
+)
 def test_a_kill_9_and_restart_loses_nothing_and_changes_nothing(
     kafka_bootstrap: str, stream: list[dict[str, Any]], uninterrupted: dict[str, dict[str, Any]],
     tmp_path: Path, after_a_commit: bool,
