@@ -110,7 +110,7 @@ def py_spy(pid: int, output: Path) -> Iterator[None]:
     """Sample `pid` with py-spy while the block runs; writes collapsed stacks to `output`."""
     recorder = subprocess.Popen(
         [
-            "py-spy",
+            str(Path(sys.executable).with_name("py-spy")),
             "record",
             "--pid",
             str(pid),
