@@ -28,12 +28,13 @@ from typing import Any
 
 import httpx
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port, running_broker
 from tests.support.events import call_event
+from tests.support.scenario import calls
 from tests.support.services import Service, running_service
 from tests.support.system import fresh_kafka, kafka_env
 
@@ -67,15 +68,26 @@ def broker_stack(partitions: int = 6) -> Iterator[Stack]:
         yield Stack(kafka, env, Path(tmp))
 
 
-def start(stack: Stack, stack_exit: ExitStack, name: str) -> tuple[str, Service]:
+def start(stack: Stack, stack_exit: ExitStack, name: str, worker: int = 0) -> tuple[str, Service]:
+    """Start a service; processor workers after the first get their own state and log folder."""
     port = free_port()
     env = {
         **stack.env,
         f"NORMWACHT_{'PROCESSOR_WEB' if name == 'processor' else name.upper()}_PORT": str(port),
     }
+    log_dir = stack.workdir
+    if worker:
+        env["NORMWACHT_PROCESSOR_DATA_DIR"] = str(stack.workdir / f"processor-{worker}")
+        log_dir = stack.workdir / f"worker-{worker}"
+        log_dir.mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{port}"
-    service = stack_exit.enter_context(running_service(name, env, url + "/healthz", stack.workdir))
+    service = stack_exit.enter_context(running_service(name, env, url + "/healthz", log_dir))
     return url, service
+
+
+def start_workers(stack: Stack, stack_exit: ExitStack, workers: int) -> list[tuple[str, Service]]:
+    """Processor workers in one group: the partitions are shared out among them."""
+    return [start(stack, stack_exit, "processor", worker) for worker in range(workers)]
 
 
 def metric_sum(metrics_url: str, name: str) -> float:
@@ -227,19 +239,24 @@ async def _measure_breaches(
 
 @app.command("breach-latency")
 def breach_latency(
-    calls: int = 500, spread_s: float = 15.0, background_rate: int = 200, runs: int = 3
+    calls: int = 500,
+    spread_s: float = 15.0,
+    background_rate: int = 200,
+    runs: int = 3,
+    workers: int = typer.Option(1, help="Processor workers sharing the partitions"),
 ) -> None:
     """Time from each deadline to its breach on the outcomes topic, with background load."""
     results = []
     for run in range(runs):
         with broker_stack() as stack, ExitStack() as services:
-            processor, _ = start(stack, services, "processor")
+            processors = start_workers(stack, services, workers)
             ingest, _ = start(stack, services, "ingest")
             figures = asyncio.run(
                 _measure_breaches(stack, ingest, calls, spread_s, background_rate)
             )
-            figures["processor_histogram_count"] = metric_sum(
-                processor + "/metrics", "normwacht_sla_breach_publication_delay_seconds_count"
+            figures["processor_histogram_count"] = sum(
+                metric_sum(url + "/metrics", "normwacht_sla_breach_publication_delay_seconds_count")
+                for url, _ in processors
             )
             typer.echo(f"run {run + 1}: {figures}")
             results.append(figures)
@@ -247,11 +264,17 @@ def breach_latency(
     typer.echo(
         f"median of {runs} runs: p50 {summary['publish_p50_s']:.3f} s, "
         f"p99 {summary['publish_p99_s']:.3f} s, max {summary['publish_max_s']:.3f} s "
-        f"over {calls} breaches with {background_rate} events/s background"
+        f"over {calls} breaches with {background_rate} events/s background, {workers} worker(s)"
     )
     save(
         "breach-latency",
-        {"calls": calls, "background_rate": background_rate, "runs": results, "median": summary},
+        {
+            "calls": calls,
+            "background_rate": background_rate,
+            "workers": workers,
+            "runs": results,
+            "median": summary,
+        },
     )
 
 
@@ -306,7 +329,8 @@ async def _bare_read(kafka: KafkaSettings, events: int) -> float:
 def throughput(
     events: int = 100_000,
     runs: int = 3,
-    profile: bool = typer.Option(False, help="Record the processor with py-spy (must be on PATH)"),
+    profile: bool = typer.Option(False, help="Record the first worker with py-spy"),
+    workers: int = typer.Option(1, help="Processor workers sharing the partitions"),
 ) -> None:
     """Events per second through the processor (RocksDB state) against a bare aiokafka consumer."""
     results = []
@@ -314,16 +338,18 @@ def throughput(
         with broker_stack() as stack, ExitStack() as services:
             asyncio.run(_fill(stack.kafka, events))
             bare = asyncio.run(_bare_read(stack.kafka, events))
-            processor, service = start(stack, services, "processor")
+            processors = start_workers(stack, services, workers)
             if profile:
                 RESULTS.mkdir(exist_ok=True)
                 services.enter_context(
-                    py_spy(service.pid, RESULTS / f"throughput-profile-{run + 1}.txt")
+                    py_spy(processors[0][1].pid, RESULTS / f"throughput-profile-{run + 1}.txt")
                 )
-            metrics = processor + "/metrics"
             first_seen = first_count = None
             while True:
-                count = metric_sum(metrics, "normwacht_processor_events_total")
+                count = sum(
+                    metric_sum(url + "/metrics", "normwacht_processor_events_total")
+                    for url, _ in processors
+                )
                 if count and first_seen is None:
                     first_seen, first_count = time.perf_counter(), count
                 if count >= events:
@@ -336,16 +362,16 @@ def throughput(
                 "bare_consumer_eps": bare,
                 "processor_eps": rate,
                 "ratio": rate / bare,
-                "processor_rss_mib": service.rss_bytes() / 2**20,
+                "processor_rss_mib": max(service.rss_bytes() for _, service in processors) / 2**20,
             }
             typer.echo(f"run {run + 1}: {figures}")
             results.append(figures)
     summary = {k: statistics.median(r[k] for r in results) for k in results[0]}
     typer.echo(
         f"median of {runs} runs: processor {summary['processor_eps']:.0f} events/s, bare consumer "
-        f"{summary['bare_consumer_eps']:.0f} events/s ({summary['ratio']:.0%})"
+        f"{summary['bare_consumer_eps']:.0f} events/s ({summary['ratio']:.1%}), {workers} worker(s)"
     )
-    save("throughput", {"events": events, "runs": results, "median": summary})
+    save("throughput", {"events": events, "workers": workers, "runs": results, "median": summary})
 
 
 # --- open clocks ------------------------------------------------------------------------
@@ -427,6 +453,118 @@ def open_clocks(reports: int = 50_000) -> None:
         }
         typer.echo(figures)
         save("open-clocks", figures)
+
+
+# --- replay -----------------------------------------------------------------------------
+
+
+async def _fill_history(kafka: KafkaSettings, events: int) -> int:
+    """Calls of the resilience tests (met, breached late, abandoned, never answered), from
+    eight days ago on, a second apart, written in chunks of 10,000 calls; returns how many
+    events were written (at least `events`)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap, linger_ms=20, max_batch_size=256 * 1024
+    )
+    await producer.start()
+    start = (datetime.now(UTC) - timedelta(days=8)).replace(microsecond=0)
+    chunk, written, seed = 10_000, 0, 0
+    try:
+        while written < events:
+            for event in calls(chunk, start + timedelta(seconds=seed * chunk), seed=seed):
+                await producer.send(
+                    kafka.events_topic, json.dumps(event).encode(), key=event["subject"].encode()
+                )
+                written += 1
+            seed += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return written
+
+
+async def _decisions(kafka: KafkaSettings, topic: str) -> dict[str, int]:
+    """Every outcome on `topic` but at-risk warnings (a live-only signal): id -> content hash."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    decisions: dict[str, int] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(kafka.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                for record in records:
+                    outcome = json.loads(record.value)
+                    if outcome["kind"] != "at_risk":
+                        decisions[outcome["id"]] = hash(record.value)
+    finally:
+        await consumer.stop()
+    return decisions
+
+
+def _run_until_settled(stack: Stack, services: ExitStack, events: int) -> tuple[float, Service]:
+    """Start a worker; wait until it has read `events` events and published all it will."""
+    url, service = start(stack, services, "processor")
+    started = time.perf_counter()
+    while metric_sum(url + "/metrics", "normwacht_processor_events_total") < events:
+        time.sleep(2.0)
+    read_s = time.perf_counter() - started
+    last, quiet_since = -1.0, time.monotonic()
+    while time.monotonic() - quiet_since < 10:  # outcomes from due-records still coming
+        now = sum(
+            metric_sum(url + "/metrics", f"normwacht_sla_{kind}_total")
+            for kind in ("breaches", "met", "excluded", "cancelled", "corrections")
+        )
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        time.sleep(1.0)
+    return read_s, service
+
+
+@app.command()
+def replay(events: int = 1_000_000) -> None:
+    """A live run over history, then a replay from the start: identical outcomes, and how fast."""
+    with broker_stack() as stack, ExitStack() as services:
+        written = asyncio.run(_fill_history(stack.kafka, events))
+        live_s, live = _run_until_settled(stack, services, written)
+        live_rss = live.rss_bytes()
+        services.close()
+        # A second app (its own group, state and outcomes topic) reads the same events
+        # topic, due-records included, from the start.
+        replay_kafka = stack.kafka.model_copy(
+            update={"outcomes_topic": stack.kafka.outcomes_topic + ".replay"}
+        )
+        ensure_topics(replay_kafka)
+        replay_stack = Stack(
+            replay_kafka,
+            {
+                **stack.env,
+                **kafka_env(replay_kafka),
+                "NORMWACHT_PROCESSOR_APP_ID": stack.env["NORMWACHT_PROCESSOR_APP_ID"] + "-replay",
+                "NORMWACHT_PROCESSOR_DATA_DIR": str(stack.workdir / "replay-state"),
+            },
+            stack.workdir,
+        )
+        with ExitStack() as replay_services:
+            replay_s, _ = _run_until_settled(replay_stack, replay_services, written)
+        live_decisions = asyncio.run(_decisions(stack.kafka, stack.kafka.outcomes_topic))
+        replayed = asyncio.run(_decisions(replay_kafka, replay_kafka.outcomes_topic))
+        differing = sum(1 for k, v in live_decisions.items() if replayed.get(k) != v)
+        figures = {
+            "events": written,
+            "live_events_per_s": written / live_s,
+            "replay_events_per_s": written / replay_s,
+            "live_rss_mib": live_rss / 2**20,
+            "decisions_live": len(live_decisions),
+            "decisions_replayed": len(replayed),
+            "missing_or_different": differing,
+            "extra": len(set(replayed) - set(live_decisions)),
+        }
+        typer.echo(figures)
+        save("replay", figures)
+        if differing or figures["extra"]:
+            raise typer.Exit(1)
 
 
 async def _send(kafka: KafkaSettings, events: list[dict[str, Any]]) -> None:
