@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 
 import structlog
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -40,8 +41,13 @@ class KafkaSettings(BaseSettings):
         }
 
 
-def ensure_topics(settings: KafkaSettings, timeout_s: float = 60.0) -> None:
-    """Create the public topics if they are missing; wait for the broker up to `timeout_s`."""
+def ensure_topics(
+    settings: KafkaSettings, compacted: Sequence[str] = (), timeout_s: float = 60.0
+) -> None:
+    """Create the public topics (and `compacted` ones, partitioned alike) if missing.
+
+    Waits for the broker up to `timeout_s`.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -58,6 +64,15 @@ def ensure_topics(settings: KafkaSettings, timeout_s: float = 60.0) -> None:
         missing = [
             NewTopic(name, num_partitions=count, replication_factor=settings.replication_factor)
             for name, count in settings.topic_specs().items()
+            if name not in existing
+        ] + [
+            NewTopic(
+                name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
+            )
+            for name in compacted
             if name not in existing
         ]
         if missing:

@@ -83,6 +83,14 @@ DUE_RECORD_HEADER = "normwacht-due"
 """Marks a due-record: the timer's note, in the events topic, that a case is due."""
 
 
+TABLES = ("cases", "watermarks")
+
+
+def changelog_topics(app_id: str) -> list[str]:
+    """The tables' changelog topics, named as faust names them."""
+    return [f"{app_id}-{table}-changelog" for table in TABLES]
+
+
 def partition_of(subject: str, partitions: int) -> int:
     """The partition the clients' default partitioner gives this case (murmur2, as Java)."""
     hashed: int = murmur2(subject.encode())
@@ -142,9 +150,9 @@ def create_app(
 
     dead_letter_topic = app.topic(kafka.dead_letter_topic)
     # Keys and values are JSON (faust's default for tables without a model type).
-    cases = app.Table("cases", default=None, partitions=kafka.partitions)
+    cases = app.Table(TABLES[0], default=None, partitions=kafka.partitions)
     # Each partition's watermark, so a restarted worker decides as the first one would.
-    stored_marks = app.Table("watermarks", default=None, partitions=kafka.partitions)
+    stored_marks = app.Table(TABLES[1], default=None, partitions=kafka.partitions)
     processed: dict[int, int] = {}  # partition -> offset of the last record processed
     persisted_marks: dict[int, float] = {}  # what `stored_marks` holds, without a store read
 

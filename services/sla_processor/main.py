@@ -12,7 +12,7 @@ from normwacht.catalogue_file import CatalogueError
 from normwacht.catalogue_file import load as load_catalogue
 from services.shared.kafka import ensure_topics
 from services.shared.logging import configure_logging
-from services.sla_processor.app import create_app
+from services.sla_processor.app import changelog_topics, create_app
 from services.sla_processor.settings import ProcessorSettings
 
 
@@ -33,7 +33,10 @@ def run(settings: ProcessorSettings | None = None) -> None:
         # Refuse to start: a processor on a wrong catalogue publishes wrong outcomes.
         sys.stderr.write(f"invalid norm catalogue:\n{error}\n")
         raise SystemExit(2) from None
-    ensure_topics(settings.kafka)
+    # The changelogs too, before faust starts: faust creates them itself, but a record
+    # processed before its consumer's metadata lists their partitions crashed the agent
+    # (PartitionsMismatch: "changelog topic has 0 partitions"), seen on a fresh broker.
+    ensure_topics(settings.kafka, compacted=changelog_topics(settings.app_id))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, catalogue)
     worker: Any = _Worker(app, loglevel=settings.log_level.lower(), quiet=True)
