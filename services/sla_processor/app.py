@@ -214,11 +214,12 @@ def create_app(
                 _log_outcome(outcome)
         track(step, partition)
 
-    def remember_mark(partition: int, mark: datetime) -> None:
+    def remember_mark(partition: int, mark: datetime, offset: int) -> None:
         stored = persisted_marks.get(partition)
         # Persisting every move would double the changelog; a second's grain is enough.
         if stored is None or mark.timestamp() - stored >= 1.0:
-            stored_marks[str(partition)] = persisted_marks[partition] = mark.timestamp()
+            persisted_marks[partition] = mark.timestamp()
+            stored_marks[str(partition)] = [mark.timestamp(), offset]
         metrics.watermark.labels(str(partition)).set(mark.timestamp())
 
     async def dead_letter(record: faust.types.EventT[bytes], reason: str, detail: str) -> None:
@@ -249,9 +250,9 @@ def create_app(
     async def on_due_record(record: faust.types.EventT[bytes], partition: int) -> None:
         due_record = json.loads(record.value)
         mark = marks.after_due_record(partition, datetime.fromisoformat(due_record["now"]))
-        remember_mark(partition, mark)
-        case, stored = load(due_record["subject"])
         offset = record.message.offset
+        remember_mark(partition, mark, offset)
+        case, stored = load(due_record["subject"])
         if case is None or await resend_if_replayed(stored, partition, offset):
             return
         step = due(case, mark, catalogue)
@@ -274,9 +275,9 @@ def create_app(
         metrics.event_lag.observe(max(0.0, (wall - event.time).total_seconds()))
         before = marks.get(partition)
         mark = marks.after_event(partition, event.time, wall)
-        remember_mark(partition, mark)
-        case, stored = load(event.subject)
         offset = record.message.offset
+        remember_mark(partition, mark, offset)
+        case, stored = load(event.subject)
         if await resend_if_replayed(stored, partition, offset):
             return
         earlier: tuple[Outcome, ...] = ()
@@ -296,6 +297,7 @@ def create_app(
     async def process(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for record in stream.events():
             partition = record.message.partition
+            marks.resume_at(partition, record.message.offset)
             if record.headers and DUE_RECORD_HEADER in dict(record.headers):
                 await on_due_record(record, partition)
             else:
@@ -351,15 +353,20 @@ def create_app(
         marks.clear()
         processed.clear()
         persisted_marks.clear()
-        for partition, stored in stored_marks.items():
-            if stored is not None:
-                persisted_marks[int(partition)] = stored
-                marks.restore(int(partition), datetime.fromtimestamp(stored, UTC))
+        restored: dict[int, datetime] = {}
+        for key, stored in stored_marks.items():
+            if stored is None:
+                continue
+            # [mark, offset]; a bare mark is from before offsets were kept.
+            timestamp, offset = (stored, -1) if isinstance(stored, float) else stored
+            partition = int(key)
+            restored[partition] = datetime.fromtimestamp(timestamp, UTC)
+            marks.restore(partition, restored[partition], offset)
         wall = datetime.now(UTC) - lateness
         for subject, stored in cases.items():
             case = decode_case(stored["case"])
             partition = partition_of(subject, kafka.partitions)
-            derived = clocks(case, marks.get(partition) or wall, catalogue)
+            derived = clocks(case, restored.get(partition) or wall, catalogue)
             index.track(
                 subject, partition, case.municipality, derived, case.published,
                 next_due(case, derived),

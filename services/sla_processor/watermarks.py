@@ -16,6 +16,7 @@ class Watermarks:
     def __init__(self, lateness: timedelta) -> None:
         self.lateness = lateness
         self._marks: dict[int, datetime] = {}
+        self._restored: dict[int, tuple[int, datetime]] = {}
 
     def get(self, partition: int) -> datetime | None:
         return self._marks.get(partition)
@@ -28,11 +29,26 @@ class Watermarks:
     def after_due_record(self, partition: int, now: datetime) -> datetime:
         return self._raise(partition, now)
 
-    def restore(self, partition: int, mark: datetime) -> None:
-        self._raise(partition, mark)
+    def restore(self, partition: int, mark: datetime, offset: int) -> None:
+        """A mark persisted before a restart, when the record at `offset` was read.
+
+        It takes effect in `resume_at`, once we know where reading resumes.
+        """
+        self._restored[partition] = (offset, mark)
+
+    def resume_at(self, partition: int, offset: int) -> None:
+        """Reading resumes at `offset`. A restored mark persisted at an earlier record is
+        the partition's mark so far. One persisted at this record or later is dropped:
+        those records are read again and move the mark themselves; kept, it would
+        decide them at a mark from their future (measured: a breach for a call
+        answered in time, then its correction, after a kill -9)."""
+        restored = self._restored.pop(partition, None)
+        if restored is not None and restored[0] < offset:
+            self._raise(partition, restored[1])
 
     def clear(self) -> None:
         self._marks.clear()
+        self._restored.clear()
 
     def items(self) -> Iterator[tuple[int, datetime]]:
         return iter(sorted(self._marks.items()))
