@@ -90,12 +90,24 @@ def start_workers(stack: Stack, stack_exit: ExitStack, workers: int) -> list[tup
     return [start(stack, stack_exit, "processor", worker) for worker in range(workers)]
 
 
-def metric_sum(metrics_url: str, name: str) -> float:
+def metric_sum(metrics_url: str, *names: str) -> float:
+    """Every sample of these metrics added up, from one scrape."""
     text = httpx.get(metrics_url, timeout=5).text
+    prefixes = tuple(prefix for name in names for prefix in (name + "{", name + " "))
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith((name + "{", name + " "))
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefixes)
+    )
+
+
+def workers_sum(processors: list[tuple[str, Service]], *names: str) -> float:
+    """`metric_sum` over every processor worker."""
+    return sum(metric_sum(url + "/metrics", *names) for url, _ in processors)
+
+
+def bulk_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
+    """A producer for filling a topic fast: large batches, 20 ms linger."""
+    return AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap, linger_ms=20, max_batch_size=256 * 1024
     )
 
 
@@ -254,9 +266,8 @@ def breach_latency(
             figures = asyncio.run(
                 _measure_breaches(stack, ingest, calls, spread_s, background_rate)
             )
-            figures["processor_histogram_count"] = sum(
-                metric_sum(url + "/metrics", "normwacht_sla_breach_publication_delay_seconds_count")
-                for url, _ in processors
+            figures["processor_histogram_count"] = workers_sum(
+                processors, "normwacht_sla_breach_publication_delay_seconds_count"
             )
             typer.echo(f"run {run + 1}: {figures}")
             results.append(figures)
@@ -282,9 +293,7 @@ def breach_latency(
 
 
 async def _fill(kafka: KafkaSettings, events: int) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap, linger_ms=20, max_batch_size=256 * 1024
-    )
+    producer = bulk_producer(kafka)
     await producer.start()
     base = datetime.now(UTC) - timedelta(hours=1)
     try:
@@ -346,10 +355,7 @@ def throughput(
                 )
             first_seen = first_count = None
             while True:
-                count = sum(
-                    metric_sum(url + "/metrics", "normwacht_processor_events_total")
-                    for url, _ in processors
-                )
+                count = workers_sum(processors, "normwacht_processor_events_total")
                 if count and first_seen is None:
                     first_seen, first_count = time.perf_counter(), count
                 if count >= events:
@@ -379,7 +385,7 @@ def throughput(
 
 async def _fill_reports(kafka: KafkaSettings, reports: int) -> None:
     """Public-space reports received now: two open clocks each, due in 10 working days."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=20)
+    producer = bulk_producer(kafka)
     await producer.start()
     now = datetime.now(UTC)
     try:
@@ -462,9 +468,7 @@ async def _fill_history(kafka: KafkaSettings, events: int) -> int:
     """Calls of the resilience tests (met, breached late, abandoned, never answered), from
     eight days ago on, a second apart, written in chunks of 10,000 calls; returns how many
     events were written (at least `events`)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap, linger_ms=20, max_batch_size=256 * 1024
-    )
+    producer = bulk_producer(kafka)
     await producer.start()
     start = (datetime.now(UTC) - timedelta(days=8)).replace(microsecond=0)
     chunk, written, seed = 10_000, 0, 0
@@ -503,6 +507,9 @@ async def _decisions(kafka: KafkaSettings, topic: str) -> dict[str, int]:
     return decisions
 
 
+DECIDED = ("breaches", "met", "excluded", "cancelled", "corrections")
+
+
 def _run_until_settled(stack: Stack, services: ExitStack, events: int) -> tuple[float, Service]:
     """Start a worker; wait until it has read `events` events and published all it will."""
     url, service = start(stack, services, "processor")
@@ -512,9 +519,9 @@ def _run_until_settled(stack: Stack, services: ExitStack, events: int) -> tuple[
     read_s = time.perf_counter() - started
     last, quiet_since = -1.0, time.monotonic()
     while time.monotonic() - quiet_since < 10:  # outcomes from due-records still coming
-        now = sum(
-            metric_sum(url + "/metrics", f"normwacht_sla_{kind}_total")
-            for kind in ("breaches", "met", "excluded", "cancelled", "corrections")
+        now = metric_sum(
+            url + "/metrics",
+            *(f"normwacht_sla_{kind}_total" for kind in DECIDED),
         )
         if now != last:
             last, quiet_since = now, time.monotonic()

@@ -169,11 +169,13 @@ def create_app(
         killed between the two may have stored the case but lost the outcomes. The
         case keeps its last few outcomes by source offset (an outbox), so a record
         read again after the restart sends exactly the outcomes it made the first time.
-        The case is written again too: its changelog record may be the part lost.
+        The record that made the stored case writes it again too: its changelog record
+        may be the part lost (the records before it are replays of older versions).
         """
         if stored is None or stored["offset"] < offset:
             return False
-        cases[stored["case"]["subject"]] = stored
+        if stored["offset"] == offset:
+            cases[stored["case"]["subject"]] = stored
         resent = 0
         for source_offset, values in stored["outbox"]:
             if source_offset == offset:
