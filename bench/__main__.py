@@ -68,11 +68,14 @@ def broker_stack(partitions: int = 6) -> Iterator[Stack]:
         yield Stack(kafka, env, Path(tmp))
 
 
-def start(stack: Stack, stack_exit: ExitStack, name: str, worker: int = 0) -> tuple[str, Service]:
+def start(
+    stack: Stack, stack_exit: ExitStack, name: str, worker: int = 0, **extra_env: str
+) -> tuple[str, Service]:
     """Start a service; processor workers after the first get their own state and log folder."""
     port = free_port()
     env = {
         **stack.env,
+        **extra_env,
         f"NORMWACHT_{'PROCESSOR_WEB' if name == 'processor' else name.upper()}_PORT": str(port),
     }
     log_dir = stack.workdir
@@ -424,11 +427,17 @@ async def _first_breach(kafka: KafkaSettings, subject: str, timeout_s: float) ->
 
 
 @app.command("open-clocks")
-def open_clocks(reports: int = 50_000) -> None:
+def open_clocks(
+    reports: int = 50_000,
+    static_membership: bool = typer.Option(
+        False, help="Run the worker with NORMWACHT_PROCESSOR_INSTANCE_ID (Kafka static membership)"
+    ),
+) -> None:
     """Open clocks on one worker: memory, a tick with nothing due, a kill -9 and restart."""
+    member = {"NORMWACHT_PROCESSOR_INSTANCE_ID": "bench-worker-0"} if static_membership else {}
     with broker_stack() as stack, ExitStack() as services:
         asyncio.run(_fill_reports(stack.kafka, reports))
-        processor, service = start(stack, services, "processor")
+        processor, service = start(stack, services, "processor", **member)
         baseline_rss = service.rss_bytes()
         loading = time.perf_counter()
         while metric_sum(processor + "/metrics", "normwacht_processor_events_total") < reports:
@@ -442,13 +451,14 @@ def open_clocks(reports: int = 50_000) -> None:
         # Kill it, start it again on the same state, and time until it breaches again.
         os.kill(service.pid, signal.SIGKILL)
         killed = time.monotonic()
-        start(stack, services, "processor")
+        start(stack, services, "processor", **member)
         subject = "CALL-AFTER-RESTART"
         queued = call_event(subject, "queued", datetime.now(UTC) - timedelta(seconds=19))
         asyncio.run(_send(stack.kafka, [queued]))
         fired = asyncio.run(_first_breach(stack.kafka, subject, timeout_s=300))
         figures = {
             "reports": reports,
+            "static_membership": static_membership,
             "open_clocks": clocks,
             "load_s": load_s,
             "rss_mib": rss / 2**20,

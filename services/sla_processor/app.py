@@ -36,7 +36,7 @@ from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, Outcome, Step, apply, clocks, due, next_due
 from normwacht.core.events import Municipality, parse_event
 from services.sla_processor.codec import decode_case, encode_case
-from services.sla_processor.deadlines import DeadlineIndex
+from services.sla_processor.deadlines import DeadlineIndex, IndexEntry
 from services.sla_processor.durability import (
     commit_only_after_changelog_is_written,
     resume_clears_queues_only_after_a_suspension,
@@ -124,6 +124,7 @@ def create_app(
         producer_linger=0.05,
         broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.session_timeout_s,
+        consumer_group_instance_id=settings.instance_id,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
@@ -186,11 +187,11 @@ def create_app(
                  case_offset=stored["offset"], outcomes_resent=resent)  # fmt: skip
         return True
 
-    def track(step: Step, partition: int) -> None:
+    def track(step: Step, partition: int) -> IndexEntry:
         case = step.case
-        index.track(
-            case.subject, partition, case.municipality, step.clocks, case.published, step.next_due
-        )
+        entry = IndexEntry.of(step.clocks, case.published, step.next_due)
+        index.track_entry(case.subject, partition, case.municipality, entry)
+        return entry
 
     async def publish(
         step: Step,
@@ -204,17 +205,21 @@ def create_app(
         outbox = list(stored["outbox"]) if stored else []
         if values:
             outbox = [*outbox[-(OUTBOX - 1) :], [offset, values]]
+        entry = track(step, partition)
         cases[step.case.subject] = {
             "case": encode_case(step.case),
             "offset": offset,
             "outbox": outbox,
+            # The index's view of the case, so a rebuild need not derive its clocks.
+            "partition": partition,
+            "open": entry.open,
+            "due": entry.due,
         }
         for outcome, value in zip(step.outcomes, values, strict=True):
             await send_outcome(outcome.subject, value, partition)
             metrics.count(outcome, fired_at=time.time() if fired else None)
             if log_outcomes:
                 _log_outcome(outcome)
-        track(step, partition)
 
     def remember_mark(partition: int, mark: datetime, offset: int) -> None:
         stored = persisted_marks.get(partition)
@@ -283,7 +288,7 @@ def create_app(
         if await resend_if_replayed(stored, partition, offset):
             return
         earlier: tuple[Outcome, ...] = ()
-        if case is not None and before is not None:
+        if case is not None and before is not None and _may_be_due(stored, before):
             # What the watermark had decided before this event came, comes first, as a
             # due-record would have published it: the order a replay sees too.
             settled = due(case, before, catalogue)
@@ -366,6 +371,13 @@ def create_app(
             marks.restore(partition, restored[partition], offset)
         wall = datetime.now(UTC) - lateness
         for subject, stored in cases.items():
+            if "due" in stored:
+                entry = IndexEntry(tuple((n, r) for n, r in stored["open"]), stored["due"])
+                index.track_entry(
+                    subject, stored["partition"], stored["case"]["municipality"], entry
+                )
+                continue
+            # Stored by an earlier version, without its index entry: derive it.
             case = decode_case(stored["case"])
             partition = partition_of(subject, kafka.partitions)
             derived = clocks(case, restored.get(partition) or wall, catalogue)
@@ -387,6 +399,19 @@ def create_app(
         return web.json({"status": "ok", "open_clocks": index.open_clocks})
 
     return app
+
+
+def _may_be_due(stored: dict[str, Any] | None, mark: datetime) -> bool:
+    """False if the stored case has nothing `due` would publish at `mark`.
+
+    Deriving a case's clocks is the processor's costliest step; its next due instant
+    is stored with it. A stored instant can be earlier than the case's true one (a
+    due step that published nothing does not rewrite the case), never later, so
+    False is always right.
+    """
+    if stored is None or "due" not in stored:
+        return True
+    return stored["due"] is not None and stored["due"] <= mark.timestamp()
 
 
 def _log_outcome(outcome: Outcome) -> None:

@@ -4,7 +4,8 @@ A heap of (instant, subject) per partition makes each timer tick cost in proport
 to the cases that are due, not to the clocks that are open. Entries are never removed
 eagerly: when a case's next instant changes, its old heap entry goes stale and is
 skipped when it surfaces. The index is memory only; it is rebuilt from the table
-after every rebalance (see `app.py`).
+after every rebalance (see `app.py`), from the `IndexEntry` stored with each case, so
+that a rebuild neither decodes a case nor derives its clocks.
 """
 
 from __future__ import annotations
@@ -13,8 +14,29 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from normwacht.core.engine import Clock, Kind
+
+
+class IndexEntry(NamedTuple):
+    """What the index keeps of a case: its open clocks (norm, at risk) and when it is next due."""
+
+    open: tuple[tuple[str, bool], ...]
+    due: float | None
+
+    @classmethod
+    def of(
+        cls,
+        clocks: Iterable[Clock],
+        published: Iterable[tuple[str, int, str]],
+        next_due: datetime | None,
+    ) -> IndexEntry:
+        warned = {(norm, instance) for norm, instance, kind in published if kind == Kind.AT_RISK}
+        return cls(
+            tuple((c.norm, (c.norm, c.instance) in warned) for c in clocks if c.is_open),
+            None if next_due is None else next_due.timestamp(),
+        )
 
 
 class DeadlineIndex:
@@ -35,11 +57,15 @@ class DeadlineIndex:
         next_due: datetime | None,
     ) -> None:
         """Record the case as it is now: its open clocks and when it is next due."""
-        warned = {(norm, instance) for norm, instance, kind in published if kind == Kind.AT_RISK}
-        before = self._open.pop(subject, ())
-        now = tuple(
-            (c.norm, municipality, (c.norm, c.instance) in warned) for c in clocks if c.is_open
+        self.track_entry(
+            subject, partition, municipality, IndexEntry.of(clocks, published, next_due)
         )
+
+    def track_entry(
+        self, subject: str, partition: int, municipality: str, entry: IndexEntry
+    ) -> None:
+        before = self._open.pop(subject, ())
+        now = tuple((norm, municipality, at_risk) for norm, at_risk in entry.open)
         for norm, place, at_risk in before:
             self.open_counts[(norm, place)] -= 1
             self.at_risk_counts[(norm, place)] -= at_risk
@@ -48,10 +74,10 @@ class DeadlineIndex:
             self.at_risk_counts[(norm, place)] += at_risk
         if now:
             self._open[subject] = now
-        if next_due is None:
+        instant = entry.due
+        if instant is None:
             self._due.pop(subject, None)
             return
-        instant = next_due.timestamp()
         if self._due.get(subject) != instant:
             self._due[subject] = instant
             heapq.heappush(self._heaps.setdefault(partition, []), (instant, subject))

@@ -24,6 +24,14 @@ class ProcessorSettings(BaseSettings):
         default=30.0,
         description="How long the group waits for a silent worker before moving its partitions.",
     )
+    instance_id: str | None = Field(
+        default=None,
+        description="Kafka static membership (group.instance.id), unique per worker, e.g. a "
+        "StatefulSet pod's name: a worker restarted under the same id gets its partitions "
+        "back at once instead of after the session timeout. The price: a worker stopped for "
+        "good keeps its partitions until the session timeout too (static members never "
+        "leave the group).",
+    )
     commit_interval_s: float = Field(
         default=2.8,
         gt=0,

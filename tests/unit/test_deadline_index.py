@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from kafka.partitioner.default import murmur2
 
 from normwacht.core.engine import Clock, Kind
-from services.sla_processor.app import partition_of
-from services.sla_processor.deadlines import DeadlineIndex
+from services.sla_processor.app import _may_be_due, partition_of
+from services.sla_processor.deadlines import DeadlineIndex, IndexEntry
 from services.sla_processor.watermarks import Watermarks
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -111,3 +111,41 @@ def test_partitions_agree_with_kafka_pythons_partitioner() -> None:
     for n in range(2000):
         key = f"KCC-{n}"
         assert partition_of(key, 6) == (murmur2(key.encode()) & 0x7FFFFFFF) % 6
+
+
+def test_an_index_entry_keeps_the_open_clocks_and_the_due_instant() -> None:
+    entry = IndexEntry.of(
+        (clock(), clock("phone.transfers"), clock(status=Kind.MET, instance=2)),
+        (("phone.answer", 1, "at_risk"),),
+        at(10),
+    )
+    assert entry == IndexEntry(
+        (("phone.answer", True), ("phone.transfers", False)), at(10).timestamp()
+    )
+    assert IndexEntry.of((clock(status=Kind.BREACHED),), (), None) == IndexEntry((), None)
+
+
+def test_a_rebuild_from_stored_entries_equals_tracking_the_clocks() -> None:
+    # The processor stores each case's IndexEntry and rebuilds the index from it.
+    derived, rebuilt = DeadlineIndex(), DeadlineIndex()
+    published = (("phone.answer", 1, "at_risk"),)
+    for subject, due_s, partition in [("a", 10, 0), ("b", 5, 1), ("c", None, 0)]:
+        clocks = (clock(), clock("phone.transfers"))
+        track(derived, subject, due_s, *clocks, partition=partition, published=published)
+        when = None if due_s is None else at(due_s)
+        rebuilt.track_entry(subject, partition, "bergen", IndexEntry.of(clocks, published, when))
+    assert rebuilt.open_counts == derived.open_counts
+    assert rebuilt.at_risk_counts == derived.at_risk_counts
+    for partition in (0, 1):
+        assert rebuilt.pop_due(partition, at(60).timestamp()) == derived.pop_due(
+            partition, at(60).timestamp()
+        )
+
+
+def test_a_stored_case_may_be_due_only_from_its_due_instant_on() -> None:
+    stored = {"due": at(10).timestamp()}
+    assert not _may_be_due(stored, at(9))
+    assert _may_be_due(stored, at(10))  # at the instant itself: let the engine decide
+    assert _may_be_due(stored, at(11))
+    assert not _may_be_due({"due": None}, at(11))  # nothing will ever be due
+    assert _may_be_due(None, at(11)) and _may_be_due({"case": {}}, at(11))  # unknown: derive

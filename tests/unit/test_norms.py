@@ -349,6 +349,19 @@ def test_due_breaches_only_strictly_after_the_deadline(catalogue: Catalogue, row
 
 
 @pytest.mark.parametrize("row", ROW_PARAMS)
+def test_nothing_is_due_up_to_next_due_and_something_is_just_after(
+    catalogue: Catalogue, row: Row
+) -> None:
+    # The processor skips `due` for a case whose stored next_due is not yet past:
+    # that is only right if `due` publishes nothing up to that instant.
+    started = play(catalogue, *row.starts)
+    assert started.next_due is not None
+    for instant in (started.outcomes[-1].started_at, started.next_due):
+        assert due(started.case, instant, catalogue).outcomes == ()
+    assert due(started.case, started.next_due + SECOND, catalogue).outcomes != ()
+
+
+@pytest.mark.parametrize("row", ROW_PARAMS)
 def test_a_stop_one_second_late_is_a_breach_unless_late_is_allowed(
     catalogue: Catalogue, row: Row
 ) -> None:
