@@ -69,13 +69,17 @@ def broker_stack(partitions: int = 6) -> Iterator[Stack]:
 
 
 def start(
-    stack: Stack, stack_exit: ExitStack, name: str, worker: int = 0, **extra_env: str
+    stack: Stack,
+    stack_exit: ExitStack,
+    name: str,
+    worker: int = 0,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[str, Service]:
     """Start a service; processor workers after the first get their own state and log folder."""
     port = free_port()
     env = {
         **stack.env,
-        **extra_env,
+        **(extra_env or {}),
         f"NORMWACHT_{'PROCESSOR_WEB' if name == 'processor' else name.upper()}_PORT": str(port),
     }
     log_dir = stack.workdir
@@ -337,12 +341,57 @@ async def _bare_read(kafka: KafkaSettings, events: int) -> float:
     return events / (time.perf_counter() - started)
 
 
+FLOOR_MODES = ("count", "table", "table+send")
+
+
+def _faust_floor(stack: Stack, mode: str, events: int) -> float:
+    """Events per second of `bench/faust_floor.py` in `mode` over the events topic."""
+    result = stack.workdir / f"floor-{mode}.json"
+    sink = f"{stack.kafka.events_topic}.floor"
+    app_id = f"floor-{uuid.uuid4().hex[:8]}"
+    # The changelog before faust starts, as the processor does (see its main.py).
+    ensure_topics(
+        stack.kafka.model_copy(update={"outcomes_topic": sink}),
+        compacted=[f"{app_id}-floor-changelog"],
+    )
+    env = {
+        **os.environ,
+        "FLOOR_APP_ID": app_id,
+        "FLOOR_BOOTSTRAP": stack.kafka.bootstrap,
+        "FLOOR_TOPIC": stack.kafka.events_topic,
+        "FLOOR_SINK": sink,
+        "FLOOR_EVENTS": str(events),
+        "FLOOR_MODE": mode,
+        "FLOOR_DATA_DIR": str(stack.workdir / f"floor-{mode}"),
+        "FLOOR_RESULT": str(result),
+    }
+    log = (stack.workdir / f"floor-{mode}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.faust_floor", "worker"], env=env, stdout=log, stderr=log
+    )
+    try:
+        give_up = time.monotonic() + 600
+        while not result.exists():
+            if process.poll() is not None or time.monotonic() > give_up:
+                raise RuntimeError(f"faust floor {mode} failed: see {log.name}")
+            time.sleep(0.5)
+        rate: float = json.loads(result.read_text())["events_per_s"]
+        return rate
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
 @app.command()
 def throughput(
     events: int = 100_000,
     runs: int = 3,
     profile: bool = typer.Option(False, help="Record the first worker with py-spy"),
     workers: int = typer.Option(1, help="Processor workers sharing the partitions"),
+    floors: bool = typer.Option(
+        False, help="Also run bare faust agents (count; + table write; + a send) on the topic"
+    ),
 ) -> None:
     """Events per second through the processor (RocksDB state) against a bare aiokafka consumer."""
     results = []
@@ -373,6 +422,10 @@ def throughput(
                 "ratio": rate / bare,
                 "processor_rss_mib": max(service.rss_bytes() for _, service in processors) / 2**20,
             }
+            services.close()  # the floors run alone, as the processor did
+            if floors:
+                for mode in FLOOR_MODES:
+                    figures[f"faust_{mode}_eps"] = _faust_floor(stack, mode, events)
             typer.echo(f"run {run + 1}: {figures}")
             results.append(figures)
     summary = {k: statistics.median(r[k] for r in results) for k in results[0]}
@@ -437,7 +490,7 @@ def open_clocks(
     member = {"NORMWACHT_PROCESSOR_INSTANCE_ID": "bench-worker-0"} if static_membership else {}
     with broker_stack() as stack, ExitStack() as services:
         asyncio.run(_fill_reports(stack.kafka, reports))
-        processor, service = start(stack, services, "processor", **member)
+        processor, service = start(stack, services, "processor", extra_env=member)
         baseline_rss = service.rss_bytes()
         loading = time.perf_counter()
         while metric_sum(processor + "/metrics", "normwacht_processor_events_total") < reports:
@@ -451,7 +504,7 @@ def open_clocks(
         # Kill it, start it again on the same state, and time until it breaches again.
         os.kill(service.pid, signal.SIGKILL)
         killed = time.monotonic()
-        start(stack, services, "processor", **member)
+        start(stack, services, "processor", extra_env=member)
         subject = "CALL-AFTER-RESTART"
         queued = call_event(subject, "queued", datetime.now(UTC) - timedelta(seconds=19))
         asyncio.run(_send(stack.kafka, [queued]))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -301,7 +301,9 @@ def create_app(
             )
 
     @app.agent(events_topic)
-    async def process(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    async def process(stream: faust.StreamT[bytes]) -> None:
+        # A coroutine, not a generator: faust inspects every value an agent yields
+        # (for replies), which is per-record work we do not need.
         async for record in stream.events():
             partition = record.message.partition
             marks.resume_at(partition, record.message.offset)
@@ -310,7 +312,6 @@ def create_app(
             else:
                 await on_event(record, partition)
             processed[partition] = record.message.offset
-            yield None
 
     async def candidate_mark(partition: int, wall: datetime) -> datetime | None:
         """The watermark a due-record may carry now: with the wall clock when caught up."""
