@@ -74,9 +74,10 @@ def start(
     name: str,
     worker: int = 0,
     extra_env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> tuple[str, Service]:
     """Start a service; processor workers after the first get their own state and log folder."""
-    port = free_port()
+    port = port or free_port()
     env = {
         **stack.env,
         **(extra_env or {}),
@@ -504,7 +505,9 @@ def open_clocks(
         # Kill it, start it again on the same state, and time until it breaches again.
         os.kill(service.pid, signal.SIGKILL)
         killed = time.monotonic()
-        start(stack, services, "processor", extra_env=member)
+        # At the same address, as a restarted StatefulSet pod: a static member's is part of
+        # its identity (see ProcessorSettings.group_instance_id).
+        start(stack, services, "processor", extra_env=member, port=int(processor.rsplit(":", 1)[1]))
         subject = "CALL-AFTER-RESTART"
         queued = call_event(subject, "queued", datetime.now(UTC) - timedelta(seconds=19))
         asyncio.run(_send(stack.kafka, [queued]))

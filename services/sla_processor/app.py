@@ -124,7 +124,7 @@ def create_app(
         producer_linger=0.05,
         broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.session_timeout_s,
-        consumer_group_instance_id=settings.instance_id,
+        consumer_group_instance_id=settings.group_instance_id,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         web_enabled=True,

@@ -45,3 +45,16 @@ class ProcessorSettings(BaseSettings):
         "A later event dated in time still corrects the breach.",
     )
     log_level: str = "INFO"
+
+    @property
+    def group_instance_id(self) -> str | None:
+        """`instance_id` with the worker's web address, or None (dynamic membership).
+
+        faust records each member's web address in its assignment, and a static
+        member is handed back that assignment; one restarted at another address fails
+        faust's check (measured: an AssertionError in the assignor, and no partitions).
+        With the address in the id, such a worker simply joins as a new member.
+        """
+        if not self.instance_id:
+            return None
+        return f"{self.instance_id}@{self.web_host}:{self.web_port}"

@@ -20,6 +20,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,13 @@ def processor(
     name: str,
     state: str | None = None,
     commit_interval_s: float = 2.8,
+    instance_id: str | None = None,
+    port: int | None = None,
 ) -> Any:
     """A worker logging to `workdir/name/`, its state in `workdir/<state or name>-state`."""
-    port = free_port()
+    port = port or free_port()
     env = {
+        **({"NORMWACHT_PROCESSOR_INSTANCE_ID": instance_id} if instance_id else {}),
         "NORMWACHT_PROCESSOR_COMMIT_INTERVAL_S": str(commit_interval_s),
         **kafka_env(topics.kafka),
         "NORMWACHT_PROCESSOR_APP_ID": topics.app_id,
@@ -193,25 +197,33 @@ def committed(topics: Topics) -> int:
 
 
 @pytest.mark.parametrize(
-    "after_a_commit", [False, True], ids=["before-any-commit", "after-a-commit"]
+    ("after_a_commit", "instance_id"),
+    [(False, None), (True, None), (True, "worker-1")],
+    ids=["before-any-commit", "after-a-commit", "after-a-commit-static-member"],
 )
 def test_a_kill_9_and_restart_loses_nothing_and_changes_nothing(
     kafka_bootstrap: str, stream: list[dict[str, Any]], uninterrupted: dict[str, dict[str, Any]],
-    tmp_path: Path, after_a_commit: bool,
+    tmp_path: Path, after_a_commit: bool, instance_id: str | None,
 ) -> None:  # fmt: skip
+    # With an instance id (Kafka static membership) the restarted worker replaces the
+    # killed one in the group at once, instead of after the session timeout. It
+    # restarts at the same address, as a StatefulSet's pod would.
     topics = fresh_topics(kafka_bootstrap)
     produce(topics.kafka.bootstrap, topics.kafka.events_topic, [as_record(e) for e in stream])
     outcomes = Outcomes(topics.kafka)
     # faust commits every 2.8 s: the kill at a third of the stream comes before the first.
     commit_interval_s = 0.1 if after_a_commit else 2.8
-    with processor(topics, tmp_path, "first", commit_interval_s=commit_interval_s) as first:
+    worker = partial(
+        processor, commit_interval_s=commit_interval_s, instance_id=instance_id, port=free_port()
+    )
+    with worker(topics, tmp_path, "first") as first:
         if after_a_commit:  # the restart resumes from that commit
             eventually(lambda: committed(topics) > 0, timeout_s=60, interval_s=0.01)
         else:  # the restart starts from the beginning
             eventually(lambda: outcomes.poll() > CALLS // 3, timeout_s=60, interval_s=0.05)
         os.kill(first.pid, signal.SIGKILL)  # mid-stream, without warning
     assert (committed(topics) > 0) == after_a_commit, "the kill came at another moment"
-    with processor(topics, tmp_path, "restarted", state="first"):  # same app, same state
+    with worker(topics, tmp_path, "restarted", state="first"):  # same app, same state
         outcomes.settle(at_least=decisions(uninterrupted), timeout_s=60)
     outcomes.close()
     assert_same(outcome_map(outcomes.values), uninterrupted)
