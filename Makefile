@@ -55,15 +55,17 @@ kafka-up: install ## Start the local broker on 127.0.0.1:9092 (data in .run/kafk
 kafka-down: ## Stop the local broker
 	@deploy/kafka/kafka.sh stop
 
-bench: install ## Run the benchmarks of docs/BENCHMARKS.md (about 75 minutes)
+bench: install ## Run the benchmarks of docs/BENCHMARKS.md (2 hours or more)
 	$(VENV)/bin/python -m bench deadlines --lines 10000 --runs 5
 	$(VENV)/bin/python -m bench throughput --events 30000 --runs 3
+	$(VENV)/bin/python -m bench throughput --events 30000 --runs 2 --floors
 	$(VENV)/bin/python -m bench throughput --events 30000 --runs 3 --workers 2
 	$(VENV)/bin/python -m bench breach-latency --background-rate 200 --runs 3
 	$(VENV)/bin/python -m bench breach-latency --background-rate 500 --runs 3
 	$(VENV)/bin/python -m bench breach-latency --background-rate 2000 --runs 3
 	$(VENV)/bin/python -m bench breach-latency --background-rate 2000 --runs 3 --workers 2
 	$(VENV)/bin/python -m bench open-clocks --reports 500000
+	$(VENV)/bin/python -m bench open-clocks --reports 500000 --static-membership
 	$(VENV)/bin/python -m bench replay --events 1000000
 
 clean: kafka-down ## Remove everything generated (.venv, .run)
