@@ -189,9 +189,9 @@ def create_app(
 
     def track(step: Step, partition: int) -> IndexEntry:
         case = step.case
-        entry = IndexEntry.of(step.clocks, case.published, step.next_due)
-        index.track_entry(case.subject, partition, case.municipality, entry)
-        return entry
+        return index.track(
+            case.subject, partition, case.municipality, step.clocks, case.published, step.next_due
+        )
 
     async def publish(
         step: Step,

@@ -55,11 +55,11 @@ class DeadlineIndex:
         clocks: Iterable[Clock],
         published: Iterable[tuple[str, int, str]],
         next_due: datetime | None,
-    ) -> None:
+    ) -> IndexEntry:
         """Record the case as it is now: its open clocks and when it is next due."""
-        self.track_entry(
-            subject, partition, municipality, IndexEntry.of(clocks, published, next_due)
-        )
+        entry = IndexEntry.of(clocks, published, next_due)
+        self.track_entry(subject, partition, municipality, entry)
+        return entry
 
     def track_entry(
         self, subject: str, partition: int, municipality: str, entry: IndexEntry
