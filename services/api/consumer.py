@@ -8,6 +8,7 @@ nothing is doubled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import structlog
@@ -40,9 +41,12 @@ class OutcomeConsumer:
         self.running = False
 
     async def run(self) -> None:
+        # aiokafka leaks its bootstrap connection when start() is cancelled midway
+        # (`AIOKafkaClient.bootstrap` closes it on Kafka errors only), so the start runs
+        # as its own task that a shutdown waits for instead of cancelling.
+        starting = asyncio.ensure_future(self._consumer.start())
         try:
-            # Inside the try: a shutdown during start must still close the client.
-            await self._consumer.start()
+            await asyncio.shield(starting)
             self.running = True
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=1000)
@@ -65,6 +69,8 @@ class OutcomeConsumer:
                     await self._consumer.commit()
         finally:
             self.running = False
+            with contextlib.suppress(Exception):  # a failed start was raised above
+                await starting
             await self._consumer.stop()
 
     def _store(self, outcomes: list[Outcome]) -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +15,8 @@ from sqlalchemy import create_engine, func, select
 
 from normwacht.core.engine import Kind, Outcome
 from services.api.app import create_app
-from services.api.db import Base, OutcomeRow
+from services.api.consumer import OutcomeConsumer
+from services.api.db import Base, OutcomeRow, connect
 from services.api.settings import ApiSettings
 from services.shared.kafka import KafkaSettings
 from tests.support.kafka_io import produce
@@ -150,3 +155,28 @@ def test_breaches_page_by_cursor_and_filter_by_time(
     bad = api.get("/v1/breaches", params={"cursor": "%%%"})
     assert bad.status_code == 400
     assert api.get("/v1/breaches", params={"limit": 0}).status_code == 422
+
+
+def test_stopping_while_the_consumer_starts_leaves_no_connection_open(
+    kafka_settings: KafkaSettings, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiokafka leaks its bootstrap connection when its start is cancelled midway."""
+    engine = connect(sqlite_url)
+
+    async def stop_after(delay_s: float) -> None:
+        consumer = OutcomeConsumer(
+            kafka_settings.bootstrap, kafka_settings.outcomes_topic, "quick", engine
+        )
+        task = asyncio.create_task(consumer.run())
+        await asyncio.sleep(delay_s)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(repr(u.exc_value)))
+    for step in range(25):  # cancel at every stage of the start
+        asyncio.run(stop_after(step * 0.002))
+    gc.collect()
+    engine.dispose()
+    assert unraisable == []
