@@ -240,7 +240,8 @@ async def _measure_breaches(
             for record in records:
                 outcome = json.loads(record.value)
                 if outcome["kind"] == "breached" and outcome["subject"] in deadline_by_subject:
-                    deadline = deadline_by_subject[outcome["subject"]]
+                    # pop: a breach read twice (a redelivery) is counted once.
+                    deadline = deadline_by_subject.pop(outcome["subject"])
                     published.append(record.timestamp / 1000 - deadline)
                     received.append(arrived - deadline)
     stop.set()
@@ -365,6 +366,7 @@ def _faust_floor(stack: Stack, mode: str, events: int) -> float:
         "FLOOR_APP_ID": app_id,
         "FLOOR_BOOTSTRAP": stack.kafka.bootstrap,
         "FLOOR_TOPIC": stack.kafka.events_topic,
+        "FLOOR_PARTITIONS": str(stack.kafka.partitions),
         "FLOOR_SINK": sink,
         "FLOOR_EVENTS": str(events),
         "FLOOR_MODE": mode,

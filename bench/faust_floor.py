@@ -36,6 +36,7 @@ def main() -> None:
         broker=f"kafka://{bootstrap}",
         store="rocksdb://",
         datadir=os.environ["FLOOR_DATA_DIR"],
+        topic_partitions=int(os.environ["FLOOR_PARTITIONS"]),  # the table's, as the topic's
         topic_replication_factor=1,
         producer_acks=-1,
         producer_linger=0.05,  # as the processor

@@ -8,12 +8,14 @@ an event concerns, and each norm's deadline on a municipality's calendar.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
+from holidays.version import __version__ as holidays_version
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from normwacht.core.calendars import (
@@ -390,6 +392,13 @@ class Catalogue:
         self._spec = CatalogueSpec.model_validate(spec)
         self._places = Municipalities.model_validate(municipalities or {})
         self.norms: Mapping[str, NormSpec] = {n.id: n for n in self._spec.norms}
+        # Everything a deadline depends on besides a case's own facts and the engine's
+        # code: the norms, the municipalities' calendars and the holiday data.
+        self.fingerprint = hashlib.sha256(
+            "\n".join(
+                (self._spec.model_dump_json(), self._places.model_dump_json(), holidays_version)
+            ).encode()
+        ).hexdigest()
         self._calendars: dict[str, Calendar] = {
             name: p.calendar() for name, p in self._places.municipalities.items()
         }

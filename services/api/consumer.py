@@ -23,6 +23,8 @@ from services.api.db import record_outcomes
 
 log = structlog.get_logger("normwacht.api.consumer")
 
+START_GRACE_S = 5.0
+
 
 class OutcomeConsumer:
     def __init__(self, bootstrap: str, topic: str, group: str, engine: Engine) -> None:
@@ -69,8 +71,10 @@ class OutcomeConsumer:
                     await self._consumer.commit()
         finally:
             self.running = False
+            # A start in progress gets a few seconds (one metadata round trip, normally)
+            # before it is cancelled after all, so a shutdown never hangs on a lost broker.
             with contextlib.suppress(Exception):  # a failed start was raised above
-                await starting
+                await asyncio.wait_for(starting, START_GRACE_S)
             await self._consumer.stop()
 
     def _store(self, outcomes: list[Outcome]) -> int:

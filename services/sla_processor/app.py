@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +36,7 @@ from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, Outcome, Step, apply, clocks, due, next_due
 from normwacht.core.events import Municipality, parse_event
 from services.sla_processor.codec import decode_case, encode_case
-from services.sla_processor.deadlines import DeadlineIndex, IndexEntry
+from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
 from services.sla_processor.durability import (
     commit_only_after_changelog_is_written,
     resume_clears_queues_only_after_a_suspension,
@@ -103,6 +103,7 @@ def create_app(
     kafka = settings.kafka
     metrics = metrics or ProcessorMetrics()
     index = DeadlineIndex()
+    rules = rules_fingerprint(catalogue)
     lateness = timedelta(seconds=settings.allowed_lateness_s)
     marks = Watermarks(lateness)
     metrics.registry.register(_OpenClocks(index, catalogue.norms))
@@ -206,15 +207,7 @@ def create_app(
         if values:
             outbox = [*outbox[-(OUTBOX - 1) :], [offset, values]]
         entry = track(step, partition)
-        cases[step.case.subject] = {
-            "case": encode_case(step.case),
-            "offset": offset,
-            "outbox": outbox,
-            # The index's view of the case, so a rebuild need not derive its clocks.
-            "partition": partition,
-            "open": entry.open,
-            "due": entry.due,
-        }
+        cases[step.case.subject] = stored_case(step.case, offset, outbox, partition, entry, rules)
         for outcome, value in zip(step.outcomes, values, strict=True):
             await send_outcome(outcome.subject, value, partition)
             metrics.count(outcome, fired_at=time.time() if fired else None)
@@ -288,7 +281,7 @@ def create_app(
         if await resend_if_replayed(stored, partition, offset):
             return
         earlier: tuple[Outcome, ...] = ()
-        if case is not None and before is not None and _may_be_due(stored, before):
+        if case is not None and before is not None and _may_be_due(stored, before, rules):
             # What the watermark had decided before this event came, comes first, as a
             # due-record would have published it: the order a replay sees too.
             settled = due(case, before, catalogue)
@@ -371,21 +364,10 @@ def create_app(
             restored[partition] = datetime.fromtimestamp(timestamp, UTC)
             marks.restore(partition, restored[partition], offset)
         wall = datetime.now(UTC) - lateness
-        for subject, stored in cases.items():
-            if "due" in stored:
-                entry = IndexEntry(tuple((n, r) for n, r in stored["open"]), stored["due"])
-                index.track_entry(
-                    subject, stored["partition"], stored["case"]["municipality"], entry
-                )
-                continue
-            # Stored by an earlier version, without its index entry: derive it.
-            case = decode_case(stored["case"])
-            partition = partition_of(subject, kafka.partitions)
-            derived = clocks(case, restored.get(partition) or wall, catalogue)
-            index.track(
-                subject, partition, case.municipality, derived, case.published,
-                next_due(case, derived),
-            )  # fmt: skip
+        rebuild_index(
+            index, cases.items(), rules, catalogue, kafka.partitions,
+            lambda partition: restored.get(partition) or wall,
+        )  # fmt: skip
         log.info("deadline_index_rebuilt", open_clocks=index.open_clocks, due_cases=index.due_cases)
 
     @app.page("/metrics")
@@ -402,15 +384,61 @@ def create_app(
     return app
 
 
-def _may_be_due(stored: dict[str, Any] | None, mark: datetime) -> bool:
+def stored_case(
+    case: Case,
+    offset: int,
+    outbox: list[Any],
+    partition: int,
+    entry: IndexEntry,
+    rules: str,
+) -> dict[str, Any]:
+    """A case as the `cases` table holds it (JSON)."""
+    return {
+        "case": encode_case(case),
+        "offset": offset,  # of the record that made this version
+        "outbox": outbox,  # [[source offset, [outcome JSON, ...]], ...], the last few
+        # The index's view of the case, so a rebuild need not derive its clocks, and
+        # the rules it was derived under.
+        "partition": partition,
+        "open": entry.open,
+        "due": entry.due,
+        "rules": rules,
+    }
+
+
+def rebuild_index(
+    index: DeadlineIndex,
+    cases: Iterable[tuple[str, Mapping[str, Any]]],
+    rules: str,
+    catalogue: Catalogue,
+    partitions: int,
+    mark_of: Callable[[int], datetime],
+) -> None:
+    """Fill `index` from the table: from each stored entry, or derived where it cannot be."""
+    for subject, stored in cases:
+        entry = IndexEntry.stored(stored, rules)
+        if entry is not None:
+            index.track_entry(subject, stored["partition"], stored["case"]["municipality"], entry)
+            continue
+        case = decode_case(stored["case"])
+        partition = partition_of(subject, partitions)
+        derived = clocks(case, mark_of(partition), catalogue)
+        index.track(
+            subject, partition, case.municipality, derived, case.published,
+            next_due(case, derived),
+        )  # fmt: skip
+
+
+def _may_be_due(stored: Mapping[str, Any] | None, mark: datetime, rules: str) -> bool:
     """False if the stored case has nothing `due` would publish at `mark`.
 
     Deriving a case's clocks is the processor's costliest step; its next due instant
     is stored with it. A stored instant can be earlier than the case's true one (a
-    due step that published nothing does not rewrite the case), never later, so
-    False is always right.
+    due step that published nothing does not rewrite the case), never later under
+    the same rules, so False is then always right. Under other rules it may be
+    later: derive.
     """
-    if stored is None or "due" not in stored:
+    if stored is None or stored.get("rules") != rules:
         return True
     return stored["due"] is not None and stored["due"] <= mark.timestamp()
 

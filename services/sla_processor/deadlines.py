@@ -10,13 +10,30 @@ that a rebuild neither decodes a case nor derives its clocks.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
+import normwacht.core
+from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Clock, Kind
+
+
+def rules_fingerprint(catalogue: Catalogue) -> str:
+    """Names the rules an `IndexEntry` was derived under: the catalogue and the core's code.
+
+    A stored entry is trusted only under the same rules. After a change of norms,
+    calendars, holiday data or engine, a deadline may have moved earlier than the
+    stored instant, so such an entry is derived again instead.
+    """
+    digest = hashlib.sha256(catalogue.fingerprint.encode())
+    for source in sorted(Path(normwacht.core.__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class IndexEntry(NamedTuple):
@@ -37,6 +54,13 @@ class IndexEntry(NamedTuple):
             tuple((c.norm, (c.norm, c.instance) in warned) for c in clocks if c.is_open),
             None if next_due is None else next_due.timestamp(),
         )
+
+    @classmethod
+    def stored(cls, value: Mapping[str, Any], rules: str) -> IndexEntry | None:
+        """The entry stored in a case's table value, if derived under these `rules`."""
+        if value.get("rules") != rules:
+            return None  # other rules, or stored before entries were kept
+        return cls(tuple((norm, at_risk) for norm, at_risk in value["open"]), value["due"])
 
 
 class DeadlineIndex:

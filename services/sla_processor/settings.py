@@ -22,6 +22,8 @@ class ProcessorSettings(BaseSettings):
     tick_interval_s: float = 0.2
     session_timeout_s: float = Field(
         default=30.0,
+        gt=0,
+        le=90.0,  # faust refuses more than its request timeout (90 s)
         description="How long the group waits for a silent worker before moving its partitions.",
     )
     instance_id: str | None = Field(

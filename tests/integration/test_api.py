@@ -8,8 +8,10 @@ import gc
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from aiokafka.conn import AIOKafkaConnection
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 
@@ -162,21 +164,36 @@ def test_stopping_while_the_consumer_starts_leaves_no_connection_open(
 ) -> None:
     """aiokafka leaks its bootstrap connection when its start is cancelled midway."""
     engine = connect(sqlite_url)
+    send = AIOKafkaConnection.send
 
-    async def stop_after(delay_s: float) -> None:
+    async def stop_while_bootstrapping() -> None:
+        asked = asyncio.Event()
+
+        async def answer_later(response: Any) -> Any:
+            await asyncio.sleep(0.3)
+            return await response
+
+        def slow_metadata(conn: AIOKafkaConnection, request: Any, *args: Any) -> Any:
+            # The broker is real; its metadata answer is only held back long enough
+            # to shut down in the middle of the consumer's bootstrap.
+            if type(request).__name__.startswith("MetadataRequest") and not asked.is_set():
+                asked.set()
+                return answer_later(send(conn, request, *args))
+            return send(conn, request, *args)
+
+        monkeypatch.setattr(AIOKafkaConnection, "send", slow_metadata)
         consumer = OutcomeConsumer(
             kafka_settings.bootstrap, kafka_settings.outcomes_topic, "quick", engine
         )
         task = asyncio.create_task(consumer.run())
-        await asyncio.sleep(delay_s)
+        await asked.wait()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     unraisable: list[str] = []
     monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(repr(u.exc_value)))
-    for step in range(25):  # cancel at every stage of the start
-        asyncio.run(stop_after(step * 0.002))
+    asyncio.run(stop_while_bootstrapping())
     gc.collect()
     engine.dispose()
     assert unraisable == []

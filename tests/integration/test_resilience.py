@@ -61,6 +61,7 @@ def processor(
     commit_interval_s: float = 2.8,
     instance_id: str | None = None,
     port: int | None = None,
+    session_timeout_s: float = 8,
 ) -> Any:
     """A worker logging to `workdir/name/`, its state in `workdir/<state or name>-state`."""
     port = port or free_port()
@@ -73,7 +74,7 @@ def processor(
         "NORMWACHT_PROCESSOR_WEB_PORT": str(port),
         "NORMWACHT_PROCESSOR_LOG_LEVEL": os.environ.get("NORMWACHT_TEST_LOG_LEVEL", "WARNING"),
         # A killed worker's partitions move after this long: keep the test short.
-        "NORMWACHT_PROCESSOR_SESSION_TIMEOUT_S": "8",
+        "NORMWACHT_PROCESSOR_SESSION_TIMEOUT_S": str(session_timeout_s),
     }
     log_dir = workdir / name
     log_dir.mkdir(exist_ok=True)
@@ -207,14 +208,20 @@ def test_a_kill_9_and_restart_loses_nothing_and_changes_nothing(
 ) -> None:  # fmt: skip
     # With an instance id (Kafka static membership) the restarted worker replaces the
     # killed one in the group at once, instead of after the session timeout. It
-    # restarts at the same address, as a StatefulSet's pod would.
+    # restarts at the same address, as a StatefulSet's pod would. Its session timeout (85 s)
+    # outlasts the 60 s the restarted worker has to settle: without static membership
+    # the group would still be waiting for the killed member then, and the test fail.
     topics = fresh_topics(kafka_bootstrap)
     produce(topics.kafka.bootstrap, topics.kafka.events_topic, [as_record(e) for e in stream])
     outcomes = Outcomes(topics.kafka)
     # faust commits every 2.8 s: the kill at a third of the stream comes before the first.
     commit_interval_s = 0.1 if after_a_commit else 2.8
     worker = partial(
-        processor, commit_interval_s=commit_interval_s, instance_id=instance_id, port=free_port()
+        processor,
+        commit_interval_s=commit_interval_s,
+        instance_id=instance_id,
+        port=free_port(),
+        session_timeout_s=85 if instance_id else 8,
     )
     with worker(topics, tmp_path, "first") as first:
         if after_a_commit:  # the restart resumes from that commit

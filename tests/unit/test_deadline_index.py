@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import yaml
 from kafka.partitioner.default import murmur2
 
-from normwacht.core.engine import Clock, Kind
-from services.sla_processor.app import _may_be_due, partition_of
-from services.sla_processor.deadlines import DeadlineIndex, IndexEntry
+from normwacht.catalogue_file import default_paths
+from normwacht.core.catalogue import Catalogue
+from normwacht.core.engine import Clock, Kind, apply, due
+from normwacht.core.events import Event, parse_event
+from services.sla_processor.app import _may_be_due, partition_of, rebuild_index, stored_case
+from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
 from services.sla_processor.watermarks import Watermarks
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -143,10 +149,75 @@ def test_a_rebuild_from_stored_entries_equals_tracking_the_clocks() -> None:
 
 
 def test_a_stored_case_may_be_due_only_from_its_due_instant_on() -> None:
-    stored = {"due": at(10).timestamp()}
-    assert not _may_be_due(stored, at(9))
-    assert _may_be_due(stored, at(10))  # at the instant itself: let the engine decide
-    assert _may_be_due(stored, at(11))
-    assert not _may_be_due({"due": None}, at(11))  # nothing will ever be due
-    assert _may_be_due(None, at(11))  # a new case: the engine decides
-    assert _may_be_due({"case": {}}, at(11))  # stored by an earlier version: derive
+    rules = "rules-1"
+    stored = {"due": at(10).timestamp(), "rules": rules}
+    assert not _may_be_due(stored, at(9), rules)
+    assert _may_be_due(stored, at(10), rules)  # at the instant itself: let the engine decide
+    assert _may_be_due(stored, at(11), rules)
+    assert not _may_be_due({"due": None, "rules": rules}, at(11), rules)  # never due
+    assert _may_be_due(None, at(11), rules)  # a new case: the engine decides
+    assert _may_be_due({"case": {}}, at(11), rules)  # stored by an earlier version: derive
+    assert _may_be_due(stored, at(9), "rules-2")  # other rules may have moved it earlier
+
+
+def event(type_: str, subject: str, when: datetime) -> Event:
+    return parse_event(
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": f"{subject}-{type_}",
+                "source": "urn:buch:test",
+                "type": f"nl.buch.{type_}",
+                "time": when.isoformat(),
+                "subject": subject,
+                "municipality": "castricum",
+            }
+        ).encode()
+    )
+
+
+def table_of(catalogue: Catalogue, now: datetime, rules: str) -> list[tuple[str, Any]]:
+    """Real cases, each brought to `now` and stored as the processor stores them (JSON)."""
+    started = {
+        "CALL-OPEN": ("call.queued", now - timedelta(seconds=10)),
+        "CALL-AT-RISK": ("call.queued", now - timedelta(seconds=17)),
+        "CALL-BREACHED": ("call.queued", now - timedelta(seconds=30)),
+        "MAIL": ("email.received", now - timedelta(minutes=4)),
+        "REPORT": ("report.received", now - timedelta(days=3)),
+    }
+    table = []
+    for subject, (type_, when) in started.items():
+        case = apply(None, event(type_, subject, when), when, catalogue).case
+        step = due(case, now, catalogue)
+        entry = IndexEntry.of(step.clocks, step.case.published, step.next_due)
+        value = stored_case(step.case, 0, [], partition_of(subject, 2), entry, rules)
+        table.append((subject, json.loads(json.dumps(value))))
+    return table
+
+
+def test_a_rebuild_from_the_stored_entries_equals_deriving_every_case(
+    catalogue: Catalogue,
+) -> None:
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    rules = rules_fingerprint(catalogue)
+    table = table_of(catalogue, now, rules)
+    from_entries, derived = DeadlineIndex(), DeadlineIndex()
+    rebuild_index(from_entries, table, rules, catalogue, 2, lambda _: now)
+    # Under other rules no stored entry is trusted: every case is derived at `now`.
+    rebuild_index(derived, table, "other rules", catalogue, 2, lambda _: now)
+    assert from_entries.open_counts == derived.open_counts
+    assert from_entries.at_risk_counts == derived.at_risk_counts
+    assert from_entries.at_risk_counts[("phone.answer", "castricum")] == 1
+    assert from_entries.at_risk_counts[("email.ack", "castricum")] == 1
+    assert from_entries.open_counts[("phone.answer", "castricum")] == 2
+    later = (now + timedelta(days=30)).timestamp()
+    for partition in (0, 1):
+        assert from_entries.pop_due(partition, later) == derived.pop_due(partition, later)
+
+
+def test_the_rules_fingerprint_changes_with_the_catalogue(catalogue: Catalogue) -> None:
+    spec = yaml.safe_load(default_paths()[0].read_text())
+    places = yaml.safe_load(default_paths()[1].read_text())
+    assert rules_fingerprint(Catalogue(spec, places)) == rules_fingerprint(catalogue)
+    places["municipalities"]["castricum"] = {"closing_days": ["2026-12-31"]}
+    assert rules_fingerprint(Catalogue(spec, places)) != rules_fingerprint(catalogue)

@@ -39,3 +39,9 @@ def test_a_processor_instance_id_makes_the_worker_a_static_group_member(tmp_path
     assert dynamic.conf.consumer_group_instance_id is None
     # With the web address, which faust keeps in the assignment a static member gets back.
     assert static.conf.consumer_group_instance_id == "worker-1@127.0.0.1:6070"
+
+
+def test_a_session_timeout_faust_would_refuse_is_refused_at_configuration() -> None:
+    assert ProcessorSettings(session_timeout_s=90).session_timeout_s == 90
+    with pytest.raises(ValidationError, match="less than or equal to 90"):
+        ProcessorSettings(session_timeout_s=120)
