@@ -45,7 +45,7 @@ class OutcomeConsumer:
     async def run(self) -> None:
         # aiokafka leaks its bootstrap connection when start() is cancelled midway
         # (`AIOKafkaClient.bootstrap` closes it on Kafka errors only), so the start runs
-        # as its own task that a shutdown waits for instead of cancelling.
+        # as its own task, which a shutdown lets finish rather than cancel (see below).
         starting = asyncio.ensure_future(self._consumer.start())
         try:
             await asyncio.shield(starting)
