@@ -8,7 +8,6 @@ nothing is doubled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 
 import structlog
@@ -71,11 +70,23 @@ class OutcomeConsumer:
                     await self._consumer.commit()
         finally:
             self.running = False
-            # A start in progress gets a few seconds (one metadata round trip, normally)
-            # before it is cancelled after all, so a shutdown never hangs on a lost broker.
-            with contextlib.suppress(Exception):  # a failed start was raised above
-                await asyncio.wait_for(starting, START_GRACE_S)
-            await self._consumer.stop()
+            try:
+                await self._let_start_end(starting)
+            finally:  # even if the shutdown is cancelled once more
+                await self._consumer.stop()
+
+    @staticmethod
+    async def _let_start_end(starting: asyncio.Future[None]) -> None:
+        """Give a start in progress (bootstrap, coordinator, join) a few seconds to end.
+
+        After that it is cancelled after all, so a shutdown never hangs on a lost broker.
+        """
+        try:
+            await asyncio.wait_for(starting, START_GRACE_S)
+        except TimeoutError:
+            log.warning("consumer_start_cancelled", after_s=START_GRACE_S)
+        except Exception:  # noqa: S110 - a failed start was raised to `run` already
+            pass
 
     def _store(self, outcomes: list[Outcome]) -> int:
         with Session(self._engine) as session, session.begin():

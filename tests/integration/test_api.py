@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.conn import AIOKafkaConnection
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
@@ -164,7 +165,8 @@ def test_stopping_while_the_consumer_starts_leaves_no_connection_open(
 ) -> None:
     """aiokafka leaks its bootstrap connection when its start is cancelled midway."""
     engine = connect(sqlite_url)
-    send = AIOKafkaConnection.send
+    send, start = AIOKafkaConnection.send, AIOKafkaConsumer.start
+    started: list[bool] = []
 
     async def stop_while_bootstrapping() -> None:
         asked = asyncio.Event()
@@ -173,15 +175,20 @@ def test_stopping_while_the_consumer_starts_leaves_no_connection_open(
             await asyncio.sleep(0.3)
             return await response
 
-        def slow_metadata(conn: AIOKafkaConnection, request: Any, *args: Any) -> Any:
+        def slow_metadata(conn: AIOKafkaConnection, request: Any, *args: Any, **kwargs: Any) -> Any:
             # The broker is real; its metadata answer is only held back long enough
             # to shut down in the middle of the consumer's bootstrap.
             if type(request).__name__.startswith("MetadataRequest") and not asked.is_set():
                 asked.set()
-                return answer_later(send(conn, request, *args))
-            return send(conn, request, *args)
+                return answer_later(send(conn, request, *args, **kwargs))
+            return send(conn, request, *args, **kwargs)
+
+        async def start_and_note(self: AIOKafkaConsumer) -> None:
+            await start(self)
+            started.append(True)
 
         monkeypatch.setattr(AIOKafkaConnection, "send", slow_metadata)
+        monkeypatch.setattr(AIOKafkaConsumer, "start", start_and_note)
         consumer = OutcomeConsumer(
             kafka_settings.bootstrap, kafka_settings.outcomes_topic, "quick", engine
         )
@@ -196,4 +203,5 @@ def test_stopping_while_the_consumer_starts_leaves_no_connection_open(
     asyncio.run(stop_while_bootstrapping())
     gc.collect()
     engine.dispose()
+    assert started == [True]  # the start was let finish (and stopped), not cut short
     assert unraisable == []
