@@ -210,9 +210,27 @@ def test_a_rebuild_from_the_stored_entries_equals_deriving_every_case(
     assert from_entries.at_risk_counts[("phone.answer", "castricum")] == 1
     assert from_entries.at_risk_counts[("email.ack", "castricum")] == 1
     assert from_entries.open_counts[("phone.answer", "castricum")] == 2
-    later = (now + timedelta(days=30)).timestamp()
-    for partition in (0, 1):
-        assert from_entries.pop_due(partition, later) == derived.pop_due(partition, later)
+    assert due_cases(from_entries) == due_cases(derived)
+
+
+def due_cases(index: DeadlineIndex) -> dict[str, float]:
+    later = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    return {**index.pop_due(0, later), **index.pop_due(1, later)}
+
+
+def test_an_entry_stored_under_other_rules_is_derived_again(catalogue: Catalogue) -> None:
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    rules = rules_fingerprint(catalogue)
+    table = table_of(catalogue, now, rules)
+    expected = DeadlineIndex()
+    rebuild_index(expected, table, rules, catalogue, 2, lambda _: now)
+    # An entry gone stale, as one would after a rules change moved its deadline.
+    stale = [(s, {**v, "due": None}) if s == "CALL-OPEN" else (s, v) for s, v in table]
+    trusted, rederived = DeadlineIndex(), DeadlineIndex()
+    rebuild_index(trusted, stale, rules, catalogue, 2, lambda _: now)
+    rebuild_index(rederived, stale, "new rules", catalogue, 2, lambda _: now)
+    assert "CALL-OPEN" not in due_cases(trusted)  # the same rules trust the entry
+    assert due_cases(rederived) == due_cases(expected)  # other rules derive it again
 
 
 def test_the_rules_fingerprint_changes_with_the_catalogue(catalogue: Catalogue) -> None:
