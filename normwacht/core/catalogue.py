@@ -392,13 +392,6 @@ class Catalogue:
         self._spec = CatalogueSpec.model_validate(spec)
         self._places = Municipalities.model_validate(municipalities or {})
         self.norms: Mapping[str, NormSpec] = {n.id: n for n in self._spec.norms}
-        # Everything a deadline depends on besides a case's own facts and the engine's
-        # code: the norms, the municipalities' calendars and the holiday data.
-        self.fingerprint = hashlib.sha256(
-            "\n".join(
-                (self._spec.model_dump_json(), self._places.model_dump_json(), holidays_version)
-            ).encode()
-        ).hexdigest()
         self._calendars: dict[str, Calendar] = {
             name: p.calendar() for name, p in self._places.municipalities.items()
         }
@@ -407,6 +400,16 @@ class Catalogue:
             for type_ in norm.start_types:
                 by_type.setdefault(type_, []).append(norm)
         self._started_by = {t: tuple(n) for t, n in by_type.items()}
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of what deadlines depend on here: norms, calendars and holiday data.
+
+        With a case's own facts and the engine's code, that is everything. Computed on
+        first use, as only the processor needs it.
+        """
+        parts = (self._spec.model_dump_json(), self._places.model_dump_json(), holidays_version)
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def started_by(self, short_type: str) -> tuple[NormSpec, ...]:
         """Norms a clock of which this event type can start."""

@@ -438,7 +438,7 @@ def _may_be_due(stored: Mapping[str, Any] | None, mark: datetime, rules: str) ->
     the same rules, so False is then always right. Under other rules it may be
     later: derive.
     """
-    if stored is None or stored.get("rules") != rules:
+    if stored is None or not IndexEntry.trusted(stored, rules):
         return True
     return stored["due"] is not None and stored["due"] <= mark.timestamp()
 

@@ -55,11 +55,19 @@ class IndexEntry(NamedTuple):
             None if next_due is None else next_due.timestamp(),
         )
 
+    @staticmethod
+    def trusted(value: Mapping[str, Any], rules: str) -> bool:
+        """Whether a case's table value holds an entry derived under these `rules`.
+
+        Not under other rules, nor in a value stored before entries were kept.
+        """
+        return value.get("rules") == rules
+
     @classmethod
     def stored(cls, value: Mapping[str, Any], rules: str) -> IndexEntry | None:
         """The entry stored in a case's table value, if derived under these `rules`."""
-        if value.get("rules") != rules:
-            return None  # other rules, or stored before entries were kept
+        if not cls.trusted(value, rules):
+            return None
         return cls(tuple((norm, at_risk) for norm, at_risk in value["open"]), value["due"])
 
 
