@@ -31,6 +31,7 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench import engine_cost
 from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port, running_broker
@@ -715,6 +716,22 @@ def deadlines(lines: int = 10_000, runs: int = 5) -> None:
         "deadlines",
         {"lines": lines, "engine_s": engine_s, "command_s": command_s, "median": summary},
     )
+
+
+# --- the engine's cost per event --------------------------------------------------------
+
+
+@app.command("apply-cost")
+def apply_cost(
+    max_events: int = typer.Option(
+        10_000, help="Events fed to one case (less for an engine whose cost grows with the case)"
+    ),
+    repeats: int = typer.Option(200, help="Applies timed per case size and round"),
+    rounds: int = typer.Option(5, help="Rounds over every case size, in a rotated order"),
+    feed_runs: int = typer.Option(3, help="Times each case shape is fed `max_events` events"),
+) -> None:
+    """The pure engine's `apply`, no broker: per event as a case grows, and feeding one case."""
+    save("apply-cost", engine_cost.measure(max_events, repeats, rounds, feed_runs, typer.echo))
 
 
 if __name__ == "__main__":

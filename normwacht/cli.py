@@ -111,13 +111,36 @@ def norms_list(
     Console(width=200).print(table)
 
 
+def _rfc3339(instant: datetime) -> str:
+    """`instant` as RFC 3339, to whole seconds when at microsecond 999999.
+
+    A day-based deadline is the day's last instant, 23:59:59.999999 (the whole day up to
+    midnight is in time); people, the README and outside checks read it as 23:59:59.
+    """
+    from normwacht.core.calendars import END_OF_DAY
+
+    if instant.microsecond == END_OF_DAY.microsecond:
+        return instant.replace(microsecond=0).isoformat()
+    return instant.isoformat()
+
+
 @app.command()
-def deadlines(municipalities: MunicipalitiesOption = None) -> None:
+def deadlines(
+    municipalities: MunicipalitiesOption = None,
+    at_risk: Annotated[
+        bool,
+        typer.Option(
+            "--at-risk", help="Also print when each clock is at risk, after a TAB (empty: never)."
+        ),
+    ] = False,
+) -> None:
     """Read `NORM_ID<TAB>START[<TAB>MUNICIPALITY]` lines on stdin; print each deadline.
 
     START is RFC 3339 with an offset. Each deadline is printed as RFC 3339 with the
-    Europe/Amsterdam offset, one per line, in order. A bad line prints an error on
-    stderr (and an empty line on stdout, so lines stay aligned); the exit code is 1
+    Europe/Amsterdam offset, one per line, in order; a deadline at the end of a day is
+    printed as 23:59:59. With --at-risk each line also holds, after a TAB, the moment the
+    clock is at risk (empty for a norm that is never at risk). A bad line prints an error
+    on stderr (and an empty line on stdout, so lines stay aligned); the exit code is 1
     when any line was bad.
     """
     from normwacht.catalogue_file import load
@@ -141,8 +164,11 @@ def deadlines(municipalities: MunicipalitiesOption = None) -> None:
                 "heiloo",
             ):
                 raise ValueError(f"unknown municipality {municipality!r}")
-            due = catalogue.deadline(fields[0], received, municipality)
-            out.write(due.isoformat() + "\n")
+            text = _rfc3339(catalogue.deadline(fields[0], received, municipality))
+            if at_risk:
+                warned = catalogue.at_risk(fields[0], received, municipality)
+                text += "\t" + ("" if warned is None else _rfc3339(warned))
+            out.write(text + "\n")
         except KeyError:
             failed = True
             out.write("\n")

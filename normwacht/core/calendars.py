@@ -30,9 +30,11 @@ __all__ = [
 ]
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-# The last whole second of a local day. 23:59:59 exists on every day in Amsterdam:
-# DST changes happen at 02:00/03:00.
-END_OF_DAY = time(23, 59, 59)
+# The last representable instant of a local day: a day-based deadline includes the whole
+# day up to midnight, so a stop at 23:59:59.5 on the last day is in time. Shown to people
+# as 23:59:59 (the CLI prints such instants to whole seconds). The time exists on every
+# day in Amsterdam: DST changes happen at 02:00/03:00.
+END_OF_DAY = time(23, 59, 59, 999999)
 NOON = time(12, 0)
 
 _ONE_DAY = timedelta(days=1)
@@ -117,7 +119,7 @@ def statutory_term_end(end: datetime, zone: ZoneInfo = AMSTERDAM) -> datetime:
     """A statutory term's end, extended by the Algemene termijnenwet (article 1).
 
     `end` is the term's nominal end. If its local date is a Saturday, Sunday or
-    statutory holiday, the term runs to the end (23:59:59 local, inclusive) of the
+    statutory holiday, the term runs to the end (`END_OF_DAY` local, inclusive) of the
     next day that is none of those; otherwise `end` is returned unchanged, as local
     time. Municipal closing days do not extend a statutory term.
     """
@@ -287,14 +289,17 @@ class Calendar:
         return day
 
     def end_of_day(self, day: date) -> datetime:
-        """23:59:59 local on `day`: the last instant a day-based deadline includes."""
+        """`END_OF_DAY` (23:59:59.999999) local on `day`.
+
+        The last instant a day-based deadline includes: the day is in time up to midnight.
+        """
         return datetime.combine(_a_date(day), END_OF_DAY, tzinfo=self.zone)
 
     def _local_date(self, at: datetime) -> date:
         return _aware(at).astimezone(self.zone).date()
 
     def add_working_days(self, received: datetime, days: int) -> datetime:
-        """End (23:59:59 local) of the `days`-th working day after the local date of `received`.
+        """End of the `days`-th working day after the local date of `received` (`END_OF_DAY`).
 
         The day of receipt is never counted, whatever its hour or kind; counting starts
         the day after. `days` = 1 is "the next working day". `days` < 1 is a ValueError.
@@ -310,7 +315,7 @@ class Calendar:
         return self.end_of_day(day)
 
     def add_calendar_days(self, received: datetime, days: int) -> datetime:
-        """End (23:59:59 local) of the day `days` calendar days after the local date of `received`.
+        """End of the day `days` calendar days after the local date of `received` (`END_OF_DAY`).
 
         For "within N weeks" pass 7 * N. The end is not moved off weekends or holidays;
         only statutory terms move (see `statutory_term_end`). `days` < 1 is a ValueError.

@@ -3,7 +3,8 @@
 The catalogue file (`normwacht/data/catalogue.yaml`) and the municipalities'
 configuration (`normwacht/data/municipalities.yaml`) are parsed elsewhere; this
 module validates their content and answers the engine's questions: which norms
-an event concerns, and each norm's deadline on a municipality's calendar.
+an event concerns, and each norm's deadline and at-risk moment on a municipality's
+calendar.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = ["Catalogue", "CatalogueSpec", "Municipalities", "NormSpec", "Term", "
 _SHORT_TYPES = frozenset(t.removeprefix(TYPE_PREFIX) for t in EVENT_TYPES)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class _Spec(BaseModel):
@@ -185,7 +187,12 @@ class Term(_Spec):
         calendar: Calendar,
         pauses: Sequence[tuple[datetime, datetime]],
     ) -> datetime | None:
-        elapsed = sum((resumed - paused for paused, resumed in pauses), timedelta())
+        # Real time: two datetimes sharing a zone subtract by wall clock, an hour off
+        # across a DST change, so the pauses are measured in UTC.
+        elapsed = sum(
+            (resumed.astimezone(UTC) - paused.astimezone(UTC) for paused, resumed in pauses),
+            timedelta(),
+        )
         if self.elapsed is not None:
             return calendar.add_elapsed(start, self.elapsed + elapsed)
         if self.office_hours is not None:
@@ -210,11 +217,52 @@ class Term(_Spec):
             value = data.get(self.end_of_date_field)
             if value is None:
                 return None
-            return calendar.end_of_day(date.fromisoformat(value)) + elapsed
+            # Real time after the day's end: adding a timedelta to a local datetime would
+            # be wall-clock arithmetic, an hour off across a DST change.
+            return calendar.add_elapsed(calendar.end_of_day(date.fromisoformat(value)), elapsed)
         if self.at_time_field is not None:
             value = data.get(self.at_time_field)
-            return None if value is None else datetime.fromisoformat(value) + self.grace + elapsed
+            if value is None:
+                return None
+            return calendar.add_elapsed(datetime.fromisoformat(value), self.grace + elapsed)
         raise ValueError("same_as is resolved by the catalogue")
+
+    def at_risk(
+        self, start: datetime, deadline: datetime, share: float, calendar: Calendar
+    ) -> datetime | None:
+        """UTC instant at which `share` of the clock's time from `start` to `deadline` has run.
+
+        None when `deadline` <= `start`, or (for any term but `elapsed`) when no office
+        time lies between them.
+
+        For an `elapsed` term (24/7) the time is real time: `share` of the span. For every
+        other kind (office hours, working days, days and weeks, the end of a date, an
+        appointment time) it is office time on `calendar`: the instant by which `share` of
+        the office time in [start, deadline) has elapsed. The people who act on an at-risk
+        warning work office hours, so the moment falls inside office hours (or exactly at a
+        closing instant, when the share runs out there) rather than on a night, a weekend
+        or a holiday. Either way it is never after `deadline`. `share` lies in (0, 1), as in
+        the catalogue (ValueError otherwise); a `same_as` term is resolved by the catalogue
+        first (ValueError).
+        """
+        if not 0 < share < 1:
+            raise ValueError(f"share must lie between 0 and 1 (exclusive), got {share}")
+        if self.same_as is not None:
+            raise ValueError("same_as is resolved by the catalogue")
+        if start.utcoffset() is None or deadline.utcoffset() is None:
+            raise ValueError("naive datetime: start and deadline need a timezone")
+        span = deadline.astimezone(UTC) - start.astimezone(UTC)
+        if span <= timedelta(0):
+            return None
+        if self.elapsed is not None:
+            return calendar.add_elapsed(start, span * share).astimezone(UTC)
+        office = calendar.office_time_between(start, deadline)
+        if not office:
+            return None
+        # At least a microsecond: a share of a sliver of office time can round to zero,
+        # and adding zero office time leaves `start`, which may be outside office hours.
+        warned = max(office * share, _MICROSECOND)
+        return calendar.add_office_time(start, warned).astimezone(UTC)
 
 
 def _working_days_in(calendar: Calendar, paused: datetime, resumed: datetime) -> int:
@@ -426,14 +474,37 @@ class Catalogue:
         KeyError for an unknown norm; ValueError for a norm whose deadline needs more
         than a start time (an event's data, a count, probes).
         """
+        _, term, calendar = self._from_start(norm_id, municipality)
+        deadline = term.deadline(received, {}, calendar)
+        assert deadline is not None
+        return deadline.astimezone(calendar.zone)
+
+    def at_risk(
+        self, norm_id: str, received: datetime, municipality: str | None = None
+    ) -> datetime | None:
+        """When a clock of this norm started at `received` is at risk, in local time.
+
+        The rule is `Term.at_risk`'s, with the norm's own share. None for a norm that is
+        never at risk (`at_risk: null`). The same errors as `deadline`, for the same norms.
+        """
+        norm, term, calendar = self._from_start(norm_id, municipality)
+        deadline = term.deadline(received, {}, calendar)
+        assert deadline is not None
+        if norm.at_risk is None:
+            return None
+        at_risk = term.at_risk(received, deadline, norm.at_risk, calendar)
+        return None if at_risk is None else at_risk.astimezone(calendar.zone)
+
+    def _from_start(
+        self, norm_id: str, municipality: str | None
+    ) -> tuple[NormSpec, Term, Calendar]:
+        """The norm, its term and calendar, for a clock known only by its start time."""
         norm = self.norms[norm_id]
         calendar = self.calendar(municipality) if municipality else DEFAULT_CALENDAR
         term = self.term(norm, municipality or "")
         if term is None or term.end_of_date_field or term.at_time_field:
             raise ValueError(f"{norm_id} has no deadline from a start time alone")
-        deadline = term.deadline(received, {}, calendar)
-        assert deadline is not None
-        return deadline.astimezone(calendar.zone)
+        return norm, term, calendar
 
     def term(self, norm: NormSpec, municipality: str) -> Term | None:
         """The norm's term in this municipality, with `same_as` followed."""

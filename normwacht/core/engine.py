@@ -1,14 +1,25 @@
 """The SLA engine: pure functions from (case, fact, now) to a new case and its outcomes.
 
 No clock, no I/O: the caller says what time it is. A case keeps the facts (events)
-it has seen, in event-time order, and the outcomes already published. Every call
-derives each norm's clocks afresh from the facts and publishes the difference, so
+it has seen, in event-time order, and what it has published for each clock.
 
-- events may arrive in any order: the derivation sorts them by event time;
-- a duplicate (same `source` and `id`) changes nothing;
-- an event dated before a deadline that arrives after its breach was published turns
-  the breach into `met` (or `excluded`), and that correction is an outcome of its own;
-- replaying the same facts at the same `now` gives exactly the same outcomes.
+- **Identity.** A clock is its start: the fact that started it (a month, for website
+  availability). Its `instance` number is given the first time that start is applied,
+  counting from 1 per norm in arrival order, and kept with the case for good: a late
+  start adds a clock and never renumbers the others, and a replay of the same records
+  gives the same numbers.
+- **Order.** Facts are applied in event-time order whatever order they arrive in
+  (at equal times: starts first, withdrawals last, then by key), so the final state of
+  every clock depends only on the set of facts and `now`. When a fact that arrives
+  late changes a decision already published, the new decision is published with
+  `corrects` naming the one it replaces.
+- **Cost.** Each norm's derivation state (its open clocks and its latest one) is kept
+  with the case, so a fact later than the norm's last fact (the usual arrival) advances
+  just the norms it concerns, at a cost that does not grow with the case's facts; an
+  earlier fact derives the norms it concerns again from their facts. That state is a
+  cache: it is not stored, and a case read back from storage derives it once.
+- A duplicate (same `source` and `id`) changes nothing; a case is never decided at an
+  instant earlier than one it was decided at before.
 
 Intervals: a clock is met by a stop event at or before its deadline (inclusive); it
 is breached once `now` is strictly after the deadline.
@@ -16,20 +27,25 @@ is breached once `now` is strictly after the deadline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+import bisect
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, overload
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
+from pyrsistent import PMap, PSet, PVector, pmap, pset, pvector
 
 from normwacht.core.calendars import AMSTERDAM, Calendar
-from normwacht.core.catalogue import Catalogue, NormSpec, Term
+from normwacht.core.catalogue import Catalogue, NormSpec, Start, Term
 from normwacht.core.events import TYPE_PREFIX, Event
 
 __all__ = [
     "FINAL_KINDS",
+    "MAX_FACTS",
     "Case",
     "Clock",
     "Fact",
@@ -39,8 +55,15 @@ __all__ = [
     "apply",
     "clocks",
     "due",
-    "next_due",
+    "refuses",
+    "view",
 ]
+
+MAX_FACTS = 1_000
+"""The most facts one case holds. Real cases hold a handful (a call, an e-mail thread, a
+report); the bound keeps one subject from costing its partition without limit. The
+processor refuses further events for a full case; website probes are tallied per month,
+not kept, and do not count."""
 
 
 class Kind(StrEnum):
@@ -78,10 +101,15 @@ class Fact:
 
 @dataclass(frozen=True, slots=True)
 class Clock:
-    """One norm on one case, as derived from the facts. `instance` counts from 1 per norm."""
+    """One norm on one case, as the facts and `now` decide it.
+
+    `start` identifies it: the key of the fact that started it (for website
+    availability, the month `YYYY-MM`); `instance` is the number that start was given.
+    """
 
     norm: str
     instance: int
+    start: str
     started_at: datetime
     deadline: datetime | None
     status: Kind = Kind.OPENED
@@ -94,54 +122,112 @@ class Clock:
         return self.status is Kind.OPENED
 
 
+Instances = PMap[str, PMap[str, int]]
+"""norm -> start key -> instance number."""
+Published = PMap[tuple[str, int], tuple[str, ...]]
+"""(norm, instance) -> the kinds published for that clock, in order."""
+
+# Empty persistent values (immutable, so one of each serves every case).
+_NO_FACTS: PVector[Fact] = pvector()
+_NO_KEYS: PSet[str] = pset()
+_NOTHING: PMap[Any, Any] = pmap()
+
+
 @dataclass(frozen=True, slots=True)
 class Case:
+    """A case: its facts, what it published, and the numbers its starts were given.
+
+    `derived` caches each norm's derivation state. It is not part of the case's value
+    (not stored, not compared) and is derived again from the facts when missing.
+    """
+
     subject: str
     municipality: str
-    facts: tuple[Fact, ...] = ()
-    published: tuple[tuple[str, int, str], ...] = ()
-    """(norm, instance, kind) of every outcome published for this case."""
+    facts: PVector[Fact] = _NO_FACTS
+    """In `_Index.order`: event time, then starts first and withdrawals last, then key."""
+    keys: PSet[str] = _NO_KEYS
+    """The keys of `facts`, to drop duplicates."""
+    published: Published = _NOTHING
+    instances: Instances = _NOTHING
+    now: datetime | None = None
+    """The latest instant the case was decided at."""
+    probes: PMap[str, tuple[int, int]] = _NOTHING
+    """Website probes per month `YYYY-MM` (Europe/Amsterdam): (up, total)."""
+    recent_probes: bytes = b""
+    """Digests of the latest probes' keys, so that a resent batch is not counted twice."""
+    derived: PMap[str, _NormState] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def full(self) -> bool:
+        """Whether the case holds `MAX_FACTS` facts: the processor takes no new ones."""
+        return len(self.facts) >= MAX_FACTS
 
 
 class Outcome(BaseModel):
     """A clock's change of state, as published on the outcomes topic.
 
-    `id` is stable for (subject, norm, instance, kind), so any consumer can drop
-    a duplicate; a correction has its own kind and therefore its own id. On input
-    `id` is ignored and derived again, so it can never disagree with the fields.
+    `id` is stable for (subject, norm, instance, kind, revision), so any consumer can
+    drop a duplicate. On input `id` is ignored and derived again, so it can never
+    disagree with the fields.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     subject: str
     norm: str
-    instance: int
+    instance: int = Field(
+        description=(
+            "The clock's number within its norm and case. A clock is identified by its "
+            "start (the event that started it; the month for website availability, where "
+            "the number is YYYYMM). The number is given when that start is first seen, "
+            "counting from 1 in arrival order, and never changes: a start that arrives "
+            "late adds a clock, it does not renumber the others."
+        )
+    )
     kind: Kind
     channel: str
     municipality: str
     started_at: AwareDatetime
     deadline: AwareDatetime | None
     decided_at: AwareDatetime | None = None
-    corrects: Kind | None = None
+    corrects: Kind | None = Field(
+        default=None,
+        description=(
+            "The decision this outcome replaces, because an event that arrived late "
+            "changed it: e.g. `met` correcting `breached`, or `opened` correcting a final "
+            "kind when the clock runs again (a late pause)."
+        ),
+    )
+    revision: int = Field(
+        default=1,
+        ge=1,
+        description="n when this kind is published for the n-th time for the clock.",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def id(self) -> str:
-        return f"{self.subject}/{self.norm}/{self.instance}/{self.kind}"
+        """`subject/norm/instance/kind`, and `/revision` from the second time on."""
+        base = f"{self.subject}/{self.norm}/{self.instance}/{self.kind}"
+        return base if self.revision == 1 else f"{base}/{self.revision}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Step:
-    """What applying a fact or an instant did: the new case, its clocks, the outcomes to publish."""
+    """What applying a fact or an instant did.
+
+    `clocks` is every clock of the case at that instant, derived when first read (so
+    not for hot paths). `open` names each open clock's norm and whether its at-risk
+    warning is out; `next_due` is the earliest instant at which `due` would publish
+    something new; `changed` says whether the case's stored value changed.
+    """
 
     case: Case
     outcomes: tuple[Outcome, ...] = ()
-    clocks: tuple[Clock, ...] = ()
-
-    @property
-    def next_due(self) -> datetime | None:
-        """The earliest instant at which `due` would publish something new for this case."""
-        return next_due(self.case, self.clocks)
+    clocks: Sequence[Clock] = ()
+    open: tuple[tuple[str, bool], ...] = ()
+    next_due: datetime | None = None
+    changed: bool = False
 
 
 def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Catalogue,
@@ -157,13 +243,42 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
         fact = Fact.of(event)
         case = case or Case(subject=event.subject, municipality=event.municipality.value)
     if fact.type == _PROBES:
-        facts = _count_probe(case.facts, fact)
-    elif any(f.key == fact.key for f in case.facts):
+        counted = _count_probe(case, fact)
+        return _publish(counted, now, catalogue, changed=counted is not case)
+    if fact.key in case.keys:
         return _publish(case, now, catalogue)
-    else:
-        facts = _insert_in_time_order(case.facts, fact)
-    # The constructor, not `dataclasses.replace`: this is the hot path (a third cheaper).
-    return _publish(Case(case.subject, case.municipality, facts, case.published), now, catalogue)
+    index = _index(catalogue)
+    case = _warm(case, index)
+    assert case.derived is not None
+    order = index.order(fact)
+    facts = _insert(case.facts, fact, order, index.order)
+    numbers = _Numbers(case.instances)
+    states = case.derived
+    touched: list[Clock] = []
+    for rules in index.concerned(fact.type, case.municipality):
+        state = states.get(rules.id)
+        if state is not None and order > state.order:
+            new = state.advance(rules, fact, order, numbers)
+            touched.extend(new.closed[len(state.closed) :])
+        elif state is not None or rules.start_for(fact) is not None:
+            # An earlier fact, or this norm's first start: derive it from its facts.
+            new = _derive(rules, facts, numbers, index)
+            touched.extend(new.closed)
+        else:
+            continue  # no clock of this norm yet, and this fact starts none
+        states = states.set(rules.id, new)
+    updated = Case(case.subject, case.municipality, facts, case.keys.add(fact.key),
+                   case.published, numbers.given, case.now, case.probes, case.recent_probes,
+                   states)  # fmt: skip
+    return _publish(updated, now, catalogue, touched, changed=True)
+
+
+def refuses(case: Case, event: Event) -> bool:
+    """Whether a full case refuses this event: a new fact beyond `MAX_FACTS`.
+
+    A duplicate is still taken (it changes nothing), and so is a website probe (tallied).
+    """
+    return case.full and event.type != TYPE_PREFIX + _PROBES and event.dedup_key not in case.keys
 
 
 def due(case: Case, now: datetime, catalogue: Catalogue) -> Step:
@@ -171,331 +286,568 @@ def due(case: Case, now: datetime, catalogue: Catalogue) -> Step:
     return _publish(case, now, catalogue)
 
 
-def next_due(case: Case, clocks: Iterable[Clock]) -> datetime | None:
-    """The earliest instant at which `due` would publish something new for these clocks.
+def view(case: Case, now: datetime, catalogue: Catalogue) -> Step:
+    """The case at `now` as `due` would see it, publishing nothing.
 
-    A clock already decided by the `now` it was derived at, whose outcome is not yet
-    published, is due at once (at its decision): a worker that takes over a case must
-    publish what the one before it decided but did not get out.
+    A clock whose change is not yet published is due at once: a worker that takes
+    over a case publishes what the one before it decided but did not get out.
     """
-    published = set(case.published)
-    instants = []
-    for clock in clocks:
-        if clock.status in FINAL_KINDS:
-            if (clock.norm, clock.instance, clock.status.value) not in published:
-                instants.append(clock.decided_at or clock.started_at)
-            continue
-        if clock.paused or clock.deadline is None:
-            continue
-        instants.append(clock.deadline)
-        if clock.at_risk_at and (clock.norm, clock.instance, Kind.AT_RISK.value) not in published:
-            instants.append(clock.at_risk_at)
-    return min(instants, default=None)
+    return _publish(case, now, catalogue, dry=True)
 
 
 def clocks(case: Case, now: datetime, catalogue: Catalogue) -> list[Clock]:
-    """Every clock of the case as the facts and `now` decide it."""
-    derived: list[Clock] = []
-    seen: set[str] = set()
-    calendar = catalogue.calendar(case.municipality)
-    for type_ in sorted({f.type for f in case.facts}):
-        for norm in catalogue.started_by(type_):
-            if norm.id in seen:
-                continue
-            seen.add(norm.id)
-            if norm.availability is not None:
-                derived.extend(_availability(norm, case.facts, now))
-                continue
-            term = catalogue.term(norm, case.municipality)
+    """Every clock of the case as the facts and `now` decide it, by norm and instance."""
+    index = _index(catalogue)
+    case = _warm(case, index)
+    return _every_clock(case, _later(now, case.now), index)
+
+
+# --- the order of facts, and what each concerns ----------------------------------------------
+
+_Order = tuple[datetime, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """One norm's rules in one municipality, resolved once."""
+
+    norm: NormSpec
+    term: Term | None
+    longer: Term | None
+    calendar: Calendar
+    types: frozenset[str]
+    """The event types its derivation reads."""
+
+    @property
+    def id(self) -> str:
+        return self.norm.id
+
+    def start_for(self, fact: Fact) -> Start | None:
+        for start in self.norm.starts:
+            if start.matches(fact.type, fact.data):
+                return start
+        return None
+
+
+def _types_read(norm: NormSpec) -> frozenset[str]:
+    types = {s.event for s in norm.starts} | {s.event for s in norm.stops}
+    types |= {m.event for m in norm.breach_on} | {"case.withdrawn"}
+    if norm.limit:
+        types.add(norm.limit.event)
+    if norm.longer_term:
+        types.update(norm.longer_term.events)
+    if norm.pausable:
+        types.update(("case.paused", "case.resumed"))
+    return frozenset(types)
+
+
+class _Index:
+    """What the engine asks of a catalogue for every fact, worked out once per catalogue."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.timed = tuple(n for n in catalogue.norms.values() if n.availability is None)
+        self.availability = tuple(n for n in catalogue.norms.values() if n.availability)
+        concerned: dict[str, list[NormSpec]] = {}
+        starts: set[str] = set()
+        stops: set[str] = set()
+        for norm in self.timed:
+            own = {s.event for s in norm.starts}
+            starts |= own
+            stops |= _types_read(norm) - own
+            for type_ in _types_read(norm):
+                concerned.setdefault(type_, []).append(norm)
+        self._concerned = {t: tuple(n) for t, n in concerned.items()}
+        # At equal times: what only starts clocks, then what starts one and stops another
+        # (an answered call), then the rest; a withdrawal last, after a stop at its instant.
+        self._rank = {t: 1 if t in stops else 0 for t in starts}
+        self._rank["case.withdrawn"] = 3
+        self._rules: dict[tuple[str, str], _Rules] = {}
+
+    def order(self, fact: Fact) -> _Order:
+        return (fact.time, self._rank.get(fact.type, 2), fact.key)
+
+    def rules(self, norm: NormSpec, municipality: str) -> _Rules:
+        found = self._rules.get((norm.id, municipality))
+        if found is None:
             longer = norm.longer_term.term if norm.longer_term else None
-            derived.extend(_Derivation(norm, term, longer, calendar).run(case.facts, now))
-    return derived
+            found = _Rules(
+                norm,
+                self.catalogue.term(norm, municipality),
+                longer,
+                self.catalogue.calendar(municipality),
+                _types_read(norm),
+            )
+            self._rules[(norm.id, municipality)] = found
+        return found
+
+    def concerned(self, type_: str, municipality: str) -> Iterator[_Rules]:
+        """The rules of each norm whose derivation reads this event type."""
+        for norm in self._concerned.get(type_, ()):
+            yield self.rules(norm, municipality)
+
+
+@lru_cache(maxsize=16)
+def _index(catalogue: Catalogue) -> _Index:
+    return _Index(catalogue)
+
+
+def _insert(facts: PVector[Fact], fact: Fact, order: _Order,
+            order_of: Callable[[Fact], _Order]) -> PVector[Fact]:  # fmt: skip
+    """Keep facts in order: appended in the usual case, inserted when one comes late."""
+    if not facts or order_of(facts[-1]) <= order:
+        return facts.append(fact)
+    at = bisect.bisect_right(facts, order, key=order_of)
+    items = facts.tolist()
+    items.insert(at, fact)
+    return pvector(items)
+
+
+def _later(now: datetime, before: datetime | None) -> datetime:
+    return now if before is None or now > before else before
 
 
 # --- deriving one norm's clocks ------------------------------------------------------------
 
 
+class _Numbers:
+    """Instance numbers: a start gets the next one the first time it is applied, for good."""
+
+    def __init__(self, given: Instances) -> None:
+        self.given = given
+
+    def of(self, norm: str, start: str) -> int:
+        mine: PMap[str, int] = self.given.get(norm) or pmap()
+        number = mine.get(start)
+        if number is None:
+            number = len(mine) + 1
+            self.given = self.given.set(norm, mine.set(start, number))
+        return number
+
+
 @dataclass(slots=True)
 class _Run:
-    """A clock while it is being derived (mutable; frozen into `Clock` at the end)."""
+    """A clock while it is derived. Mutable, but never once it is in a `_NormState`:
+    advancing a state copies its runs first."""
 
     instance: int
+    start: str
     opened_at: datetime
     started_at: datetime
     reference: datetime
     start_data: Mapping[str, Any]
-    deadline: datetime | None
+    deadline: datetime | None = None
     at_risk_at: datetime | None = None
     status: Kind = Kind.OPENED
     decided_at: datetime | None = None
     paused_since: datetime | None = None
-    pauses: list[tuple[datetime, datetime]] = field(default_factory=list)
+    pauses: tuple[tuple[datetime, datetime], ...] = ()
     count: int = 0
     longer: bool = False
+
+    def copy(self) -> _Run:
+        # The constructor, not `copy.copy` or `dataclasses.replace`: this is the hot path.
+        return _Run(self.instance, self.start, self.opened_at, self.started_at, self.reference,
+                    self.start_data, self.deadline, self.at_risk_at, self.status,
+                    self.decided_at, self.paused_since, self.pauses, self.count,
+                    self.longer)  # fmt: skip
 
     def decide(self, status: Kind, at: datetime | None) -> None:
         self.status, self.decided_at = status, at
 
+    def at(self, norm: str, now: datetime) -> Clock:
+        """The clock at `now`: an open, running clock is breached once its deadline lies before."""
+        status, decided = self.status, self.decided_at
+        paused = self.paused_since is not None
+        if status is Kind.OPENED and not paused and self.deadline and self.deadline < now:
+            status, decided = Kind.BREACHED, self.deadline
+        return Clock(norm, self.instance, self.start, self.started_at, self.deadline,
+                     status, decided, self.at_risk_at, paused)  # fmt: skip
 
-class _Derivation:
-    def __init__(
-        self, norm: NormSpec, term: Term | None, longer: Term | None, calendar: Calendar
-    ) -> None:
-        self.norm, self.term, self.longer, self.calendar = norm, term, longer, calendar
 
-    def run(self, facts: Iterable[Fact], now: datetime) -> list[Clock]:
-        runs: list[_Run] = []
-        for fact in facts:
-            self._settle(runs, fact.time)
-            self._apply(runs, fact)
-        self._settle(runs, now)
-        return [
-            Clock(
-                norm=self.norm.id,
-                instance=r.instance,
-                started_at=r.started_at,
-                deadline=r.deadline,
-                status=r.status,
-                decided_at=r.decided_at,
-                at_risk_at=r.at_risk_at,
-                paused=r.paused_since is not None,
-            )
-            for r in runs
-        ]
+@dataclass(frozen=True, slots=True)
+class _NormState:
+    """A norm's derivation after its facts up to `order`: the runs a later fact can still
+    change (the open ones and the latest one) and the clocks no later fact can."""
 
-    def _settle(self, runs: list[_Run], now: datetime) -> None:
-        """Breach open, running clocks whose deadline lies strictly before `now`."""
-        for run in runs:
-            if (
-                run.status is Kind.OPENED
-                and run.paused_since is None
-                and run.deadline
-                and run.deadline < now
-            ):
-                run.decide(Kind.BREACHED, run.deadline)
+    order: _Order
+    runs: tuple[_Run, ...]
+    closed: PVector[Clock]
 
-    def _apply(self, runs: list[_Run], fact: Fact) -> None:
-        if self._apply_to_case(runs, fact):
-            return
-        for start in self.norm.starts:
-            if start.matches(fact.type, fact.data):
-                runs.append(
-                    self._start(len(runs) + 1, fact, start.start_field, start.term_start_field)
-                )
-                return
-        current = self._current(runs, fact.time)
-        if current is not None:
-            self._apply_to_clock(current, fact)
+    def advance(self, rules: _Rules, fact: Fact, order: _Order, numbers: _Numbers) -> _NormState:
+        """This state after one more fact, later than every fact applied so far."""
+        runs = [run.copy() for run in self.runs]
+        closed: list[Clock] = []
+        _step(rules, runs, closed, fact, numbers)
+        return _NormState(order, tuple(runs), self.closed.extend(closed) if closed else self.closed)
 
-    def _apply_to_case(self, runs: list[_Run], fact: Fact) -> bool:
-        """Withdrawal, pause and resume concern every open clock; True if the fact was one."""
-        open_runs = [r for r in runs if r.status is Kind.OPENED]
-        if fact.type == "case.withdrawn":
-            for run in open_runs:
-                run.decide(Kind.CANCELLED, fact.time)
-            return True
-        if fact.type == "case.paused" and self.norm.pausable:
-            for run in open_runs:
-                run.paused_since = run.paused_since or fact.time
-            return True
-        if fact.type == "case.resumed" and self.norm.pausable:
-            for run in open_runs:
-                if run.paused_since is not None:
-                    self._resume(run, run.paused_since, fact.time)
-            return True
-        return False
 
-    def _apply_to_clock(self, run: _Run, fact: Fact) -> None:
-        norm = self.norm
-        for stop in norm.stops:
-            if stop.stops(fact.type, fact.data, run.start_data):
-                self._stop(run, stop.outcome, stop.late, stop.by_start_field, fact)
-                return
-        if run.status is not Kind.OPENED:
-            return
-        if any(m.matches(fact.type, fact.data) for m in norm.breach_on):
-            run.decide(Kind.BREACHED, fact.time)
-        elif norm.limit and fact.type == norm.limit.event:
-            run.count += 1
-            if run.count > norm.limit.max:
-                run.decide(Kind.BREACHED, fact.time)
-        elif norm.longer_term and fact.type in norm.longer_term.events and not run.longer:
-            self._lengthen(run)
+def _derive(rules: _Rules, facts: Iterable[Fact], numbers: _Numbers, index: _Index) -> _NormState:
+    """A norm's state from all its facts; the facts must include a start of it."""
+    runs: list[_Run] = []
+    closed: list[Clock] = []
+    last: Fact | None = None
+    for fact in facts:
+        if fact.type in rules.types:
+            _step(rules, runs, closed, fact, numbers)
+            last = fact
+    assert last is not None
+    return _NormState(index.order(last), tuple(runs), pvector(closed))
 
-    def _start(
-        self, instance: int, fact: Fact, start_field: str | None, term_start_field: str | None
-    ) -> _Run:
-        started_at = reference = fact.time
-        if start_field and (value := fact.data.get(start_field)):
-            started_at = reference = max(fact.time, datetime.fromisoformat(value))
-        if term_start_field and (value := fact.data.get(term_start_field)):
-            # The term's first day is given: count as if received the day before it.
-            first_day = date.fromisoformat(value)
-            started_at = datetime.combine(first_day, datetime.min.time(), self.calendar.zone)
-            reference = started_at - timedelta(seconds=1)
-        run = _Run(instance, fact.time, started_at, reference, fact.data, deadline=None)
-        longer = self.norm.longer_term
+
+def _step(rules: _Rules, runs: list[_Run], closed: list[Clock], fact: Fact,
+          numbers: _Numbers) -> None:  # fmt: skip
+    """Apply one fact to a norm's live runs; the runs no later fact can change leave them."""
+    _settle(runs, fact.time)
+    if not _apply_to_case(rules, runs, fact):
+        start = rules.start_for(fact)
+        if start is not None:
+            runs.append(_start(rules, fact, start, numbers))
+        elif runs:
+            # The latest clock whose start event came by now (not the clock's start: a
+            # visitor called to the desk before their appointment time is served in time).
+            _apply_to_clock(rules, runs[-1], fact)
+    if len(runs) > 1 and any(run.status is not Kind.OPENED for run in runs[:-1]):
+        live = []
+        for run in runs[:-1]:
+            if run.status is Kind.OPENED:
+                live.append(run)
+            else:
+                closed.append(run.at(rules.id, run.opened_at))
+        runs[:-1] = live
+
+
+def _settle(runs: list[_Run], now: datetime) -> None:
+    """Breach open, running clocks whose deadline lies strictly before `now`."""
+    for run in runs:
         if (
-            longer
-            and longer.when_started_with
-            and all(fact.data.get(k) == v for k, v in longer.when_started_with.items())
+            run.status is Kind.OPENED
+            and run.paused_since is None
+            and run.deadline
+            and run.deadline < now
         ):
-            run.longer = True
-        self._set_deadline(run, (self.longer if run.longer else self.term))
-        return run
+            run.decide(Kind.BREACHED, run.deadline)
 
-    def _set_deadline(self, run: _Run, term: Term | None) -> None:
-        run.deadline = (
-            term.deadline(run.reference, run.start_data, self.calendar, run.pauses)
-            if term
-            else None
-        )
-        at_risk = self.norm.at_risk
-        if run.deadline is not None and at_risk is not None and run.deadline > run.started_at:
-            run.at_risk_at = run.started_at + (run.deadline - run.started_at) * at_risk
-        else:
-            run.at_risk_at = None
 
-    def _lengthen(self, run: _Run) -> None:
+def _apply_to_case(rules: _Rules, runs: list[_Run], fact: Fact) -> bool:
+    """Withdrawal, pause and resume concern every open clock; True if the fact was one."""
+    if fact.type == "case.withdrawn":
+        for run in runs:
+            if run.status is Kind.OPENED:
+                run.decide(Kind.CANCELLED, fact.time)
+        return True
+    if fact.type == "case.paused" and rules.norm.pausable:
+        for run in runs:
+            if run.status is Kind.OPENED:
+                run.paused_since = run.paused_since or fact.time
+        return True
+    if fact.type == "case.resumed" and rules.norm.pausable:
+        for run in runs:
+            if run.status is Kind.OPENED and run.paused_since is not None:
+                # The pause lengthens the term (in the term's own unit): compute it afresh.
+                run.pauses = (*run.pauses, (run.paused_since, fact.time))
+                run.paused_since = None
+                _set_deadline(rules, run)
+        return True
+    return False
+
+
+def _apply_to_clock(rules: _Rules, run: _Run, fact: Fact) -> None:
+    norm = rules.norm
+    for stop in norm.stops:
+        if stop.stops(fact.type, fact.data, run.start_data):
+            _stop(run, stop.outcome, stop.late, stop.by_start_field, fact)
+            return
+    if run.status is not Kind.OPENED:
+        return
+    if any(m.matches(fact.type, fact.data) for m in norm.breach_on):
+        run.decide(Kind.BREACHED, fact.time)
+    elif norm.limit and fact.type == norm.limit.event:
+        run.count += 1
+        if run.count > norm.limit.max:
+            run.decide(Kind.BREACHED, fact.time)
+    elif norm.longer_term and fact.type in norm.longer_term.events and not run.longer:
         run.longer = True
-        self._set_deadline(run, self.longer)
+        _set_deadline(rules, run)
 
-    def _current(self, runs: list[_Run], at: datetime) -> _Run | None:
-        """The clock a stop or count event concerns: the latest one whose start event came by `at`.
 
-        The start event's time, not the clock's start: a visitor called to the desk
-        before their appointment time is served in time.
-        """
-        started = [r for r in runs if r.opened_at <= at]
-        return started[-1] if started else None
+def _start(rules: _Rules, fact: Fact, start: Start, numbers: _Numbers) -> _Run:
+    started_at = reference = fact.time
+    if start.start_field and (value := fact.data.get(start.start_field)):
+        started_at = reference = max(fact.time, datetime.fromisoformat(value))
+    if start.term_start_field and (value := fact.data.get(start.term_start_field)):
+        # The term's first day is given: count as if received the day before it.
+        first_day = date.fromisoformat(value)
+        started_at = datetime.combine(first_day, datetime.min.time(), rules.calendar.zone)
+        reference = started_at - timedelta(seconds=1)
+    instance = numbers.of(rules.id, fact.key)
+    run = _Run(instance, fact.key, fact.time, started_at, reference, fact.data)
+    longer = rules.norm.longer_term
+    if (
+        longer
+        and longer.when_started_with
+        and all(fact.data.get(k) == v for k, v in longer.when_started_with.items())
+    ):
+        run.longer = True
+    _set_deadline(rules, run)
+    return run
 
-    def _stop(self, run: _Run, outcome: str, late: str, by_field: str | None, fact: Fact) -> None:
-        wanted = Kind(outcome)
-        in_time = True
-        if by_field and (limit := run.start_data.get(by_field)):
-            in_time = fact.time <= datetime.fromisoformat(limit)
-        if run.status is Kind.OPENED:
-            run.decide(wanted if in_time else Kind.BREACHED, fact.time)
-        elif run.status is Kind.BREACHED and late == "met":
-            run.decide(wanted, fact.time)
 
-    def _resume(self, run: _Run, paused: datetime, resumed: datetime) -> None:
-        """The pause lengthens the term (in the term's own unit): compute it afresh."""
-        run.paused_since = None
-        run.pauses.append((paused, resumed))
-        self._set_deadline(run, self.longer if run.longer else self.term)
+def _set_deadline(rules: _Rules, run: _Run) -> None:
+    term = rules.longer if run.longer else rules.term
+    if term is None:
+        run.deadline = run.at_risk_at = None
+        return
+    run.deadline = term.deadline(run.reference, run.start_data, rules.calendar, run.pauses)
+    share = rules.norm.at_risk
+    if run.deadline is not None and share is not None:
+        run.at_risk_at = term.at_risk(run.started_at, run.deadline, share, rules.calendar)
+    else:
+        run.at_risk_at = None
 
+
+def _stop(run: _Run, outcome: str, late: str, by_field: str | None, fact: Fact) -> None:
+    wanted = Kind(outcome)
+    in_time = True
+    if by_field and (limit := run.start_data.get(by_field)):
+        in_time = fact.time <= datetime.fromisoformat(limit)
+    if run.status is Kind.OPENED:
+        run.decide(wanted if in_time else Kind.BREACHED, fact.time)
+    elif run.status is Kind.BREACHED and late == "met":
+        run.decide(wanted, fact.time)
+
+
+# --- the derivation cache ---------------------------------------------------------------------
+
+
+def _warm(case: Case, index: _Index) -> Case:
+    """The case with every norm's derivation state (once per case read from storage)."""
+    if case.derived is not None:
+        return case
+    facts = case.facts
+    ordered = sorted(facts, key=index.order)  # a rules change may order ties differently
+    if ordered != list(facts):
+        facts = pvector(ordered)
+    by_norm: dict[str, list[Fact]] = {}
+    numbers = _Numbers(case.instances)
+    for fact in facts:
+        for rules in index.concerned(fact.type, case.municipality):
+            by_norm.setdefault(rules.id, []).append(fact)
+    states: PMap[str, _NormState] = pmap()
+    for norm in index.timed:
+        mine = by_norm.get(norm.id)
+        rules = index.rules(norm, case.municipality)
+        if mine and any(rules.start_for(f) is not None for f in mine):
+            states = states.set(norm.id, _derive(rules, mine, numbers, index))
+    return Case(case.subject, case.municipality, facts, case.keys, case.published,
+                numbers.given, case.now, case.probes, case.recent_probes, states)  # fmt: skip
+
+
+def _live(case: Case, now: datetime, index: _Index) -> list[Clock]:
+    """The clocks a later fact or instant can still change, at `now`."""
+    assert case.derived is not None
+    live = [run.at(norm, now) for norm, state in case.derived.items() for run in state.runs]
+    live.extend(_availability(case, now, index))
+    return live
+
+
+def _every_clock(case: Case, now: datetime, index: _Index) -> list[Clock]:
+    assert case.derived is not None
+    closed = [clock for state in case.derived.values() for clock in state.closed]
+    return sorted([*closed, *_live(case, now, index)], key=lambda c: (c.norm, c.instance))
+
+
+class _Clocks(Sequence[Clock]):
+    """Every clock of a case at an instant, derived when first read."""
+
+    def __init__(self, case: Case, now: datetime, index: _Index) -> None:
+        self._case, self._now, self._index = case, now, index
+        self._clocks: list[Clock] | None = None
+
+    def _all(self) -> list[Clock]:
+        if self._clocks is None:
+            self._clocks = _every_clock(self._case, self._now, self._index)
+        return self._clocks
+
+    @overload
+    def __getitem__(self, index: int) -> Clock: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Clock]: ...
+    def __getitem__(self, index: int | slice) -> Clock | Sequence[Clock]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[Clock] = (),
+             *, changed: bool = False, dry: bool = False) -> Step:  # fmt: skip
+    """Publish what differs between the clocks and what the case has published.
+
+    `touched` are clocks that left the live set in this step (or all of a norm derived
+    again); every live clock is looked at too. The decision rule, per clock: `opened`
+    once; `at_risk` once, while it runs past its at-risk instant; a final kind when it
+    differs from the one standing (with `corrects` naming that one); and `opened` again,
+    correcting the standing final kind, if a late fact set the clock running again.
+    """
+    index = _index(catalogue)
+    warmed = _warm(case, index)
+    changed = changed or warmed.instances is not case.instances
+    now = _later(now, case.now)
+    live = _live(warmed, now, index)
+    published = warmed.published
+    outcomes: list[Outcome] = []
+    pending: list[datetime] = []
+    for clock in (*touched, *live):
+        before = published.get((clock.norm, clock.instance), ())
+        kinds = _decide(clock, before, now)
+        if len(kinds) == len(before):
+            continue
+        if dry:
+            pending.append(clock.decided_at or clock.started_at)
+            continue
+        for position in range(len(before), len(kinds)):
+            outcomes.append(_outcome(warmed, clock, kinds, position, catalogue))
+        published = published.set((clock.norm, clock.instance), kinds)
+    after = warmed
+    if outcomes or changed:
+        after = Case(warmed.subject, warmed.municipality, warmed.facts, warmed.keys, published,
+                     warmed.instances, now, warmed.probes, warmed.recent_probes,
+                     warmed.derived)  # fmt: skip
+    elif warmed is not case:
+        after = warmed  # the cache only: the stored value is unchanged
+    open_clocks: list[tuple[str, bool]] = []
+    for clock in live:
+        if not clock.is_open:
+            continue
+        warned = Kind.AT_RISK in published.get((clock.norm, clock.instance), ())
+        open_clocks.append((clock.norm, warned))
+        if clock.paused or clock.deadline is None:
+            continue
+        pending.append(clock.deadline)
+        if clock.at_risk_at is not None and not warned:
+            pending.append(clock.at_risk_at)
+    return Step(
+        after,
+        tuple(outcomes),
+        _Clocks(after, now, index),
+        tuple(open_clocks),
+        min(pending, default=None),
+        changed or bool(outcomes),
+    )
+
+
+def _standing(kinds: Sequence[str]) -> str | None:
+    """The decision that stands: the last kind published other than `at_risk`."""
+    for kind in reversed(kinds):
+        if kind != Kind.AT_RISK:
+            return kind
+    return None
+
+
+def _decide(clock: Clock, before: tuple[str, ...], now: datetime) -> tuple[str, ...]:
+    """The kinds published for the clock once it is published at `now`."""
+    kinds = before or (Kind.OPENED.value,)
+    standing = _standing(kinds)
+    if clock.status is Kind.OPENED:
+        if standing in FINAL_KINDS:
+            kinds = (*kinds, Kind.OPENED.value)
+        if (
+            not clock.paused
+            and clock.at_risk_at is not None
+            and clock.at_risk_at < now
+            and Kind.AT_RISK not in kinds
+        ):
+            kinds = (*kinds, Kind.AT_RISK.value)
+    elif clock.status != standing:
+        kinds = (*kinds, clock.status.value)
+    return kinds
+
+
+def _outcome(case: Case, clock: Clock, kinds: tuple[str, ...], position: int,
+             catalogue: Catalogue) -> Outcome:  # fmt: skip
+    kind = Kind(kinds[position])
+    earlier = kinds[:position]
+    corrects = None
+    if kind is not Kind.AT_RISK:
+        standing = _standing(earlier)
+        corrects = Kind(standing) if standing in FINAL_KINDS else None
+    if kind is Kind.OPENED:
+        decided_at: datetime | None = clock.started_at
+    elif kind is Kind.AT_RISK:
+        decided_at = clock.at_risk_at
+    else:
+        decided_at = clock.decided_at
+    return Outcome(
+        subject=case.subject,
+        norm=clock.norm,
+        instance=clock.instance,
+        kind=kind,
+        channel=catalogue.norms[clock.norm].channel,
+        municipality=case.municipality,
+        started_at=clock.started_at,
+        deadline=clock.deadline,
+        decided_at=decided_at,
+        corrects=corrects,
+        revision=earlier.count(kind) + 1,
+    )
+
+
+# --- website availability -------------------------------------------------------------------
 
 _PROBES = "website.probe"
 _RECENT_PROBES = 1024
-"""Probe keys remembered per month: more than a resent batch (ingest takes at most 500)."""
+"""Probe keys remembered: twice what a resent batch can hold (ingest takes at most 500)."""
+_DIGEST = 6
+"""Bytes of a key's digest: 48 bits. The 1,024 remembered take 6 KiB (the keys themselves
+took about 30), and a new key matches one of them by chance about once in 3 * 10^11."""
 
 
-def _count_probe(facts: tuple[Fact, ...], probe: Fact) -> tuple[Fact, ...]:
+def _count_probe(case: Case, probe: Fact) -> Case:
     """Fold a probe into its month's tally (months of Europe/Amsterdam).
 
     A website is probed every minute and only the share of `up` probes per month
-    matters, so single probes are not kept. The keys of the most recent probes are,
-    so that a resent batch (ingest asks for a retry after a 503) is not counted twice.
+    matters, so single probes are not kept: only a digest of the latest keys, so that
+    a resent batch (ingest asks for a retry after a 503) is not counted twice.
     """
+    digest = hashlib.blake2b(probe.key.encode(), digest_size=_DIGEST).digest()
+    recent = case.recent_probes
+    at = recent.find(digest)
+    while at != -1:
+        if at % _DIGEST == 0:
+            return case
+        at = recent.find(digest, at + 1)
     local = probe.time.astimezone(AMSTERDAM)
-    key = f"probes {local.year:04d}-{local.month:02d}"
-    up = 1 if probe.data.get("up") else 0
-    for index, fact in enumerate(facts):
-        if fact.key == key:
-            recent = fact.data["recent"]
-            if probe.key in recent:
-                return facts
-            data = {
-                "up": fact.data["up"] + up,
-                "total": fact.data["total"] + 1,
-                "recent": [*recent[-(_RECENT_PROBES - 1) :], probe.key],
-            }
-            return (*facts[:index], replace(fact, data=data), *facts[index + 1 :])
-    start = datetime(local.year, local.month, 1, tzinfo=AMSTERDAM).astimezone(UTC)
-    tally = Fact(_PROBES, start, key, {"up": up, "total": 1, "recent": [probe.key]})
-    return _insert_in_time_order(facts, tally)
+    month = f"{local.year:04d}-{local.month:02d}"
+    up, total = case.probes.get(month, (0, 0))
+    tally = (up + (1 if probe.data.get("up") else 0), total + 1)
+    return Case(case.subject, case.municipality, case.facts, case.keys, case.published,
+                case.instances, case.now, case.probes.set(month, tally),
+                (recent + digest)[-_RECENT_PROBES * _DIGEST :], case.derived)  # fmt: skip
 
 
-def _availability(norm: NormSpec, facts: Iterable[Fact], now: datetime) -> list[Clock]:
-    """One clock per calendar month with probes; decided when the month is over.
+def _availability(case: Case, now: datetime, index: _Index) -> Iterator[Clock]:
+    """One clock per calendar month with probes, decided once the month is over.
 
     The instance is the month as YYYYMM, so it is stable however probes arrive.
     """
-    assert norm.availability is not None
-    result = []
-    for fact in facts:
-        if fact.type != _PROBES:
-            continue
-        local = fact.time.astimezone(AMSTERDAM)
-        year, month = local.year, local.month
-        next_month = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=AMSTERDAM)
-        end = next_month.astimezone(UTC) - timedelta(seconds=1)
-        clock = Clock(norm=norm.id, instance=year * 100 + month, started_at=fact.time, deadline=end)
-        if end < now:
-            met = fact.data["up"] / fact.data["total"] >= norm.availability.minimum
-            clock = replace(clock, status=Kind.MET if met else Kind.BREACHED, decided_at=end)
-        result.append(clock)
-    return result
-
-
-def _publish(case: Case, now: datetime, catalogue: Catalogue) -> Step:
-    # Kind is a StrEnum: a member equals and hashes as its string, so the published
-    # tuples (plain strings, as stored) are looked up with members directly.
-    published = set(case.published)
-    finals: dict[tuple[str, int], Kind] = {
-        (norm_id, instance): Kind(kind)
-        for norm_id, instance, kind in case.published
-        if kind in FINAL_KINDS
-    }
-    outcomes: list[Outcome] = []
-    added: list[tuple[str, int, str]] = []
-    derived = tuple(clocks(case, now, catalogue))
-    for clock in derived:
-        norm_id, instance = clock.norm, clock.instance
-
-        def emit(kind: Kind, decided_at: datetime | None, corrects: Kind | None = None,
-                 clock: Clock = clock) -> None:  # fmt: skip
-            outcomes.append(
-                Outcome(
-                    subject=case.subject,
-                    norm=clock.norm,
-                    instance=clock.instance,
-                    kind=kind,
-                    channel=catalogue.norms[clock.norm].channel,
-                    municipality=case.municipality,
-                    started_at=clock.started_at,
-                    deadline=clock.deadline,
-                    decided_at=decided_at,
-                    corrects=corrects,
-                )
-            )
-            entry = (clock.norm, clock.instance, kind.value)
-            if entry not in published:
-                published.add(entry)
-                added.append(entry)
-
-        if (norm_id, instance, Kind.OPENED) not in published:
-            emit(Kind.OPENED, clock.started_at)
-        if (
-            clock.status is Kind.OPENED
-            and not clock.paused
-            and clock.at_risk_at is not None
-            and clock.at_risk_at < now
-            and (norm_id, instance, Kind.AT_RISK) not in published
-        ):
-            emit(Kind.AT_RISK, clock.at_risk_at)
-        if clock.status in FINAL_KINDS and (norm_id, instance, clock.status) not in published:
-            emit(clock.status, clock.decided_at, corrects=finals.get((norm_id, instance)))
-    if not outcomes:
-        return Step(case, (), derived)
-    updated = Case(case.subject, case.municipality, case.facts, case.published + tuple(added))
-    return Step(updated, tuple(outcomes), derived)
-
-
-def _insert_in_time_order(facts: tuple[Fact, ...], fact: Fact) -> tuple[Fact, ...]:
-    """Keep facts sorted by event time; equal times keep their arrival order."""
-    index = len(facts)
-    while index and facts[index - 1].time > fact.time:
-        index -= 1
-    return (*facts[:index], fact, *facts[index:])
+    for norm in index.availability:
+        assert norm.availability is not None
+        for month, (up, total) in case.probes.items():
+            year, number = int(month[:4]), int(month[5:])
+            first = datetime(year, number, 1, tzinfo=AMSTERDAM)
+            following = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=AMSTERDAM)
+            started = first.astimezone(UTC)
+            end = following.astimezone(UTC) - timedelta(microseconds=1)
+            clock = Clock(norm.id, year * 100 + number, month, started, end)
+            if end < now:
+                met = up / total >= norm.availability.minimum
+                status = Kind.MET if met else Kind.BREACHED
+                clock = Clock(norm.id, clock.instance, month, started, end, status, end)
+            yield clock

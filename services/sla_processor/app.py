@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import Case, Outcome, Step, apply, clocks, due, next_due
+from normwacht.core.engine import MAX_FACTS, Case, Outcome, Step, apply, due, refuses, view
 from normwacht.core.events import Municipality, parse_event
 from services.sla_processor.codec import decode_case, encode_case
 from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
@@ -158,9 +158,28 @@ def create_app(
     processed: dict[int, int] = {}  # partition -> offset of the last record processed
     persisted_marks: dict[int, float] = {}  # what `stored_marks` holds, without a store read
 
+    # The cases last used, decoded and with the engine's derivation cache, as the table
+    # holds them (every write goes through `keep`): an event for a case in here costs
+    # the same however many facts it holds. Emptied on every rebalance.
+    recent: dict[str, tuple[Case, dict[str, Any]]] = {}
+
     def load(subject: str) -> tuple[Case | None, dict[str, Any] | None]:
+        found = recent.pop(subject, None)
+        if found is not None:
+            recent[subject] = found  # the most recently used go last
+            return found
         stored = cases.get(subject)
-        return (None, None) if stored is None else (decode_case(stored["case"]), stored)
+        if stored is None:
+            return None, None
+        case = decode_case(stored["case"])
+        keep(case, stored)
+        return case, stored
+
+    def keep(case: Case, stored: dict[str, Any]) -> None:
+        recent.pop(case.subject, None)
+        recent[case.subject] = (case, stored)
+        if len(recent) > settings.cached_cases:
+            del recent[next(iter(recent))]
 
     async def resend_if_replayed(
         stored: dict[str, Any] | None, partition: int, offset: int
@@ -189,10 +208,9 @@ def create_app(
         return True
 
     def track(step: Step, partition: int) -> IndexEntry:
-        case = step.case
-        return index.track(
-            case.subject, partition, case.municipality, step.clocks, case.published, step.next_due
-        )
+        entry = IndexEntry.of(step)
+        index.track(step.case.subject, partition, step.case.municipality, entry)
+        return entry
 
     async def publish(
         step: Step,
@@ -207,7 +225,9 @@ def create_app(
         if values:
             outbox = [*outbox[-(OUTBOX - 1) :], [offset, values]]
         entry = track(step, partition)
-        cases[step.case.subject] = stored_case(step.case, offset, outbox, partition, entry, rules)
+        row = stored_case(step.case, offset, outbox, partition, entry, rules)
+        cases[step.case.subject] = row
+        keep(step.case, row)
         for outcome, value in zip(step.outcomes, values, strict=True):
             await send_outcome(outcome.subject, value, partition)
             metrics.count(outcome, fired_at=time.time() if fired else None)
@@ -256,10 +276,12 @@ def create_app(
         if case is None or await resend_if_replayed(stored, partition, offset):
             return
         step = due(case, mark, catalogue)
-        if step.outcomes:
+        if step.changed:
             await publish(step, partition, offset, stored, fired=True)
         else:
             track(step, partition)
+            assert stored is not None
+            keep(step.case, stored)  # with what the engine derived
 
     async def on_event(record: faust.types.EventT[bytes], partition: int) -> None:
         try:
@@ -280,6 +302,14 @@ def create_app(
         case, stored = load(event.subject)
         if await resend_if_replayed(stored, partition, offset):
             return
+        if case is not None and refuses(case, event):
+            await dead_letter(
+                record,
+                "case_full",
+                f"case {event.subject!r} holds {MAX_FACTS} facts, the most one case may hold; "
+                "its clocks are still decided, but it takes no new events",
+            )
+            return
         earlier: tuple[Outcome, ...] = ()
         if case is not None and before is not None and _may_be_due(stored, before, rules):
             # What the watermark had decided before this event came, comes first, as a
@@ -288,10 +318,12 @@ def create_app(
             case, earlier = settled.case, settled.outcomes
         step = apply(case, event, mark, catalogue)
         metrics.events.labels(event.type).inc()
-        if earlier or step.case is not case:
+        if earlier or step.changed:
             await publish(
                 replace(step, outcomes=earlier + step.outcomes), partition, offset, stored
             )
+        elif stored is not None:
+            keep(step.case, stored)
 
     @app.agent(events_topic)
     async def process(stream: faust.StreamT[bytes]) -> None:
@@ -351,6 +383,7 @@ def create_app(
     @app.on_rebalance_complete.connect
     async def rebuild(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         index.clear()
+        recent.clear()
         marks.clear()
         processed.clear()
         persisted_marks.clear()
@@ -418,15 +451,12 @@ def rebuild_index(
     for subject, stored in cases:
         entry = IndexEntry.stored(stored, rules)
         if entry is not None:
-            index.track_entry(subject, stored["partition"], stored["case"]["municipality"], entry)
+            index.track(subject, stored["partition"], stored["case"]["municipality"], entry)
             continue
         case = decode_case(stored["case"])
         partition = partition_of(subject, partitions)
-        derived = clocks(case, mark_of(partition), catalogue)
-        index.track(
-            subject, partition, case.municipality, derived, case.published,
-            next_due(case, derived),
-        )  # fmt: skip
+        step = view(case, mark_of(partition), catalogue)
+        index.track(subject, partition, case.municipality, IndexEntry.of(step))
 
 
 def _may_be_due(stored: Mapping[str, Any] | None, mark: datetime, rules: str) -> bool:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import normwacht.core
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import Clock, Kind
+from normwacht.core.engine import Step
 
 
 def rules_fingerprint(catalogue: Catalogue) -> str:
@@ -43,17 +42,8 @@ class IndexEntry(NamedTuple):
     due: float | None
 
     @classmethod
-    def of(
-        cls,
-        clocks: Iterable[Clock],
-        published: Iterable[tuple[str, int, str]],
-        next_due: datetime | None,
-    ) -> IndexEntry:
-        warned = {(norm, instance) for norm, instance, kind in published if kind == Kind.AT_RISK}
-        return cls(
-            tuple((c.norm, (c.norm, c.instance) in warned) for c in clocks if c.is_open),
-            None if next_due is None else next_due.timestamp(),
-        )
+    def of(cls, step: Step) -> IndexEntry:
+        return cls(step.open, None if step.next_due is None else step.next_due.timestamp())
 
     @staticmethod
     def trusted(value: Mapping[str, Any], rules: str) -> bool:
@@ -79,23 +69,8 @@ class DeadlineIndex:
         self.open_counts: Counter[tuple[str, str]] = Counter()  # (norm, municipality) -> open
         self.at_risk_counts: Counter[tuple[str, str]] = Counter()  # ... open and at risk
 
-    def track(
-        self,
-        subject: str,
-        partition: int,
-        municipality: str,
-        clocks: Iterable[Clock],
-        published: Iterable[tuple[str, int, str]],
-        next_due: datetime | None,
-    ) -> IndexEntry:
+    def track(self, subject: str, partition: int, municipality: str, entry: IndexEntry) -> None:
         """Record the case as it is now: its open clocks and when it is next due."""
-        entry = IndexEntry.of(clocks, published, next_due)
-        self.track_entry(subject, partition, municipality, entry)
-        return entry
-
-    def track_entry(
-        self, subject: str, partition: int, municipality: str, entry: IndexEntry
-    ) -> None:
         before = self._open.pop(subject, ())
         now = tuple((norm, municipality, at_risk) for norm, at_risk in entry.open)
         for norm, place, at_risk in before:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import Kind, Outcome
+from normwacht.core.engine import FINAL_KINDS, Kind, Outcome
 from normwacht.core.events import Municipality
 
 _OUTCOME_LABELS = ("norm", "channel", "municipality")
@@ -50,6 +50,13 @@ class ProcessorMetrics:
             "Published breaches turned into met or excluded by a late event dated in time. "
             "Standing breaches = breaches_total - corrections_total.",
             _OUTCOME_LABELS,
+            registry=r,
+        )
+        self.superseded = Counter(
+            "normwacht_sla_superseded",
+            "Final outcomes that a later one for the same clock replaced (its `corrects`), "
+            'by the kind replaced: standing met = met_total - superseded_total{kind="met"}.',
+            (*_OUTCOME_LABELS, "kind"),
             registry=r,
         )
         self.breach_delay = Histogram(
@@ -107,6 +114,9 @@ class ProcessorMetrics:
                 labels = (norm.id, norm.channel, municipality.value)
                 for counter in (*self._by_kind.values(), self.corrections):
                     counter.labels(*labels)
+                for kind in sorted(FINAL_KINDS):
+                    self.superseded.labels(*labels, kind.value)
+        self.dead_letters.labels("case_full")
 
     def count(self, outcome: Outcome, fired_at: float | None = None) -> None:
         """Count a published outcome; `fired_at` is set for breaches the deadline timer fired."""
@@ -116,6 +126,8 @@ class ProcessorMetrics:
             counter.labels(*labels).inc()
         if outcome.corrects is Kind.BREACHED:
             self.corrections.labels(*labels).inc()
+        if outcome.corrects is not None and outcome.corrects in FINAL_KINDS:
+            self.superseded.labels(*labels, outcome.corrects.value).inc()
         if outcome.kind is Kind.BREACHED and fired_at is not None and outcome.deadline:
             delay = max(0.0, fired_at - outcome.deadline.timestamp())
             self.breach_delay.labels(outcome.norm).observe(delay)

@@ -46,6 +46,12 @@ class ProcessorSettings(BaseSettings):
         description="How long past a deadline we wait for late events before breaching. "
         "A later event dated in time still corrects the breach.",
     )
+    cached_cases: int = Field(
+        default=10_000,
+        ge=1,
+        description="Cases kept decoded in memory, with the engine's derivation state, so "
+        "that an event for a recently used case does not derive it again.",
+    )
     log_level: str = "INFO"
 
     @property

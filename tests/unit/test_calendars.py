@@ -124,7 +124,8 @@ def test_next_working_day(day: date, expected: date) -> None:
 
 
 # ---------------------------------------------------------------------------------
-# Working days: the day of receipt never counts; the deadline is 23:59:59 local.
+# Working days: the day of receipt never counts; the deadline is the end of the day
+# local (END_OF_DAY, 23:59:59.999999: the whole last day up to midnight).
 # ---------------------------------------------------------------------------------
 
 
@@ -132,49 +133,49 @@ def test_next_working_day(day: date, expected: date) -> None:
     ("calendar", "received", "days", "expected"),
     [
         # Mon -> Tue (1), Wed (2).
-        (CAL, "2026-03-09T10:00", 2, "2026-03-11T23:59:59+01:00"),
+        (CAL, "2026-03-09T10:00", 2, "2026-03-11T23:59:59.999999+01:00"),
         # Received at the last second of Monday: still Monday, so still Wednesday.
-        (CAL, "2026-03-09T23:59:59", 2, "2026-03-11T23:59:59+01:00"),
+        (CAL, "2026-03-09T23:59:59", 2, "2026-03-11T23:59:59.999999+01:00"),
         # Received at midnight: that is already Tuesday -> Wed (1), Thu (2).
-        (CAL, "2026-03-10T00:00:00", 2, "2026-03-12T23:59:59+01:00"),
+        (CAL, "2026-03-10T00:00:00", 2, "2026-03-12T23:59:59.999999+01:00"),
         # 23:59:59 UTC on Monday is 00:59:59 Tuesday in Amsterdam: the local date counts.
-        (CAL, "2026-03-09T23:59:59+00:00", 2, "2026-03-12T23:59:59+01:00"),
+        (CAL, "2026-03-09T23:59:59+00:00", 2, "2026-03-12T23:59:59.999999+01:00"),
         # Saturday: Mon (1), Tue (2).
-        (CAL, "2026-03-07T09:00", 2, "2026-03-10T23:59:59+01:00"),
+        (CAL, "2026-03-07T09:00", 2, "2026-03-10T23:59:59.999999+01:00"),
         # Sunday, "the next working day": Monday.
-        (CAL, "2026-03-08T18:00", 1, "2026-03-09T23:59:59+01:00"),
+        (CAL, "2026-03-08T18:00", 1, "2026-03-09T23:59:59.999999+01:00"),
         # Friday after closing time: the hour does not matter -> Mon (1), Tue (2).
-        (CAL, "2026-03-06T17:30", 2, "2026-03-10T23:59:59+01:00"),
+        (CAL, "2026-03-06T17:30", 2, "2026-03-10T23:59:59.999999+01:00"),
         # Christmas 2026: Thu 24 Dec; Fri 25 (Christmas), Sat 26 (Boxing Day), Sun 27 do
         # not count -> Mon 28 (1), Tue 29 (2).
-        (CAL, "2026-12-24T09:00", 2, "2026-12-29T23:59:59+01:00"),
+        (CAL, "2026-12-24T09:00", 2, "2026-12-29T23:59:59.999999+01:00"),
         # ...and "the next working day" is Monday 28 December.
-        (CAL, "2026-12-24T09:00", 1, "2026-12-28T23:59:59+01:00"),
+        (CAL, "2026-12-24T09:00", 1, "2026-12-28T23:59:59.999999+01:00"),
         # Received on Christmas Day itself: the receipt day never counts either way.
-        (CAL, "2026-12-25T11:00", 1, "2026-12-28T23:59:59+01:00"),
+        (CAL, "2026-12-25T11:00", 1, "2026-12-28T23:59:59.999999+01:00"),
         # Easter 2027: Thu 25 Mar; Good Friday, weekend (DST starts on the Sunday) and
         # Easter Monday do not count -> Tue 30 (1), Wed 31 (2), now in summer time.
-        (CAL, "2027-03-25T12:00", 2, "2027-03-31T23:59:59+02:00"),
+        (CAL, "2027-03-25T12:00", 2, "2027-03-31T23:59:59.999999+02:00"),
         # King's Day 2026 is Monday 27 April: Fri 24 Apr -> Tue 28 Apr.
-        (CAL, "2026-04-24T12:00", 1, "2026-04-28T23:59:59+02:00"),
+        (CAL, "2026-04-24T12:00", 1, "2026-04-28T23:59:59.999999+02:00"),
         # King's Day 2025 was Saturday 26 April: Monday 28 April 2025 is a working day.
-        (CAL, "2025-04-25T12:00", 1, "2025-04-28T23:59:59+02:00"),
+        (CAL, "2025-04-25T12:00", 1, "2025-04-28T23:59:59.999999+02:00"),
         # Ascension 2026: Wed 13 May -> Thu 14 is a holiday -> Fri 15 (1).
-        (CAL, "2026-05-13T12:00", 1, "2026-05-15T23:59:59+02:00"),
+        (CAL, "2026-05-13T12:00", 1, "2026-05-15T23:59:59.999999+02:00"),
         # ...but with Fri 15 May as a closing (bridge) day -> Mon 18 (1).
-        (BRIDGE, "2026-05-13T12:00", 1, "2026-05-18T23:59:59+02:00"),
+        (BRIDGE, "2026-05-13T12:00", 1, "2026-05-18T23:59:59.999999+02:00"),
         # Whit Monday 2026: Fri 22 May -> Mon 25 is a holiday -> Tue 26 (1).
-        (CAL, "2026-05-22T12:00", 1, "2026-05-26T23:59:59+02:00"),
+        (CAL, "2026-05-22T12:00", 1, "2026-05-26T23:59:59.999999+02:00"),
         # Liberation Day 2025 (lustrum): Fri 2 May -> Mon 5 is a holiday -> Tue 6 (1).
-        (CAL, "2025-05-02T12:00", 1, "2025-05-06T23:59:59+02:00"),
+        (CAL, "2025-05-02T12:00", 1, "2025-05-06T23:59:59.999999+02:00"),
         # Liberation Day 2026 is a working day: Mon 4 May -> Tue 5 (1).
-        (CAL, "2026-05-04T12:00", 1, "2026-05-05T23:59:59+02:00"),
+        (CAL, "2026-05-04T12:00", 1, "2026-05-05T23:59:59.999999+02:00"),
         # Across the spring DST change: Fri 27 Mar 2026 -> Mon 30 (1), in summer time.
-        (CAL, "2026-03-27T16:00", 1, "2026-03-30T23:59:59+02:00"),
+        (CAL, "2026-03-27T16:00", 1, "2026-03-30T23:59:59.999999+02:00"),
         # 10 working days from Wed 22 Apr 2026: Thu 23 (1), Fri 24 (2), [King's Day Mon 27],
         # Tue 28 (3), Wed 29 (4), Thu 30 (5), Fri 1 May (6), Mon 4 (7), Tue 5 (8, Liberation
         # Day is a working day in 2026), Wed 6 (9), Thu 7 (10).
-        (CAL, "2026-04-22T09:00", 10, "2026-05-07T23:59:59+02:00"),
+        (CAL, "2026-04-22T09:00", 10, "2026-05-07T23:59:59.999999+02:00"),
     ],
 )
 def test_add_working_days(calendar: Calendar, received: str, days: int, expected: str) -> None:
@@ -196,14 +197,14 @@ def test_add_working_days_needs_at_least_one_day(days: int) -> None:
     ("received", "days", "expected"),
     [
         # 2 weeks from Mon 12 Oct 2026 -> Mon 26 Oct, after DST ended on the 25th.
-        ("2026-10-12T15:00", 14, "2026-10-26T23:59:59+01:00"),
+        ("2026-10-12T15:00", 14, "2026-10-26T23:59:59.999999+01:00"),
         # 1 week from Sat 19 Dec 2026 ends on Sat 26 Dec (Boxing Day): a service term
         # is not extended, only statutory terms are.
-        ("2026-12-19T10:00", 7, "2026-12-26T23:59:59+01:00"),
+        ("2026-12-19T10:00", 7, "2026-12-26T23:59:59.999999+01:00"),
         # 23:30 UTC on Sat 28 Mar 2026 is 00:30 CET on Sun 29 Mar -> Sun 5 Apr.
-        ("2026-03-28T23:30:00+00:00", 7, "2026-04-05T23:59:59+02:00"),
+        ("2026-03-28T23:30:00+00:00", 7, "2026-04-05T23:59:59.999999+02:00"),
         # Received at the very first second of a day: that day is the day of receipt.
-        ("2026-03-10T00:00:00", 1, "2026-03-11T23:59:59+01:00"),
+        ("2026-03-10T00:00:00", 1, "2026-03-11T23:59:59.999999+01:00"),
     ],
 )
 def test_add_calendar_days(received: str, days: int, expected: str) -> None:
@@ -426,23 +427,23 @@ def test_weekend_noon_rule_respects_closing_days() -> None:
     ("end", "expected"),
     [
         # Ends on Saturday 7 March 2026 -> Monday 9 March.
-        ("2026-03-07T23:59:59", "2026-03-09T23:59:59+01:00"),
+        ("2026-03-07T23:59:59.999999", "2026-03-09T23:59:59.999999+01:00"),
         # Ends on Tuesday 5 May 2026: a working day, but an Atw holiday every year.
-        ("2026-05-05T23:59:59", "2026-05-06T23:59:59+02:00"),
+        ("2026-05-05T23:59:59.999999", "2026-05-06T23:59:59.999999+02:00"),
         # Ends on Christmas Day 2026 (Fri): 26 (Sat), 27 (Sun) -> Monday 28 December.
-        ("2026-12-25T23:59:59", "2026-12-28T23:59:59+01:00"),
+        ("2026-12-25T23:59:59.999999", "2026-12-28T23:59:59.999999+01:00"),
         # Ends on Good Friday 2026: weekend, Easter Monday -> Tuesday 7 April.
-        ("2026-04-03T23:59:59", "2026-04-07T23:59:59+02:00"),
+        ("2026-04-03T23:59:59.999999", "2026-04-07T23:59:59.999999+02:00"),
         # Ends on King's Day 2025, Saturday 26 April -> Monday 28 April.
-        ("2025-04-26T23:59:59", "2025-04-28T23:59:59+02:00"),
+        ("2025-04-26T23:59:59.999999", "2025-04-28T23:59:59.999999+02:00"),
         # Ends on Ascension Day 2026 (Thu) -> Friday 15 May (closing days do not count).
-        ("2026-05-14T23:59:59", "2026-05-15T23:59:59+02:00"),
+        ("2026-05-14T23:59:59.999999", "2026-05-15T23:59:59.999999+02:00"),
         # Ends on New Year's Day 2027 (Fri) -> Monday 4 January.
-        ("2027-01-01T23:59:59", "2027-01-04T23:59:59+01:00"),
+        ("2027-01-01T23:59:59.999999", "2027-01-04T23:59:59.999999+01:00"),
         # Ends on an ordinary Thursday: unchanged.
-        ("2026-12-24T23:59:59", "2026-12-24T23:59:59+01:00"),
+        ("2026-12-24T23:59:59.999999", "2026-12-24T23:59:59.999999+01:00"),
         # 23:30 UTC on Friday is 00:30 Saturday in Amsterdam -> Monday.
-        ("2026-03-06T23:30:00+00:00", "2026-03-09T23:59:59+01:00"),
+        ("2026-03-06T23:30:00+00:00", "2026-03-09T23:59:59.999999+01:00"),
         # Unchanged, but returned as Amsterdam time: 12:00 UTC is 13:00 CET.
         ("2026-03-06T12:00:00+00:00", "2026-03-06T13:00:00+01:00"),
     ],
@@ -454,15 +455,15 @@ def test_statutory_term_end(end: str, expected: str) -> None:
 def test_closing_days_do_not_extend_statutory_terms() -> None:
     # The bridge day Fri 15 May 2026 closes the office but is not an Atw day.
     end = BRIDGE.end_of_day(date(2026, 5, 15))
-    assert iso(statutory_term_end(end)) == "2026-05-15T23:59:59+02:00"
+    assert iso(statutory_term_end(end)) == "2026-05-15T23:59:59.999999+02:00"
 
 
 def test_six_week_objection_term() -> None:
     # Term starts Fri 13 Nov 2026; 6 weeks = 42 days -> Fri 25 Dec 2026 (Christmas),
     # extended past Boxing Day (Sat) and Sunday to Monday 28 December.
     nominal = CAL.add_calendar_days(at("2026-11-13T10:00"), 42)
-    assert iso(nominal) == "2026-12-25T23:59:59+01:00"
-    assert iso(statutory_term_end(nominal)) == "2026-12-28T23:59:59+01:00"
+    assert iso(nominal) == "2026-12-25T23:59:59.999999+01:00"
+    assert iso(statutory_term_end(nominal)) == "2026-12-28T23:59:59.999999+01:00"
 
 
 # ---------------------------------------------------------------------------------
@@ -471,8 +472,31 @@ def test_six_week_objection_term() -> None:
 
 
 def test_end_of_day() -> None:
-    assert time(23, 59, 59) == END_OF_DAY
-    assert iso(CAL.end_of_day(date(2026, 3, 29))) == "2026-03-29T23:59:59+02:00"
+    # The last representable instant of the day: a day-based term ends at midnight.
+    assert time(23, 59, 59, 999999) == END_OF_DAY
+    assert iso(CAL.end_of_day(date(2026, 3, 29))) == "2026-03-29T23:59:59.999999+02:00"
+
+
+@pytest.mark.parametrize(
+    ("calendar", "received", "last_day"),
+    [
+        # Mon 9 Mar 2026 + 2 working days: Tue 10 (1), Wed 11 (2).
+        (CAL, "2026-03-09T10:00", "2026-03-11"),
+        # Thu 2 Apr 2026: Good Friday, the weekend and Easter Monday skipped; summer time.
+        (CAL, "2026-04-02T15:00", "2026-04-08"),
+        # Autumn DST weekend: Fri 23 Oct 2026 -> Mon 26 (1), Tue 27 (2), in winter time.
+        (CAL, "2026-10-23T12:00", "2026-10-27"),
+    ],
+)
+def test_a_working_day_deadline_includes_the_last_half_second_of_its_day(
+    calendar: Calendar, received: str, last_day: str
+) -> None:
+    # A stop at 23:59:59.5 on the last day is in time: the term ends at midnight, not
+    # at the last whole second. Midnight itself belongs to the next day.
+    deadline = calendar.add_working_days(at(received), 2)
+    assert deadline.date().isoformat() == last_day
+    assert deadline >= at(f"{last_day}T23:59:59.500000")
+    assert deadline < at(f"{last_day}T00:00:00") + timedelta(days=1)
 
 
 @pytest.mark.parametrize(

@@ -369,3 +369,54 @@ def test_cli_deadlines_uses_the_municipalities_option(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "2026-05-26T23:59:59+02:00\n2026-05-27T23:59:59+02:00\n"
+
+
+AT_RISK_IN = (
+    # Fri 6 Mar 16:30, 2 office hours: due Mon 10:00; 75 % of the 2 office hours is
+    # 30 min on Friday and 60 from Mon 08:30 -> Mon 09:30.
+    "social.answer\t2026-03-06T16:30:00+01:00\theiloo\n"
+    # Fri 18 Dec, 10 working days: due Tue 5 Jan 2027 (end of day). 86 office hours in
+    # between (1 on Friday, 10 working days of 8.5); 75 % is 64.5 h: Friday 1 h, seven
+    # full days to Wed 30 Dec (59.5 h), 4 h from Thu 31 Dec 08:30 -> 12:30.
+    "report.resolve\t2026-12-18T16:00:00+01:00\n"
+    # 20 s 24/7: at risk after 15 s.
+    "phone.answer\t2026-03-02T10:00:00+01:00\n"
+    "phone.transfers\t2026-03-02T10:00:00+01:00\n"
+    # Configured below to 5 working days in Heiloo: Mon 2 Mar -> Mon 9 Mar; never at risk.
+    "counter.home_visit\t2026-03-02T10:00:00+01:00\theiloo\n"
+)
+AT_RISK_OUT = (
+    "2026-03-09T10:00:00+01:00\t2026-03-09T09:30:00+01:00\n"
+    "2027-01-05T23:59:59+01:00\t2026-12-31T12:30:00+01:00\n"
+    "2026-03-02T10:00:20+01:00\t2026-03-02T10:00:15+01:00\n"
+    "\n"
+    "2026-03-09T23:59:59+01:00\t\n"
+)
+
+
+def test_cli_deadlines_at_risk_prints_the_moment_after_a_tab(tmp_path: Path) -> None:
+    places = write(
+        tmp_path,
+        "municipalities:\n  heiloo:\n    terms: {counter.home_visit: {working_days: 5}}\n",
+        "places.yaml",
+    )
+    result = runner.invoke(
+        app, ["deadlines", "--at-risk", "--municipalities", str(places)], input=AT_RISK_IN
+    )
+    assert result.stdout == AT_RISK_OUT
+    [message] = result.stderr.splitlines()
+    assert message == "line 4: phone.transfers has no deadline from a start time alone"
+    assert result.exit_code == 1
+
+
+def test_cli_deadlines_prints_a_day_end_to_whole_seconds_and_other_instants_unchanged() -> None:
+    # The day ends at midnight (23:59:59.999999 inside) but is printed as 23:59:59; an
+    # instant with other microseconds is printed as it is: 10:00:00.250 + 20 s.
+    result = runner.invoke(
+        app,
+        ["deadlines"],
+        input="email.answer\t2026-03-02T10:00:00+01:00\n"
+        "phone.answer\t2026-03-02T10:00:00.250000+01:00\n",
+    )
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == "2026-03-04T23:59:59+01:00\n2026-03-02T10:00:20.250000+01:00\n"

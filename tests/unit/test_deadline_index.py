@@ -11,7 +11,7 @@ from kafka.partitioner.default import murmur2
 
 from normwacht.catalogue_file import default_paths
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import Clock, Kind, apply, due
+from normwacht.core.engine import apply, due
 from normwacht.core.events import Event, parse_event
 from services.sla_processor.app import _may_be_due, partition_of, rebuild_index, stored_case
 from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
@@ -20,27 +20,18 @@ from services.sla_processor.watermarks import Watermarks
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-def clock(norm: str = "phone.answer", status: Kind = Kind.OPENED, instance: int = 1) -> Clock:
-    return Clock(
-        norm=norm,
-        instance=instance,
-        started_at=T0,
-        deadline=T0 + timedelta(seconds=20),
-        status=status,
-    )
-
-
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def track(index: DeadlineIndex, subject: str, due_s: float | None, *clocks: Clock,
-          partition: int = 0, municipality: str = "bergen",
-          published: tuple[tuple[str, int, str], ...] = ()) -> None:  # fmt: skip
-    index.track(
-        subject, partition, municipality, clocks or (clock(),), published,
-        None if due_s is None else at(due_s),
-    )  # fmt: skip
+Open = tuple[str, bool]
+"""An open clock as the index keeps it: its norm, and whether its at-risk warning is out."""
+
+
+def track(index: DeadlineIndex, subject: str, due_s: float | None, *open_clocks: Open,
+          partition: int = 0, municipality: str = "bergen") -> None:  # fmt: skip
+    due_at = None if due_s is None else at(due_s).timestamp()
+    index.track(subject, partition, municipality, IndexEntry(open_clocks, due_at))
 
 
 def test_pops_only_what_is_due_in_order_per_partition() -> None:
@@ -78,16 +69,15 @@ def test_a_retried_case_is_due_again() -> None:
 
 def test_open_and_at_risk_clocks_are_counted_per_norm_and_municipality() -> None:
     index = DeadlineIndex()
-    track(index, "a", 10, clock(), clock("phone.transfers"),
-          published=(("phone.answer", 1, "at_risk"),))  # fmt: skip
-    track(index, "b", 10, clock(), clock(status=Kind.MET, instance=2), municipality="heiloo")
+    track(index, "a", 10, ("phone.answer", True), ("phone.transfers", False))
+    track(index, "b", 10, ("phone.answer", False), municipality="heiloo")
     assert +index.open_counts == {
         ("phone.answer", "bergen"): 1,
         ("phone.transfers", "bergen"): 1,
         ("phone.answer", "heiloo"): 1,
     }
     assert +index.at_risk_counts == {("phone.answer", "bergen"): 1}
-    track(index, "a", None, clock(status=Kind.BREACHED))
+    track(index, "a", None)  # both clocks ended
     assert index.open_counts[("phone.answer", "bergen")] == 0
     assert index.at_risk_counts[("phone.answer", "bergen")] == 0
     assert index.open_clocks == 1
@@ -119,31 +109,30 @@ def test_partitions_agree_with_kafka_pythons_partitioner() -> None:
         assert partition_of(key, 6) == (murmur2(key.encode()) & 0x7FFFFFFF) % 6
 
 
-def test_an_index_entry_keeps_the_open_clocks_and_the_due_instant() -> None:
-    entry = IndexEntry.of(
-        (clock(), clock("phone.transfers"), clock(status=Kind.MET, instance=2)),
-        (("phone.answer", 1, "at_risk"),),
-        at(10),
-    )
-    assert entry == IndexEntry(
-        (("phone.answer", True), ("phone.transfers", False)), at(10).timestamp()
-    )
-    assert IndexEntry.of((clock(status=Kind.BREACHED),), (), None) == IndexEntry((), None)
+def test_an_index_entry_keeps_the_open_clocks_and_the_due_instant(catalogue: Catalogue) -> None:
+    queued = apply(None, event("call.queued", "CALL", T0), T0, catalogue)
+    assert IndexEntry.of(queued) == IndexEntry((("phone.answer", False),), at(15).timestamp())
+    warned = due(queued.case, at(16), catalogue)  # at risk at 15 s: the deadline is next
+    assert IndexEntry.of(warned) == IndexEntry((("phone.answer", True),), at(20).timestamp())
+    breached = due(warned.case, at(21), catalogue)
+    assert IndexEntry.of(breached) == IndexEntry((), None)
 
 
 def test_a_rebuild_from_stored_entries_equals_tracking_the_clocks() -> None:
     # The processor stores each case's IndexEntry and rebuilds the index from it.
-    derived, rebuilt = DeadlineIndex(), DeadlineIndex()
-    published = (("phone.answer", 1, "at_risk"),)
+    tracked, rebuilt = DeadlineIndex(), DeadlineIndex()
+    open_clocks = (("phone.answer", True), ("phone.transfers", False))
     for subject, due_s, partition in [("a", 10, 0), ("b", 5, 1), ("c", None, 0)]:
-        clocks = (clock(), clock("phone.transfers"))
-        track(derived, subject, due_s, *clocks, partition=partition, published=published)
-        when = None if due_s is None else at(due_s)
-        rebuilt.track_entry(subject, partition, "bergen", IndexEntry.of(clocks, published, when))
-    assert rebuilt.open_counts == derived.open_counts
-    assert rebuilt.at_risk_counts == derived.at_risk_counts
+        track(tracked, subject, due_s, *open_clocks, partition=partition)
+        stored = {"open": [list(c) for c in open_clocks], "rules": "r",
+                  "due": None if due_s is None else at(due_s).timestamp()}  # fmt: skip
+        entry = IndexEntry.stored(json.loads(json.dumps(stored)), "r")
+        assert entry is not None
+        rebuilt.track(subject, partition, "bergen", entry)
+    assert rebuilt.open_counts == tracked.open_counts
+    assert rebuilt.at_risk_counts == tracked.at_risk_counts
     for partition in (0, 1):
-        assert rebuilt.pop_due(partition, at(60).timestamp()) == derived.pop_due(
+        assert rebuilt.pop_due(partition, at(60).timestamp()) == tracked.pop_due(
             partition, at(60).timestamp()
         )
 
@@ -189,7 +178,7 @@ def table_of(catalogue: Catalogue, now: datetime, rules: str) -> list[tuple[str,
     for subject, (type_, when) in started.items():
         case = apply(None, event(type_, subject, when), when, catalogue).case
         step = due(case, now, catalogue)
-        entry = IndexEntry.of(step.clocks, step.case.published, step.next_due)
+        entry = IndexEntry.of(step)
         value = stored_case(step.case, 0, [], partition_of(subject, 2), entry, rules)
         table.append((subject, json.loads(json.dumps(value))))
     return table

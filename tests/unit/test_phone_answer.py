@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -33,7 +34,7 @@ def run(catalogue: Catalogue, *events: Event, now: datetime | None = None) -> St
         case = step.case
         outcomes.extend(o for o in step.outcomes if o.norm == "phone.answer")
     assert step is not None
-    return Step(step.case, tuple(outcomes), step.clocks)
+    return replace(step, outcomes=tuple(outcomes))
 
 
 def kinds(step: Step) -> list[Kind]:

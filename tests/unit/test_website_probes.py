@@ -35,7 +35,9 @@ def test_a_month_below_999_per_mille_is_breached_once_it_is_over(catalogue: Cata
     [breach] = [o for o in due(play(catalogue, probes), AFTER_JUNE, catalogue).outcomes
                 if o.kind is not Kind.OPENED]  # fmt: skip
     assert (breach.kind, breach.instance) == (Kind.BREACHED, 202606)
-    assert breach.deadline == datetime.fromisoformat("2026-06-30T23:59:59+02:00")
+    assert breach.deadline == datetime.fromisoformat(
+        "2026-06-30T23:59:59.999999+02:00"
+    )  # the month ends at midnight
 
 
 def test_a_resent_batch_is_not_counted_twice(catalogue: Catalogue) -> None:
