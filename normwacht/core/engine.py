@@ -358,6 +358,7 @@ class _Index:
             for type_ in _types_read(norm):
                 concerned.setdefault(type_, []).append(norm)
         self._concerned = {t: tuple(n) for t, n in concerned.items()}
+        self.position = {norm: at for at, norm in enumerate(catalogue.norms)}
         # At equal times: what only starts clocks, then what starts one and stops another
         # (an answered call), then the rest; a withdrawal last, after a stop at its instant.
         self._rank = {t: 1 if t in stops else 0 for t in starts}
@@ -646,7 +647,11 @@ def _warm(case: Case, index: _Index) -> Case:
 def _live(case: Case, now: datetime, index: _Index) -> list[Clock]:
     """The clocks a later fact or instant can still change, at `now`."""
     assert case.derived is not None
-    live = [run.at(norm, now) for norm, state in case.derived.items() for run in state.runs]
+    live = []
+    for norm in index.timed:  # in the catalogue's order, so outcomes come out in it
+        state = case.derived.get(norm.id)
+        if state is not None:
+            live.extend(run.at(norm.id, now) for run in state.runs)
     live.extend(_availability(case, now, index))
     return live
 
@@ -704,7 +709,10 @@ def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[
     published = warmed.published
     outcomes: list[Outcome] = []
     pending: list[datetime] = []
-    for clock in (*touched, *live):
+    looked_at = [*touched, *live]
+    if touched:
+        looked_at.sort(key=lambda c: (index.position[c.norm], c.instance))
+    for clock in looked_at:
         before = published.get((clock.norm, clock.instance), ())
         kinds = _decide(clock, before, now)
         if len(kinds) == len(before):

@@ -48,7 +48,7 @@ FINAL = ("met", "breached", "excluded", "cancelled")
 OPEN = "opened"  # the expected "status" of a clock that no event or deadline decides
 
 Data = Mapping[str, Any] | None
-Step = tuple[str, str, Data]  # (event type without "nl.buch.", UTC time, data)
+EventSpec = tuple[str, str, Data]  # (event type without "nl.buch.", UTC time, data)
 ClockKey = tuple[str, str, datetime]  # (subject, norm, started_at)
 
 
@@ -62,7 +62,7 @@ class Scenario:
 
     name: str
     municipality: str
-    steps: tuple[Step, ...]
+    steps: tuple[EventSpec, ...]
     by_hand: Mapping[tuple[str, str], str]  # (norm, started_at) -> final state
 
 
@@ -193,7 +193,7 @@ class CaseRun:
         return sorted(events, key=lambda e: e.time)
 
 
-def cloud_event(subject: str, municipality: str, number: int, step: Step) -> dict[str, Any]:
+def cloud_event(subject: str, municipality: str, number: int, step: EventSpec) -> dict[str, Any]:
     type_, at, data = step
     event: dict[str, Any] = {
         "specversion": "1.0",
@@ -397,6 +397,8 @@ def clock_problems(key: ClockKey, outcomes: Sequence[dict[str, Any]], expected: 
     outcome corrects the kind that stood before it (none while the clock runs).
     """
     where = f"{key[0]} {key[1]} started {key[2].isoformat()}"
+    if not outcomes:
+        return [f"{where}: nothing published, expected it to end {expected}"]
     problems: list[str] = []
     decisions = [o for o in outcomes if o["kind"] != "at_risk"]
     first_opened = [o for o in decisions if o["kind"] == "opened" and o["corrects"] is None]
