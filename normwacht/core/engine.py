@@ -647,7 +647,7 @@ def _warm(case: Case, index: _Index) -> Case:
 def _live(case: Case, now: datetime, index: _Index) -> list[Clock]:
     """The clocks a later fact or instant can still change, at `now`."""
     assert case.derived is not None
-    live = []
+    live: list[Clock] = []
     for norm in index.timed:  # in the catalogue's order, so outcomes come out in it
         state = case.derived.get(norm.id)
         if state is not None:

@@ -223,7 +223,8 @@ def check_published(processor: Processor, final: dict[tuple[str, str], Clock]) -
         clock = instance_of[key]
         assert stands[key] == clock.status, f"{key}: {stands[key]} stands, {clock.status} is true"
         assert [o.kind for o in mine].count(Kind.OPENED) >= 1
-        assert mine[0].kind is Kind.OPENED and mine[0].corrects is None
+        assert mine[0].kind is Kind.OPENED
+        assert mine[0].corrects is None
         # Each decision replaces the one before it by name: never two final ones standing.
         decided: Kind | None = None
         for outcome in mine:
