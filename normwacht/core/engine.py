@@ -219,7 +219,8 @@ class Step:
     `clocks` is every clock of the case at that instant, derived when first read (so
     not for hot paths). `open` names each open clock's norm and whether its at-risk
     warning is out; `next_due` is the earliest instant at which `due` would publish
-    something new; `changed` says whether the case's stored value changed.
+    something new; `changed` says whether the case's stored value changed, and
+    `recorded` which clocks' entries in `published` did.
     """
 
     case: Case
@@ -228,6 +229,8 @@ class Step:
     open: tuple[tuple[str, bool], ...] = ()
     next_due: datetime | None = None
     changed: bool = False
+    recorded: tuple[Clock, ...] = ()
+    """The clocks whose published kinds changed (the case's `published` says to what)."""
 
 
 def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Catalogue,
@@ -709,9 +712,15 @@ def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[
     published = warmed.published
     outcomes: list[Outcome] = []
     pending: list[datetime] = []
-    looked_at = [*touched, *live]
+    if warmed.instances is not case.instances:
+        # Under new rules old facts started new clocks: publish every clock, so that each
+        # numbered clock has an entry in `published` (storage reads clocks from there).
+        looked_at = _every_clock(warmed, now, index)
+    else:
+        looked_at = [*touched, *live]
     if touched:
         looked_at.sort(key=lambda c: (index.position[c.norm], c.instance))
+    recorded: list[Clock] = []
     for clock in looked_at:
         before = published.get((clock.norm, clock.instance), ())
         kinds = _decide(clock, before, now)
@@ -723,13 +732,12 @@ def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[
         for position in range(len(before), len(kinds)):
             outcomes.append(_outcome(warmed, clock, kinds, position, catalogue))
         published = published.set((clock.norm, clock.instance), kinds)
-    after = warmed
+        recorded.append(clock)
+    after = warmed  # when nothing changed, only the derivation cache may have
     if outcomes or changed:
         after = Case(warmed.subject, warmed.municipality, warmed.facts, warmed.keys, published,
                      warmed.instances, now, warmed.probes, warmed.recent_probes,
                      warmed.derived)  # fmt: skip
-    elif warmed is not case:
-        after = warmed  # the cache only: the stored value is unchanged
     open_clocks: list[tuple[str, bool]] = []
     for clock in live:
         if not clock.is_open:
@@ -748,6 +756,7 @@ def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[
         tuple(open_clocks),
         min(pending, default=None),
         changed or bool(outcomes),
+        tuple(recorded),
     )
 
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import structlog
@@ -33,9 +33,30 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import MAX_FACTS, Case, Outcome, Step, apply, due, refuses, view
+from normwacht.core.engine import (
+    MAX_FACTS,
+    Case,
+    Clock,
+    Fact,
+    Outcome,
+    Step,
+    apply,
+    due,
+    refuses,
+    view,
+)
 from normwacht.core.events import Municipality, parse_event
-from services.sla_processor.codec import decode_case, encode_case
+from services.sla_processor.codec import (
+    FACTS_PER_CHUNK,
+    chunks_of,
+    clock_key,
+    clock_row,
+    clocks_of,
+    decode_case,
+    encode_fact,
+    fact_key,
+    head,
+)
 from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
 from services.sla_processor.durability import (
     commit_only_after_changelog_is_written,
@@ -83,7 +104,15 @@ DUE_RECORD_HEADER = "normwacht-due"
 """Marks a due-record: the timer's note, in the events topic, that a case is due."""
 
 
-TABLES = ("cases", "watermarks")
+TABLES = ("cases", "watermarks", "case_facts", "case_clocks")
+
+
+class Loaded(NamedTuple):
+    """A case as read: the engine's value, its head in the `cases` table, its last chunk."""
+
+    case: Case
+    stored: dict[str, Any]
+    chunk: list[Any]
 
 
 def changelog_topics(app_id: str) -> list[str]:
@@ -155,29 +184,47 @@ def create_app(
     cases = app.Table(TABLES[0], default=None, partitions=kafka.partitions)
     # Each partition's watermark, so a restarted worker decides as the first one would.
     stored_marks = app.Table(TABLES[1], default=None, partitions=kafka.partitions)
+    # A case's facts in chunks, and a row per clock (see codec.py): an event writes
+    # what it changed, not the whole case.
+    case_facts = app.Table(TABLES[2], default=None, partitions=kafka.partitions)
+    case_clocks = app.Table(TABLES[3], default=None, partitions=kafka.partitions)
     processed: dict[int, int] = {}  # partition -> offset of the last record processed
     persisted_marks: dict[int, float] = {}  # what `stored_marks` holds, without a store read
 
-    # The cases last used, decoded and with the engine's derivation cache, as the table
-    # holds them (every write goes through `keep`): an event for a case in here costs
+    # The cases last used, decoded and with the engine's derivation cache, as the tables
+    # hold them (every write goes through `keep`): an event for a case in here costs
     # the same however many facts it holds. Emptied on every rebalance.
-    recent: dict[str, tuple[Case, dict[str, Any]]] = {}
+    recent: dict[str, Loaded] = {}
 
-    def load(subject: str) -> tuple[Case | None, dict[str, Any] | None]:
+    def load(subject: str) -> Loaded | None:
         found = recent.pop(subject, None)
         if found is not None:
             recent[subject] = found  # the most recently used go last
             return found
         stored = cases.get(subject)
         if stored is None:
-            return None, None
-        case = decode_case(stored["case"])
-        keep(case, stored)
-        return case, stored
+            return None
+        own = stored["case"]
+        facts = [
+            fact
+            for chunk in chunks_of(own)
+            for fact in case_facts.get(fact_key(subject, chunk)) or ()
+        ]
+        rows = {
+            (norm, instance): row
+            for norm, instance in clocks_of(own)
+            if (row := case_clocks.get(clock_key(subject, norm, instance))) is not None
+        }
+        count = own["facts"]
+        case = decode_case(own, facts, rows, stored["offset"])
+        loaded = Loaded(case, stored, facts[count - count % FACTS_PER_CHUNK : count])
+        keep(loaded)
+        return loaded
 
-    def keep(case: Case, stored: dict[str, Any]) -> None:
-        recent.pop(case.subject, None)
-        recent[case.subject] = (case, stored)
+    def keep(loaded: Loaded) -> None:
+        subject = loaded.case.subject
+        recent.pop(subject, None)
+        recent[subject] = loaded
         if len(recent) > settings.cached_cases:
             del recent[next(iter(recent))]
 
@@ -196,7 +243,15 @@ def create_app(
         if stored is None or stored["offset"] < offset:
             return False
         if stored["offset"] == offset:
-            cases[stored["case"]["subject"]] = stored
+            # And so does everything it wrote to the other tables.
+            subject = stored["case"]["subject"]
+            for key, row in stored["last"]["rows"].items():
+                case_clocks[key] = row
+            if stored["last"]["chunk"] is not None:
+                chunk, facts = stored["last"]["chunk"]
+                case_facts[fact_key(subject, chunk)] = facts
+            cases[subject] = stored
+            recent.pop(subject, None)  # read back whole next time
         resent = 0
         for source_offset, values in stored["outbox"]:
             if source_offset == offset:
@@ -216,18 +271,34 @@ def create_app(
         step: Step,
         partition: int,
         offset: int,
-        stored: dict[str, Any] | None,
+        loaded: Loaded | None,
+        fact: Fact | None = None,
         *,
         fired: bool = False,
     ) -> None:
+        """Write what the step changed (`fact`: the fact it added) and send its outcomes."""
+        case = step.case
         values = [outcome.model_dump_json() for outcome in step.outcomes]
-        outbox = list(stored["outbox"]) if stored else []
+        outbox = list(loaded.stored["outbox"]) if loaded else []
         if values:
             outbox = [*outbox[-(OUTBOX - 1) :], [offset, values]]
+        rows = {}
+        for clock in step.recorded:
+            before = loaded.case.published.get((clock.norm, clock.instance)) if loaded else None
+            key = clock_key(case.subject, clock.norm, clock.instance)
+            rows[key] = case_clocks[key] = clock_row(case, clock, before, offset)
+        chunk = loaded.chunk if loaded else []
+        written: list[Any] | None = None
+        if fact is not None:
+            count = len(loaded.case.facts) if loaded else 0
+            chunk = [*(chunk if count % FACTS_PER_CHUNK else ()), encode_fact(fact)]
+            written = [count // FACTS_PER_CHUNK, chunk]
+            case_facts[fact_key(case.subject, count // FACTS_PER_CHUNK)] = chunk
         entry = track(step, partition)
-        row = stored_case(step.case, offset, outbox, partition, entry, rules)
-        cases[step.case.subject] = row
-        keep(step.case, row)
+        last = {"chunk": written, "rows": rows}
+        stored = stored_case(case, offset, outbox, partition, entry, rules, last)
+        cases[case.subject] = stored
+        keep(Loaded(case, stored, chunk))
         for outcome, value in zip(step.outcomes, values, strict=True):
             await send_outcome(outcome.subject, value, partition)
             metrics.count(outcome, fired_at=time.time() if fired else None)
@@ -272,16 +343,15 @@ def create_app(
         mark = marks.after_due_record(partition, datetime.fromisoformat(due_record["now"]))
         offset = record.message.offset
         remember_mark(partition, mark, offset)
-        case, stored = load(due_record["subject"])
-        if case is None or await resend_if_replayed(stored, partition, offset):
+        loaded = load(due_record["subject"])
+        if loaded is None or await resend_if_replayed(loaded.stored, partition, offset):
             return
-        step = due(case, mark, catalogue)
+        step = due(loaded.case, mark, catalogue)
         if step.changed:
-            await publish(step, partition, offset, stored, fired=True)
+            await publish(step, partition, offset, loaded, fired=True)
         else:
             track(step, partition)
-            assert stored is not None
-            keep(step.case, stored)  # with what the engine derived
+            keep(loaded._replace(case=step.case))  # with what the engine derived
 
     async def on_event(record: faust.types.EventT[bytes], partition: int) -> None:
         try:
@@ -299,9 +369,10 @@ def create_app(
         mark = marks.after_event(partition, event.time, wall)
         offset = record.message.offset
         remember_mark(partition, mark, offset)
-        case, stored = load(event.subject)
-        if await resend_if_replayed(stored, partition, offset):
+        loaded = load(event.subject)
+        if loaded and await resend_if_replayed(loaded.stored, partition, offset):
             return
+        case = loaded.case if loaded else None
         if case is not None and refuses(case, event):
             await dead_letter(
                 record,
@@ -311,19 +382,22 @@ def create_app(
             )
             return
         earlier: tuple[Outcome, ...] = ()
-        if case is not None and before is not None and _may_be_due(stored, before, rules):
+        recorded: tuple[Clock, ...] = ()
+        if loaded and before is not None and _may_be_due(loaded.stored, before, rules):
             # What the watermark had decided before this event came, comes first, as a
             # due-record would have published it: the order a replay sees too.
-            settled = due(case, before, catalogue)
-            case, earlier = settled.case, settled.outcomes
+            settled = due(loaded.case, before, catalogue)
+            case, earlier, recorded = settled.case, settled.outcomes, settled.recorded
         step = apply(case, event, mark, catalogue)
         metrics.events.labels(event.type).inc()
+        added = len(step.case.facts) > (len(loaded.case.facts) if loaded else 0)
         if earlier or step.changed:
-            await publish(
-                replace(step, outcomes=earlier + step.outcomes), partition, offset, stored
+            step = replace(
+                step, outcomes=earlier + step.outcomes, recorded=recorded + step.recorded
             )
-        elif stored is not None:
-            keep(step.case, stored)
+            await publish(step, partition, offset, loaded, Fact.of(event) if added else None)
+        elif loaded:
+            keep(loaded._replace(case=step.case))
 
     @app.agent(events_topic)
     async def process(stream: faust.StreamT[bytes]) -> None:
@@ -400,6 +474,7 @@ def create_app(
         rebuild_index(
             index, cases.items(), rules, catalogue, kafka.partitions,
             lambda partition: restored.get(partition) or wall,
+            lambda subject: loaded.case if (loaded := load(subject)) else None,
         )  # fmt: skip
         log.info("deadline_index_rebuilt", open_clocks=index.open_clocks, due_cases=index.due_cases)
 
@@ -424,11 +499,14 @@ def stored_case(
     partition: int,
     entry: IndexEntry,
     rules: str,
+    last: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A case as the `cases` table holds it (JSON)."""
+    """A case's head as the `cases` table holds it (JSON); its facts and clocks are apart."""
     return {
-        "case": encode_case(case),
+        "case": head(case),
         "offset": offset,  # of the record that made this version
+        # What that record wrote to the facts and clocks tables, to write it again.
+        "last": last or {"chunk": None, "rows": {}},
         "outbox": outbox,  # [[source offset, [outcome JSON, ...]], ...], the last few
         # The index's view of the case, so a rebuild need not derive its clocks, and
         # the rules it was derived under.
@@ -446,6 +524,7 @@ def rebuild_index(
     catalogue: Catalogue,
     partitions: int,
     mark_of: Callable[[int], datetime],
+    load: Callable[[str], Case | None],
 ) -> None:
     """Fill `index` from the table: from each stored entry, or derived where it cannot be."""
     for subject, stored in cases:
@@ -453,7 +532,9 @@ def rebuild_index(
         if entry is not None:
             index.track(subject, stored["partition"], stored["case"]["municipality"], entry)
             continue
-        case = decode_case(stored["case"])
+        case = load(subject)
+        if case is None:
+            continue
         partition = partition_of(subject, partitions)
         step = view(case, mark_of(partition), catalogue)
         index.track(subject, partition, case.municipality, IndexEntry.of(step))

@@ -17,6 +17,7 @@ reading it back now and then, as the processor's table does. Whatever the order:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import FINAL_KINDS, Case, Clock, Fact, Kind, Outcome, apply, clocks, due
-from services.sla_processor.codec import decode_case, encode_case
+from services.sla_processor.codec import decode_whole_case, encode_case
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # Monday 09:00 in Amsterdam
 END = T0 + timedelta(days=90)  # after every deadline the cases below can have
@@ -153,7 +154,7 @@ class Processor:
     def store_and_read_back(self) -> None:
         """As a restart does: the table's JSON, without the engine's derivation cache."""
         if self.case is not None:
-            self.case = decode_case(encode_case(self.case))
+            self.case = decode_whole_case(json.loads(json.dumps(encode_case(self.case))))
 
     def final_clocks(self) -> dict[tuple[str, str], Clock]:
         self.due_record(END)

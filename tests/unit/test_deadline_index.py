@@ -11,9 +11,10 @@ from kafka.partitioner.default import murmur2
 
 from normwacht.catalogue_file import default_paths
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import apply, due
+from normwacht.core.engine import Case, apply, due
 from normwacht.core.events import Event, parse_event
 from services.sla_processor.app import _may_be_due, partition_of, rebuild_index, stored_case
+from services.sla_processor.codec import decode_whole_case, encode_case
 from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
 from services.sla_processor.watermarks import Watermarks
 
@@ -165,8 +166,13 @@ def event(type_: str, subject: str, when: datetime) -> Event:
     )
 
 
+CASES: dict[str, Case] = {}
+"""The cases `table_of` made, as the processor would read them back whole."""
+
+
 def table_of(catalogue: Catalogue, now: datetime, rules: str) -> list[tuple[str, Any]]:
-    """Real cases, each brought to `now` and stored as the processor stores them (JSON)."""
+    """Real cases, each brought to `now` and their heads stored as the processor stores
+    them (JSON); `CASES` holds each case itself."""
     started = {
         "CALL-OPEN": ("call.queued", now - timedelta(seconds=10)),
         "CALL-AT-RISK": ("call.queued", now - timedelta(seconds=17)),
@@ -180,6 +186,7 @@ def table_of(catalogue: Catalogue, now: datetime, rules: str) -> list[tuple[str,
         step = due(case, now, catalogue)
         entry = IndexEntry.of(step)
         value = stored_case(step.case, 0, [], partition_of(subject, 2), entry, rules)
+        CASES[subject] = decode_whole_case(json.loads(json.dumps(encode_case(step.case))))
         table.append((subject, json.loads(json.dumps(value))))
     return table
 
@@ -191,9 +198,9 @@ def test_a_rebuild_from_the_stored_entries_equals_deriving_every_case(
     rules = rules_fingerprint(catalogue)
     table = table_of(catalogue, now, rules)
     from_entries, derived = DeadlineIndex(), DeadlineIndex()
-    rebuild_index(from_entries, table, rules, catalogue, 2, lambda _: now)
+    rebuild_index(from_entries, table, rules, catalogue, 2, lambda _: now, CASES.get)
     # Under other rules no stored entry is trusted: every case is derived at `now`.
-    rebuild_index(derived, table, "other rules", catalogue, 2, lambda _: now)
+    rebuild_index(derived, table, "other rules", catalogue, 2, lambda _: now, CASES.get)
     assert from_entries.open_counts == derived.open_counts
     assert from_entries.at_risk_counts == derived.at_risk_counts
     assert from_entries.at_risk_counts[("phone.answer", "castricum")] == 1
@@ -212,12 +219,12 @@ def test_an_entry_stored_under_other_rules_is_derived_again(catalogue: Catalogue
     rules = rules_fingerprint(catalogue)
     table = table_of(catalogue, now, rules)
     expected = DeadlineIndex()
-    rebuild_index(expected, table, rules, catalogue, 2, lambda _: now)
+    rebuild_index(expected, table, rules, catalogue, 2, lambda _: now, CASES.get)
     # An entry gone stale, as one would after a rules change moved its deadline.
     stale = [(s, {**v, "due": None}) if s == "CALL-OPEN" else (s, v) for s, v in table]
     trusted, rederived = DeadlineIndex(), DeadlineIndex()
-    rebuild_index(trusted, stale, rules, catalogue, 2, lambda _: now)
-    rebuild_index(rederived, stale, "new rules", catalogue, 2, lambda _: now)
+    rebuild_index(trusted, stale, rules, catalogue, 2, lambda _: now, CASES.get)
+    rebuild_index(rederived, stale, "new rules", catalogue, 2, lambda _: now, CASES.get)
     assert "CALL-OPEN" not in due_cases(trusted)  # the same rules trust the entry
     assert due_cases(rederived) == due_cases(expected)  # other rules derive it again
 
