@@ -68,6 +68,7 @@ class OutcomeRow(Base):
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     corrects: Mapped[str | None] = mapped_column(String(16))
+    revision: Mapped[int] = mapped_column(default=1)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -115,6 +115,36 @@ def test_outcomes_become_cases_and_breaches(api: TestClient, kafka_settings: Kaf
     assert missing.headers["content-type"] == "application/problem+json"
 
 
+def test_a_clock_shows_what_stands_for_it_whatever_its_corrections(
+    api: TestClient, kafka_settings: KafkaSettings
+) -> None:
+    """A clock is its start: corrections, in either direction and repeated, move one row.
+
+    E: met, then breached correcting met (a late call took the answer), then met again
+    (revision 2, correcting breached). F: breached, then set running by a late pause
+    (`opened` revision 2), so no standing breach.
+    """
+    publish(
+        kafka_settings,
+        outcome("E", Kind.OPENED),
+        outcome("E", Kind.MET),
+        outcome("E", Kind.BREACHED, corrects=Kind.MET),
+        outcome("E", Kind.MET, corrects=Kind.BREACHED, revision=2),
+        outcome("F", Kind.OPENED, minute=1),
+        outcome("F", Kind.BREACHED, minute=1),
+        outcome("F", Kind.OPENED, minute=1, corrects=Kind.BREACHED, revision=2),
+        outcome("G", Kind.OPENED, minute=2),
+    )
+    eventually(lambda: api.get("/v1/cases/G").status_code == 200)
+    [e] = api.get("/v1/cases/E").json()["clocks"]
+    assert (e["instance"], e["status"]) == (1, "met")
+    assert e["outcomes"] == ["opened", "met", "breached", "met"]
+    [f] = api.get("/v1/cases/F").json()["clocks"]
+    assert f["status"] == "opened"
+    assert breaches(api) == []
+    assert breaches(api, include_corrected=True) == ["E", "F"]
+
+
 def test_a_replayed_outcome_never_duplicates_a_row(
     api: TestClient, kafka_settings: KafkaSettings, database_url: str
 ) -> None:
