@@ -122,8 +122,9 @@ class Clock:
         return self.status is Kind.OPENED
 
 
-Instances = PMap[str, PMap[str, int]]
-"""norm -> start key -> instance number."""
+Instances = Mapping[str, PMap[str, int]]
+"""norm -> start key -> instance number. The outer mapping has a key per norm at most, so
+it is a plain dict, copied on change (cheaper than a persistent map at that size)."""
 Published = PMap[tuple[str, int], tuple[str, ...]]
 """(norm, instance) -> the kinds published for that clock, in order."""
 
@@ -148,14 +149,14 @@ class Case:
     keys: PSet[str] = _NO_KEYS
     """The keys of `facts`, to drop duplicates."""
     published: Published = _NOTHING
-    instances: Instances = _NOTHING
+    instances: Instances = field(default_factory=dict)
     now: datetime | None = None
     """The latest instant the case was decided at."""
     probes: PMap[str, tuple[int, int]] = _NOTHING
     """Website probes per month `YYYY-MM` (Europe/Amsterdam): (up, total)."""
     recent_probes: bytes = b""
     """Digests of the latest probes' keys, so that a resent batch is not counted twice."""
-    derived: PMap[str, _NormState] | None = field(default=None, compare=False, repr=False)
+    derived: Mapping[str, _NormState] | None = field(default=None, compare=False, repr=False)
 
     @property
     def full(self) -> bool:
@@ -256,7 +257,7 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
     order = index.order(fact)
     facts = _insert(case.facts, fact, order, index.order)
     numbers = _Numbers(case.instances)
-    states = case.derived
+    states = dict(case.derived)  # a key per norm at most: copied, never changed in place
     touched: list[Clock] = []
     for rules in index.concerned(fact.type, case.municipality):
         state = states.get(rules.id)
@@ -269,7 +270,7 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
             touched.extend(new.closed)
         else:
             continue  # no clock of this norm yet, and this fact starts none
-        states = states.set(rules.id, new)
+        states[rules.id] = new
     updated = Case(case.subject, case.municipality, facts, case.keys.add(fact.key),
                    case.published, numbers.given, case.now, case.probes, case.recent_probes,
                    states)  # fmt: skip
@@ -421,11 +422,11 @@ class _Numbers:
         self.given = given
 
     def of(self, norm: str, start: str) -> int:
-        mine: PMap[str, int] = self.given.get(norm) or pmap()
+        mine: PMap[str, int] = self.given.get(norm) or _NOTHING
         number = mine.get(start)
         if number is None:
             number = len(mine) + 1
-            self.given = self.given.set(norm, mine.set(start, number))
+            self.given = {**self.given, norm: mine.set(start, number)}
         return number
 
 
@@ -637,12 +638,12 @@ def _warm(case: Case, index: _Index) -> Case:
     for fact in facts:
         for rules in index.concerned(fact.type, case.municipality):
             by_norm.setdefault(rules.id, []).append(fact)
-    states: PMap[str, _NormState] = pmap()
+    states: dict[str, _NormState] = {}
     for norm in index.timed:
         mine = by_norm.get(norm.id)
         rules = index.rules(norm, case.municipality)
         if mine and any(rules.start_for(f) is not None for f in mine):
-            states = states.set(norm.id, _derive(rules, mine, numbers, index))
+            states[norm.id] = _derive(rules, mine, numbers, index)
     return Case(case.subject, case.municipality, facts, case.keys, case.published,
                 numbers.given, case.now, case.probes, case.recent_probes, states)  # fmt: skip
 

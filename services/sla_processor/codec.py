@@ -127,7 +127,7 @@ def decode_case(
         facts=decoded,
         keys=pset(fact.key for fact in decoded),
         published=pmap(published),
-        instances=pmap(instances),
+        instances=instances,
         now=None if now is None else datetime.fromisoformat(now),
         probes=pmap({month: (up, total) for month, (up, total) in head["probes"].items()}),
         recent_probes=base64.b64decode(head["recent_probes"]),
