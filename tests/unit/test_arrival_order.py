@@ -271,17 +271,27 @@ def test_reading_a_case_back_from_storage_changes_no_decision(
     assert with_restarts.final_clocks() == in_memory.final_clocks()
 
 
+def calls_arriving(catalogue: Catalogue, *arrivals: tuple[str, str, str]) -> list[Outcome]:
+    """(type, UTC time on Monday 2 March 2026, key) in arrival order, then a due-record at
+    10:05: the phone.answer outcomes published."""
+    processor = Processor(catalogue)
+    for type_, time, key in arrivals:
+        processor.event(Fact(type_, datetime.fromisoformat(f"2026-03-02T{time}+00:00"), key))
+    processor.due_record(datetime.fromisoformat("2026-03-02T10:05:00+00:00"))
+    return [o for o in processor.published if o.norm == "phone.answer"]
+
+
 def test_the_issue_probe_a_late_earlier_start_adds_a_clock(catalogue: Catalogue) -> None:
     """Issue 9's probe (heiloo, Monday 2 March 2026, UTC): a call queued at 10:01:40 and
     answered at 10:01:45 arrives before an earlier call, queued at 10:00:00 and never
     answered. The first keeps number 1 and stays met; the late one is number 2, breached."""
     at = datetime.fromisoformat
-    processor = Processor(catalogue)
-    for type_, time, key in [("call.queued", "10:01:40", "q2"), ("call.answered", "10:01:45", "a"),
-                             ("call.queued", "10:00:00", "q1")]:  # fmt: skip
-        processor.event(Fact(type_, at(f"2026-03-02T{time}+00:00"), key))
-    processor.due_record(at("2026-03-02T10:05:00+00:00"))
-    calls = [o for o in processor.published if o.norm == "phone.answer"]
+    calls = calls_arriving(
+        catalogue,
+        ("call.queued", "10:01:40", "q2"),
+        ("call.answered", "10:01:45", "a"),
+        ("call.queued", "10:00:00", "q1"),
+    )
     assert [(o.id, o.corrects) for o in calls] == [
         ("CASE-P/phone.answer/1/opened", None),
         ("CASE-P/phone.answer/1/met", None),
@@ -299,14 +309,13 @@ def test_a_start_that_takes_a_stop_away_sets_the_clock_running_again(
     arrives late, with the watermark at 10:00:10: the answer was B's (the latest call
     queued by then), so A was never answered and runs again, correcting its met; at
     10:00:20 it is breached."""
-    at = datetime.fromisoformat
-    processor = Processor(catalogue)
-    for type_, time, key in [("call.queued", "10:00:00", "A"), ("call.answered", "10:00:10", "x"),
-                             ("call.queued", "10:00:05", "B")]:  # fmt: skip
-        processor.event(Fact(type_, at(f"2026-03-02T{time}+00:00"), key))
-    processor.due_record(at("2026-03-02T10:05:00+00:00"))
-    calls = [(o.id, o.corrects) for o in processor.published if o.norm == "phone.answer"]
-    assert calls == [
+    calls = calls_arriving(
+        catalogue,
+        ("call.queued", "10:00:00", "A"),
+        ("call.answered", "10:00:10", "x"),
+        ("call.queued", "10:00:05", "B"),
+    )
+    assert [(o.id, o.corrects) for o in calls] == [
         ("CASE-P/phone.answer/1/opened", None),
         ("CASE-P/phone.answer/1/met", None),
         ("CASE-P/phone.answer/1/opened/2", Kind.MET),
