@@ -48,14 +48,16 @@ from normwacht.core.engine import (
 from normwacht.core.events import Municipality, parse_event
 from services.sla_processor.codec import (
     FACTS_PER_CHUNK,
-    chunks_of,
+    INLINE_CLOCKS,
     clock_key,
-    clock_row,
+    clock_name,
     clocks_of,
     decode_case,
     encode_fact,
     fact_key,
+    full_chunks,
     head,
+    read_row,
 )
 from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
 from services.sla_processor.durability import (
@@ -108,11 +110,10 @@ TABLES = ("cases", "watermarks", "case_facts", "case_clocks")
 
 
 class Loaded(NamedTuple):
-    """A case as read: the engine's value, its head in the `cases` table, its last chunk."""
+    """A case as read: the engine's value and its head in the `cases` table."""
 
     case: Case
     stored: dict[str, Any]
-    chunk: list[Any]
 
 
 def changelog_topics(app_id: str) -> list[str]:
@@ -184,8 +185,8 @@ def create_app(
     cases = app.Table(TABLES[0], default=None, partitions=kafka.partitions)
     # Each partition's watermark, so a restarted worker decides as the first one would.
     stored_marks = app.Table(TABLES[1], default=None, partitions=kafka.partitions)
-    # A case's facts in chunks, and a row per clock (see codec.py): an event writes
-    # what it changed, not the whole case.
+    # A large case's facts in chunks, and its clocks' rows (see codec.py): an event
+    # writes its case's head, bounded in size, and rarely anything else.
     case_facts = app.Table(TABLES[2], default=None, partitions=kafka.partitions)
     case_clocks = app.Table(TABLES[3], default=None, partitions=kafka.partitions)
     processed: dict[int, int] = {}  # partition -> offset of the last record processed
@@ -204,20 +205,25 @@ def create_app(
         stored = cases.get(subject)
         if stored is None:
             return None
-        own = stored["case"]
+        own, last = stored["case"], stored["last"]
+        # What the head's own record wrote comes from the head (`last`): after a crash
+        # those writes may not have reached the other tables yet.
+        written = dict(last["chunks"])
         facts = [
             fact
-            for chunk in chunks_of(own)
-            for fact in case_facts.get(fact_key(subject, chunk)) or ()
+            for chunk in full_chunks(own)
+            for fact in written.get(chunk) or case_facts[fact_key(subject, chunk)]
         ]
-        rows = {
-            (norm, instance): row
-            for norm, instance in clocks_of(own)
-            if (row := case_clocks.get(clock_key(subject, norm, instance))) is not None
-        }
-        count = own["facts"]
-        case = decode_case(own, facts, rows, stored["offset"])
-        loaded = Loaded(case, stored, facts[count - count % FACTS_PER_CHUNK : count])
+        facts.extend(stored["tail"])
+        rows = {}
+        for name in clocks_of(own):
+            row = stored["rows"].get(name)
+            if row is None:
+                spilled = last["rows"].get(name) or case_clocks[clock_key(subject, name)]
+                row = read_row(spilled, stored["offset"])
+            if row is not None:
+                rows[name] = row
+        loaded = Loaded(decode_case(own, facts, rows), stored)
         keep(loaded)
         return loaded
 
@@ -245,10 +251,9 @@ def create_app(
         if stored["offset"] == offset:
             # And so does everything it wrote to the other tables.
             subject = stored["case"]["subject"]
-            for key, row in stored["last"]["rows"].items():
-                case_clocks[key] = row
-            if stored["last"]["chunk"] is not None:
-                chunk, facts = stored["last"]["chunk"]
+            for name, row in stored["last"]["rows"].items():
+                case_clocks[clock_key(subject, name)] = row
+            for chunk, facts in stored["last"]["chunks"]:
                 case_facts[fact_key(subject, chunk)] = facts
             cases[subject] = stored
             recent.pop(subject, None)  # read back whole next time
@@ -282,23 +287,42 @@ def create_app(
         outbox = list(loaded.stored["outbox"]) if loaded else []
         if values:
             outbox = [*outbox[-(OUTBOX - 1) :], [offset, values]]
-        rows = {}
-        for clock in step.recorded:
-            before = loaded.case.published.get((clock.norm, clock.instance)) if loaded else None
-            key = clock_key(case.subject, clock.norm, clock.instance)
-            rows[key] = case_clocks[key] = clock_row(case, clock, before, offset)
-        chunk = loaded.chunk if loaded else []
-        written: list[Any] | None = None
+        before = loaded.case.published if loaded else None
+        tail = list(loaded.stored["tail"]) if loaded else []
+        inline = dict(loaded.stored["rows"]) if loaded else {}
+        chunks: list[Any] = []  # what goes to the other tables: [[chunk, facts], ...]
+        rows: dict[str, Any] = {}  # ... and {clock name: row}
         if fact is not None:
-            count = len(loaded.case.facts) if loaded else 0
-            chunk = [*(chunk if count % FACTS_PER_CHUNK else ()), encode_fact(fact)]
-            written = [count // FACTS_PER_CHUNK, chunk]
-            case_facts[fact_key(case.subject, count // FACTS_PER_CHUNK)] = chunk
+            tail.append(encode_fact(fact))
+            if len(tail) == FACTS_PER_CHUNK:  # full: it leaves the head
+                chunks.append([(len(case.facts) - 1) // FACTS_PER_CHUNK, tail])
+                tail = []
+        for clock in step.recorded:
+            name = clock_name(clock.norm, clock.instance)
+            kinds = list(case.published[(clock.norm, clock.instance)])
+            was = before.get((clock.norm, clock.instance)) if before is not None else None
+            if name in inline or was is None:
+                inline[name] = [clock.start, kinds]
+            else:  # spilled earlier: its row changes in place, undoable
+                rows[name] = {
+                    "o": offset,
+                    "start": clock.start,
+                    "kinds": kinds,
+                    "before": list(was),
+                }
+        if len(inline) > INLINE_CLOCKS:
+            for name, (start, kinds) in inline.items():
+                rows[name] = {"o": offset, "start": start, "kinds": kinds, "before": None}
+            inline = {}
+        for chunk, facts in chunks:
+            case_facts[fact_key(case.subject, chunk)] = facts
+        for name, row in rows.items():
+            case_clocks[clock_key(case.subject, name)] = row
         entry = track(step, partition)
-        last = {"chunk": written, "rows": rows}
-        stored = stored_case(case, offset, outbox, partition, entry, rules, last)
+        last = {"chunks": chunks, "rows": rows}
+        stored = stored_case(case, offset, outbox, partition, entry, rules, tail, inline, last)
         cases[case.subject] = stored
-        keep(Loaded(case, stored, chunk))
+        keep(Loaded(case, stored))
         for outcome, value in zip(step.outcomes, values, strict=True):
             await send_outcome(outcome.subject, value, partition)
             metrics.count(outcome, fired_at=time.time() if fired else None)
@@ -499,14 +523,18 @@ def stored_case(
     partition: int,
     entry: IndexEntry,
     rules: str,
+    tail: list[Any] | None = None,
+    rows: dict[str, Any] | None = None,
     last: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A case's head as the `cases` table holds it (JSON); its facts and clocks are apart."""
+    """A case's head as the `cases` table holds it (JSON); see codec.py."""
     return {
         "case": head(case),
+        "tail": tail or [],  # encoded facts after the last full chunk
+        "rows": rows or {},  # {clock name: [start, kinds]} until they are spilled
         "offset": offset,  # of the record that made this version
         # What that record wrote to the facts and clocks tables, to write it again.
-        "last": last or {"chunk": None, "rows": {}},
+        "last": last or {"chunks": [], "rows": {}},
         "outbox": outbox,  # [[source offset, [outcome JSON, ...]], ...], the last few
         # The index's view of the case, so a rebuild need not derive its clocks, and
         # the rules it was derived under.

@@ -1,21 +1,30 @@
-"""A case as the processor's tables hold it: a small head, its facts in chunks, a row per clock.
+"""A case as the processor's tables hold it: a bounded head, full chunks of facts, spilled rows.
 
 Why not one value per case: a table value is written whole on every change, so an
 event's cost would grow with the case's facts and clocks (measured on a case of 1,000
-facts: 92 KB and 4.4 ms of encoding per event, against 0.16 ms for the engine). Here an
-event writes the case's head (its counts, probe tallies and outbox), the chunk its fact
-went into, and the row of each clock whose published kinds it changed.
+facts: 92 KB and 4.4 ms of encoding per event, against 0.16 ms for the engine). Why not
+a value per fact and per clock: each table write costs faust a changelog record, and
+four of them per event took a third off the processor's throughput.
 
-The tables reach Kafka separately, so a worker killed between writes may leave some of
-them newer than the head. The head is the record of truth, and each write can be
-undone or redone from it:
+So a case's head (the `cases` table) holds everything of a small case, and at most a
+few kilobytes of a large one:
 
-- the head counts the facts: a chunk may hold facts beyond that count, from a record
-  whose head was lost, and those are not read;
-- each clock row names the record (source offset) that wrote it and what the row held
+- its facts up to the last full chunk of `FACTS_PER_CHUNK` live in `case_facts`, one
+  value per chunk, written once when it fills; the rest (the *tail*) is in the head;
+- its clocks' rows (start and kinds published) are in the head until more than
+  `INLINE_CLOCKS` of them are; then they are all *spilled* to `case_clocks`, a value
+  per clock, and a spilled clock's row is written there when it changes again.
+
+A typical event therefore writes one value, the head, as before. The tables reach
+Kafka separately, so a worker killed between writes may leave `case_facts` or
+`case_clocks` newer than the head. The head is the record of truth:
+
+- it counts the facts: a chunk beyond its full chunks is not read;
+- a clock in the head's rows is read from the head, whatever `case_clocks` holds;
+- a spilled row names the record (source offset) that wrote it and what it held
   before: a row newer than the head is read as it was before;
 - the head keeps what its own record wrote to the other tables (`last`), so a record
-  read again after a crash writes all of it again (see `app.resend_if_replayed`).
+  read again after a crash writes it again (see `app.resend_if_replayed`).
 
 The engine's derivation cache is not stored: a case read back derives it once.
 """
@@ -25,26 +34,31 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 from pyrsistent import PMap, pmap, pset, pvector
 
-from normwacht.core.engine import Case, Clock, Fact
+from normwacht.core.engine import Case, Fact
 
 FACTS_PER_CHUNK = 32
-"""Facts per stored chunk: an event rewrites at most this many (about 3 KB)."""
+"""Facts per stored chunk, and the most the head holds (about 3 KB)."""
+INLINE_CLOCKS = 32
+"""Clock rows the head holds before they are all spilled to `case_clocks`."""
 
 Row = dict[str, Any]
-"""A clock's stored row: {"o": source offset, "start": key, "kinds": [...], "before": [...]}."""
+"""A spilled clock's row: {"o": source offset, "start": key, "kinds": [...], "before": [...]}."""
 
 
 def fact_key(subject: str, chunk: int) -> str:
     return f"{subject}/{chunk}"
 
 
-def clock_key(subject: str, norm: str, instance: int) -> str:
-    return f"{subject}/{norm}/{instance}"
+def clock_name(norm: str, instance: int) -> str:
+    return f"{norm}/{instance}"
+
+
+def clock_key(subject: str, name: str) -> str:
+    return f"{subject}/{name}"
 
 
 def encode_fact(fact: Fact) -> list[Any]:
@@ -57,7 +71,7 @@ def decode_fact(value: list[Any]) -> Fact:
 
 
 def head(case: Case) -> dict[str, Any]:
-    """The case's own part of its head: what says which chunks and rows belong to it."""
+    """The case's own part of its head: its counts, which say which chunks and rows exist."""
     numbered = {norm: len(numbers) for norm, numbers in case.instances.items()}
     others: dict[str, list[int]] = {}  # clocks numbered otherwise (months of availability)
     for norm, instance in case.published:
@@ -75,51 +89,41 @@ def head(case: Case) -> dict[str, Any]:
     }
 
 
-def clocks_of(head: Mapping[str, Any]) -> Iterator[tuple[str, int]]:
-    """(norm, instance) of every clock row that belongs to the case."""
+def clocks_of(head: Mapping[str, Any]) -> Iterator[str]:
+    """The name (`norm/instance`) of every clock of the case."""
     for norm, count in head["numbered"].items():
         for instance in range(1, count + 1):
-            yield norm, instance
+            yield clock_name(norm, instance)
     for norm, instances in head["others"].items():
         for instance in instances:
-            yield norm, instance
+            yield clock_name(norm, instance)
 
 
-def chunks_of(head: Mapping[str, Any]) -> range:
-    return range(-(-head["facts"] // FACTS_PER_CHUNK))
+def full_chunks(head: Mapping[str, Any]) -> range:
+    """The chunks in `case_facts` that belong to the case (the rest is its tail)."""
+    return range(head["facts"] // FACTS_PER_CHUNK)
 
 
-def clock_row(case: Case, clock: Clock, before: tuple[str, ...] | None, offset: int) -> Row:
-    """A clock's row as written by the record at `offset`, with what it held before."""
-    return {
-        "o": offset,
-        "start": clock.start,
-        "kinds": list(case.published[(clock.norm, clock.instance)]),
-        "before": None if before is None else list(before),
-    }
+def read_row(row: Row, offset: int) -> tuple[str, list[str]] | None:
+    """A spilled row as the head written at `offset` knew it (None: it did not exist)."""
+    kinds = row["kinds"] if row["o"] <= offset else row["before"]
+    return None if kinds is None else (row["start"], kinds)
 
 
 def decode_case(
-    head: Mapping[str, Any],
-    facts: Iterable[list[Any]],
-    rows: Mapping[tuple[str, int], Row],
-    offset: int,
+    head: Mapping[str, Any], facts: Iterable[list[Any]], rows: Mapping[str, tuple[str, list[str]]]
 ) -> Case:
-    """The case whose head was written by the record at `offset`.
-
-    `facts` are its chunks' facts in order (any beyond the head's count are dropped);
-    `rows` its clock rows (a row written by a later record is read as it was before).
-    """
-    decoded = pvector(decode_fact(value) for value in islice(facts, head["facts"]))
+    """The case from its head, its facts (full chunks, then the tail) and its clocks'
+    (start, kinds) by name."""
+    decoded = pvector(decode_fact(value) for value in facts)
     instances: dict[str, PMap[str, int]] = {}
     published: dict[tuple[str, int], tuple[str, ...]] = {}
-    for (norm, instance), row in rows.items():
-        kinds = row["kinds"] if row["o"] <= offset else row["before"]
-        if kinds is None:
-            continue  # made by a record whose head was lost
+    for name, (start, kinds) in rows.items():
+        norm, number = name.rsplit("/", 1)
+        instance = int(number)
         published[(norm, instance)] = tuple(kinds)
         if norm in head["numbered"]:
-            instances[norm] = instances.get(norm, pmap()).set(row["start"], instance)
+            instances[norm] = instances.get(norm, pmap()).set(start, instance)
     now = head["now"]
     return Case(
         subject=head["subject"],
@@ -135,29 +139,27 @@ def decode_case(
 
 
 def encode_case(case: Case) -> dict[str, Any]:
-    """The whole case at once, as its head, chunks and rows would hold it (for tests and tools)."""
+    """The whole case at once, its clocks all in the head (for tests and tools)."""
     facts = [encode_fact(fact) for fact in case.facts]
+    full = len(facts) - len(facts) % FACTS_PER_CHUNK
     starts = {
         (norm, instance): start
         for norm, numbers in case.instances.items()
         for start, instance in numbers.items()
     }
-    rows = {
-        f"{norm}/{instance}": {
-            "o": -1,
-            "start": starts.get((norm, instance), ""),
-            "kinds": list(kinds),
-            "before": None,
-        }
-        for (norm, instance), kinds in case.published.items()
+    return {
+        "head": head(case),
+        "chunks": [facts[at : at + FACTS_PER_CHUNK] for at in range(0, full, FACTS_PER_CHUNK)],
+        "tail": facts[full:],
+        "rows": {
+            clock_name(norm, instance): [starts.get((norm, instance), ""), list(kinds)]
+            for (norm, instance), kinds in case.published.items()
+        },
     }
-    return {"head": head(case), "facts": facts, "rows": rows}
 
 
 def decode_whole_case(value: Mapping[str, Any]) -> Case:
     """The inverse of `encode_case`."""
-    rows = {}
-    for key, row in value["rows"].items():
-        norm, instance = key.rsplit("/", 1)
-        rows[(norm, int(instance))] = row
-    return decode_case(value["head"], value["facts"], rows, -1)
+    facts = [fact for chunk in value["chunks"] for fact in chunk] + value["tail"]
+    rows = {name: (start, kinds) for name, (start, kinds) in value["rows"].items()}
+    return decode_case(value["head"], facts, rows)

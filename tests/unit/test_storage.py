@@ -13,13 +13,14 @@ from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, Fact, apply, clocks
 from services.sla_processor.codec import (
     FACTS_PER_CHUNK,
-    clock_row,
+    clock_name,
     clocks_of,
     decode_case,
     decode_whole_case,
     encode_case,
     encode_fact,
     head,
+    read_row,
 )
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -75,47 +76,30 @@ def test_a_website_subject_writes_kilobytes_not_tens_of_them(catalogue: Catalogu
     assert sizes[1] < 9_000
 
 
-def test_facts_beyond_the_heads_count_are_not_read(catalogue: Catalogue) -> None:
-    """A chunk written by a record whose head was lost holds one fact too many."""
-    case = calls(catalogue, 7)
-    own = head(case)
-    extra = Fact("call.queued", T0 + timedelta(hours=2), "t/lost")
-    facts = [*map(encode_fact, case.facts), encode_fact(extra)]
-    back = decode_case(own, facts, rows_of(case, offset=5), offset=5)
-    assert back == case
-    assert "t/lost" not in back.keys
+def test_a_spilled_row_newer_than_the_head_is_read_as_it_was() -> None:
+    """A record at offset 6 changed a spilled clock's row, but its head was lost."""
+    row = {"o": 6, "start": "t/6", "kinds": ["opened", "met"], "before": ["opened"]}
+    assert read_row(row, offset=5) == ("t/6", ["opened"])
+    assert read_row(row, offset=6) == ("t/6", ["opened", "met"])
+    spilled_then_lost = {"o": 6, "start": "t/7", "kinds": ["opened"], "before": None}
+    assert read_row(spilled_then_lost, offset=5) is None
 
 
-def test_a_clock_row_newer_than_the_head_is_read_as_it_was(catalogue: Catalogue) -> None:
-    """The record at offset 6 answered the last call (its row changed) and opened a new
-    one, but its head was lost: read back, the case is as the head at offset 5 says."""
-    before = calls(catalogue, 7)  # the fourth call queued, not yet answered
-    answered = T0 + timedelta(minutes=3, seconds=5)
-    after = apply(before, Fact("call.answered", answered, "t/7"), answered, catalogue)
-    rows = rows_of(before, offset=5)
-    for clock in after.recorded:
-        key = (clock.norm, clock.instance)
-        rows[key] = clock_row(after.case, clock, before.published.get(key), offset=6)
-    assert rows[("phone.answer", 4)]["kinds"] == ["opened", "met"]
-    back = decode_case(head(before), map(encode_fact, after.case.facts), rows, offset=5)
-    assert back == before
-    assert back.published[("phone.answer", 4)] == ("opened",)
-    # With the head at offset 6 too, it is the case after.
-    again = decode_case(head(after.case), map(encode_fact, after.case.facts), rows, offset=6)
-    assert again == after.case
+def test_a_case_is_read_from_full_chunks_its_tail_and_its_rows(catalogue: Catalogue) -> None:
+    """What the processor reads: the head's count of facts says how many chunks are full;
+    a chunk beyond them (written by a record whose head was lost) is not read."""
+    case = calls(catalogue, 2 * FACTS_PER_CHUNK + 5)
+    whole = encode_case(case)
+    own = whole["head"]
+    assert len(whole["chunks"]) == 2
+    assert len(whole["tail"]) == 5
+    facts = [fact for chunk in whole["chunks"] for fact in chunk] + whole["tail"]
+    rows = {name: tuple(value) for name, value in whole["rows"].items()}
+    assert set(rows) == set(clocks_of(own))
+    assert decode_case(own, facts, rows) == case
+    assert clock_name("phone.answer", 3) in rows
 
 
 def test_a_chunk_holds_a_bounded_number_of_facts() -> None:
-    assert FACTS_PER_CHUNK * size(["call.answered", T0.isoformat(), "x" * 60, {}]) < 4_000
-
-
-def rows_of(case: Case, offset: int) -> dict[tuple[str, int], dict[str, object]]:
-    """Every clock row of the case as the record at `offset` wrote them."""
-    starts = {(norm, n): start for norm, numbers in case.instances.items()
-              for start, n in numbers.items()}  # fmt: skip
-    rows = {}
-    for norm, instance in clocks_of(head(case)):
-        kinds = case.published[(norm, instance)]
-        rows[(norm, instance)] = {"o": offset, "start": starts[(norm, instance)],
-                                  "kinds": list(kinds), "before": None}  # fmt: skip
-    return rows
+    fact = encode_fact(Fact("call.answered", T0, "x" * 60, {}))
+    assert FACTS_PER_CHUNK * size(fact) < 4_000
