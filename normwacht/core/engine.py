@@ -252,6 +252,7 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
     if fact.key in case.keys:
         return _publish(case, now, catalogue)
     index = _index(catalogue)
+    read_back = case.derived is None
     case = _warm(case, index)
     assert case.derived is not None
     order = index.order(fact)
@@ -274,7 +275,7 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
     updated = Case(case.subject, case.municipality, facts, case.keys.add(fact.key),
                    case.published, numbers.given, case.now, case.probes, case.recent_probes,
                    states)  # fmt: skip
-    return _publish(updated, now, catalogue, touched, changed=True)
+    return _publish(updated, now, catalogue, touched, changed=True, whole=read_back)
 
 
 def refuses(case: Case, event: Event) -> bool:
@@ -300,7 +301,8 @@ def view(case: Case, now: datetime, catalogue: Catalogue) -> Step:
 
 
 def clocks(case: Case, now: datetime, catalogue: Catalogue) -> list[Clock]:
-    """Every clock of the case as the facts and `now` decide it, by norm and instance."""
+    """Every clock of the case as the facts and `now` decide it, by norm (in the
+    catalogue's order) and instance."""
     index = _index(catalogue)
     case = _warm(case, index)
     return _every_clock(case, _later(now, case.now), index)
@@ -663,7 +665,8 @@ def _live(case: Case, now: datetime, index: _Index) -> list[Clock]:
 def _every_clock(case: Case, now: datetime, index: _Index) -> list[Clock]:
     assert case.derived is not None
     closed = [clock for state in case.derived.values() for clock in state.closed]
-    return sorted([*closed, *_live(case, now, index)], key=lambda c: (c.norm, c.instance))
+    every = [*closed, *_live(case, now, index)]
+    return sorted(every, key=lambda c: (index.position[c.norm], c.instance))
 
 
 class _Clocks(Sequence[Clock]):
@@ -696,7 +699,7 @@ class _Clocks(Sequence[Clock]):
 
 
 def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[Clock] = (),
-             *, changed: bool = False, dry: bool = False) -> Step:  # fmt: skip
+             *, changed: bool = False, dry: bool = False, whole: bool = False) -> Step:  # fmt: skip
     """Publish what differs between the clocks and what the case has published.
 
     `touched` are clocks that left the live set in this step (or all of a norm derived
@@ -713,13 +716,15 @@ def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[
     published = warmed.published
     outcomes: list[Outcome] = []
     pending: list[datetime] = []
-    if warmed.instances is not case.instances:
-        # Under new rules old facts started new clocks: publish every clock, so that each
-        # numbered clock has an entry in `published` (storage reads clocks from there).
+    if whole or warmed is not case:
+        # A case read back from storage is looked at whole, once: under other rules than
+        # it was stored under, a clock no later fact concerns may have changed, and old
+        # facts may have started new clocks, each of which must get its entry in
+        # `published` (storage knows a clock by it).
         looked_at = _every_clock(warmed, now, index)
     else:
         looked_at = [*touched, *live]
-    if touched:
+    if len(looked_at) > 1:  # in the catalogue's order, then by number: the same every time
         looked_at.sort(key=lambda c: (index.position[c.norm], c.instance))
     recorded: list[Clock] = []
     for clock in looked_at:
@@ -857,7 +862,7 @@ def _availability(case: Case, now: datetime, index: _Index) -> Iterator[Clock]:
     """
     for norm in index.availability:
         assert norm.availability is not None
-        for month, (up, total) in case.probes.items():
+        for month, (up, total) in sorted(case.probes.items()):  # the same order everywhere
             year, number = int(month[:4]), int(month[5:])
             first = datetime(year, number, 1, tzinfo=AMSTERDAM)
             following = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=AMSTERDAM)

@@ -177,7 +177,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     ) -> BreachPage:
         query = (
-            select(OutcomeRow, ClockRow.status)
+            select(OutcomeRow, ClockRow.standing)
             .join(
                 ClockRow,
                 and_(
@@ -191,7 +191,9 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
             .limit(limit + 1)
         )
         if not include_corrected:
-            query = query.where(ClockRow.status == "breached")
+            # Only the breach that stands: a clock breached again after a correction
+            # has two breach outcomes, of which only the last stands.
+            query = query.where(OutcomeRow.id == ClockRow.standing)
         if norm:
             query = query.where(OutcomeRow.norm == norm)
         if municipality:
@@ -220,9 +222,9 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
                 started_at=row.started_at,
                 deadline=row.deadline,
                 breached_at=row.decided_at,
-                corrected=status != "breached",
+                corrected=row.id != standing,
             )
-            for row, status in rows[:limit]
+            for row, standing in rows[:limit]
         ]
         more = len(rows) > limit
         return BreachPage(items=page, next_cursor=_encode_cursor(page[-1]) if more else None)

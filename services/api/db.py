@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from normwacht.core.engine import Outcome
+from normwacht.core.engine import Kind, Outcome
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -79,6 +79,8 @@ class ClockRow(Base):
     norm: Mapped[str] = mapped_column(String(64), primary_key=True)
     instance: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
+    standing: Mapped[str] = mapped_column(String(300))
+    """The id of the outcome that stands for the clock: its last one other than at_risk."""
     channel: Mapped[str] = mapped_column(String(32))
     municipality: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -128,6 +130,8 @@ def record_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime
             )
             session.add(clock)
         clock.status = outcome.kind.value
+        if outcome.kind is not Kind.AT_RISK or clock.standing is None:
+            clock.standing = outcome.id
         clock.deadline = outcome.deadline
         clock.decided_at = outcome.decided_at
     return new

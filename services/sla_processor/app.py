@@ -47,21 +47,16 @@ from normwacht.core.engine import (
 )
 from normwacht.core.events import Municipality, parse_event
 from services.sla_processor.codec import (
-    FACTS_PER_CHUNK,
-    INLINE_CLOCKS,
     clock_key,
-    clock_name,
-    clocks_of,
-    decode_case,
-    encode_fact,
     fact_key,
-    full_chunks,
     head,
-    read_row,
+    plan_writes,
+    read_case,
 )
 from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
 from services.sla_processor.durability import (
     commit_only_after_changelog_is_written,
+    committed_offset,
     resume_clears_queues_only_after_a_suspension,
     uncommitted_partitions_start_from_the_beginning,
 )
@@ -205,25 +200,12 @@ def create_app(
         stored = cases.get(subject)
         if stored is None:
             return None
-        own, last = stored["case"], stored["last"]
-        # What the head's own record wrote comes from the head (`last`): after a crash
-        # those writes may not have reached the other tables yet.
-        written = dict(last["chunks"])
-        facts = [
-            fact
-            for chunk in full_chunks(own)
-            for fact in written.get(chunk) or case_facts[fact_key(subject, chunk)]
-        ]
-        facts.extend(stored["tail"])
-        rows = {}
-        for name in clocks_of(own):
-            row = stored["rows"].get(name)
-            if row is None:
-                spilled = last["rows"].get(name) or case_clocks[clock_key(subject, name)]
-                row = read_row(spilled, stored["offset"])
-            if row is not None:
-                rows[name] = row
-        loaded = Loaded(decode_case(own, facts, rows), stored)
+        case = read_case(
+            stored,
+            lambda chunk: case_facts.get(fact_key(subject, chunk)),
+            lambda name: case_clocks.get(clock_key(subject, name)),
+        )
+        loaded = Loaded(case, stored)
         keep(loaded)
         return loaded
 
@@ -244,19 +226,22 @@ def create_app(
         case keeps its last few outcomes by source offset (an outbox), so a record
         read again after the restart sends exactly the outcomes it made the first time.
         The record that made the stored case writes it again too: its changelog record
-        may be the part lost (the records before it are replays of older versions).
+        may be the part lost (the records before it are replays of older versions); and
+        what the head's journal says its last records wrote to the other tables is
+        written again.
         """
         if stored is None or stored["offset"] < offset:
             return False
+        subject = stored["case"]["subject"]
         if stored["offset"] == offset:
-            # And so does everything it wrote to the other tables.
-            subject = stored["case"]["subject"]
-            for name, row in stored["last"]["rows"].items():
-                case_clocks[clock_key(subject, name)] = row
-            for chunk, facts in stored["last"]["chunks"]:
-                case_facts[fact_key(subject, chunk)] = facts
             cases[subject] = stored
-            recent.pop(subject, None)  # read back whole next time
+        # What the records in the head's journal wrote to the other tables is written
+        # again, oldest first: any of it may be what a crash lost.
+        for _, written in stored["journal"]:
+            for name, row in written["rows"].items():
+                case_clocks[clock_key(subject, name)] = row
+            for chunk, facts in written["chunks"]:
+                case_facts[fact_key(subject, chunk)] = facts
         resent = 0
         for source_offset, values in stored["outbox"]:
             if source_offset == offset:
@@ -287,40 +272,29 @@ def create_app(
         outbox = list(loaded.stored["outbox"]) if loaded else []
         if values:
             outbox = [*outbox[-(OUTBOX - 1) :], [offset, values]]
-        before = loaded.case.published if loaded else None
-        tail = list(loaded.stored["tail"]) if loaded else []
-        inline = dict(loaded.stored["rows"]) if loaded else {}
-        chunks: list[Any] = []  # what goes to the other tables: [[chunk, facts], ...]
-        rows: dict[str, Any] = {}  # ... and {clock name: row}
-        if fact is not None:
-            tail.append(encode_fact(fact))
-            if len(tail) == FACTS_PER_CHUNK:  # full: it leaves the head
-                chunks.append([(len(case.facts) - 1) // FACTS_PER_CHUNK, tail])
-                tail = []
-        for clock in step.recorded:
-            name = clock_name(clock.norm, clock.instance)
-            kinds = list(case.published[(clock.norm, clock.instance)])
-            was = before.get((clock.norm, clock.instance)) if before is not None else None
-            if name in inline or was is None:
-                inline[name] = [clock.start, kinds]
-            else:  # spilled earlier: its row changes in place, undoable
-                rows[name] = {
-                    "o": offset,
-                    "start": clock.start,
-                    "kinds": kinds,
-                    "before": list(was),
-                }
-        if len(inline) > INLINE_CLOCKS:
-            for name, (start, kinds) in inline.items():
-                rows[name] = {"o": offset, "start": start, "kinds": kinds, "before": None}
-            inline = {}
+        writes = plan_writes(
+            case,
+            (loaded.case, loaded.stored) if loaded else None,
+            step.recorded,
+            fact,
+            offset,
+            lambda name: case_clocks.get(clock_key(case.subject, name)),
+        )
+        chunks, rows = writes.chunks, writes.rows
         for chunk, facts in chunks:
             case_facts[fact_key(case.subject, chunk)] = facts
         for name, row in rows.items():
             case_clocks[clock_key(case.subject, name)] = row
         entry = track(step, partition)
-        last = {"chunks": chunks, "rows": rows}
-        stored = stored_case(case, offset, outbox, partition, entry, rules, tail, inline, last)
+        # The journal keeps what records not yet committed wrote elsewhere (and never
+        # more than the outbox's number of records): after a commit nothing is redone.
+        committed = committed_offset(app.consumer, kafka.events_topic, partition) or 0
+        journal = [e for e in loaded.stored["journal"] if e[0] >= committed] if loaded else []
+        if chunks or rows:
+            journal = [*journal[-(OUTBOX - 1) :], [offset, {"chunks": chunks, "rows": rows}]]
+        stored = stored_case(
+            case, offset, outbox, partition, entry, rules, writes.tail, writes.inline, journal
+        )
         cases[case.subject] = stored
         keep(Loaded(case, stored))
         for outcome, value in zip(step.outcomes, values, strict=True):
@@ -525,7 +499,7 @@ def stored_case(
     rules: str,
     tail: list[Any] | None = None,
     rows: dict[str, Any] | None = None,
-    last: dict[str, Any] | None = None,
+    journal: list[Any] | None = None,
 ) -> dict[str, Any]:
     """A case's head as the `cases` table holds it (JSON); see codec.py."""
     return {
@@ -533,8 +507,9 @@ def stored_case(
         "tail": tail or [],  # encoded facts after the last full chunk
         "rows": rows or {},  # {clock name: [start, kinds]} until they are spilled
         "offset": offset,  # of the record that made this version
-        # What that record wrote to the facts and clocks tables, to write it again.
-        "last": last or {"chunks": [], "rows": {}},
+        # What its last records wrote to the facts and clocks tables (see codec.py):
+        # [[source offset, {"chunks": [[chunk, facts]], "rows": {name: row}}], ...]
+        "journal": journal or [],
         "outbox": outbox,  # [[source offset, [outcome JSON, ...]], ...], the last few
         # The index's view of the case, so a rebuild need not derive its clocks, and
         # the rules it was derived under.

@@ -16,15 +16,17 @@ few kilobytes of a large one:
   per clock, and a spilled clock's row is written there when it changes again.
 
 A typical event therefore writes one value, the head, as before. The tables reach
-Kafka separately, so a worker killed between writes may leave `case_facts` or
-`case_clocks` newer than the head. The head is the record of truth:
+Kafka separately and in no set order (each topic-partition's batch goes when it is
+ready), so after a crash and a restore from the changelogs any of them may be older or
+newer than the head. The head is the record of truth:
 
 - it counts the facts: a chunk beyond its full chunks is not read;
 - a clock in the head's rows is read from the head, whatever `case_clocks` holds;
-- a spilled row names the record (source offset) that wrote it and what it held
-  before: a row newer than the head is read as it was before;
-- the head keeps what its own record wrote to the other tables (`last`), so a record
-  read again after a crash writes it again (see `app.resend_if_replayed`).
+- a spilled row keeps its last versions, each with the source offset of the record
+  that wrote it, and is read as of the head's offset (the newest version not after it);
+- the head keeps a journal of what its last records wrote to the other tables (as many
+  as the outbox keeps outcomes for): read in preference to those tables, and written
+  again when a record is read again after a crash (see `app.resend_if_replayed`).
 
 The engine's derivation cache is not stored: a case read back derives it once.
 """
@@ -32,13 +34,14 @@ The engine's derivation cache is not stored: a case read back derives it once.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pyrsistent import PMap, pmap, pset, pvector
 
-from normwacht.core.engine import Case, Fact
+from normwacht.core.engine import Case, Clock, Fact
 
 FACTS_PER_CHUNK = 32
 """Facts per stored chunk, and the most the head holds (about 3 KB)."""
@@ -46,7 +49,9 @@ INLINE_CLOCKS = 32
 """Clock rows the head holds before they are all spilled to `case_clocks`."""
 
 Row = dict[str, Any]
-"""A spilled clock's row: {"o": source offset, "start": key, "kinds": [...], "before": [...]}."""
+"""A spilled clock's row: {"start": key, "versions": [[source offset, kinds], ...]}."""
+VERSIONS = 8
+"""Versions a spilled row keeps: as many records as the head's journal and outbox cover."""
 
 
 def fact_key(subject: str, chunk: int) -> str:
@@ -104,10 +109,71 @@ def full_chunks(head: Mapping[str, Any]) -> range:
     return range(head["facts"] // FACTS_PER_CHUNK)
 
 
-def read_row(row: Row, offset: int) -> tuple[str, list[str]] | None:
-    """A spilled row as the head written at `offset` knew it (None: it did not exist)."""
-    kinds = row["kinds"] if row["o"] <= offset else row["before"]
-    return None if kinds is None else (row["start"], kinds)
+def read_row(rows: Iterable[Row], offset: int) -> tuple[str, list[str]] | None:
+    """A spilled clock as the head written at `offset` knew it, from any copies of its row
+    (the table's, the journal's): the newest version not written after `offset`."""
+    found: tuple[int, str, list[str]] | None = None
+    for row in rows:
+        for written, kinds in row["versions"]:
+            if written <= offset and (found is None or written >= found[0]):
+                found = (written, row["start"], kinds)
+    return None if found is None else (found[1], found[2])
+
+
+def new_version(row: Row | None, start: str, kinds: list[str], offset: int) -> Row:
+    """The row with the version the record at `offset` writes (any versions from records
+    after it came from a record read again: it replaces them)."""
+    versions = [v for v in (row["versions"] if row else ()) if v[0] < offset]
+    return {"start": start, "versions": [*versions[-(VERSIONS - 1) :], [offset, kinds]]}
+
+
+@dataclass
+class Writes:
+    """What one record writes for a case besides its outcomes."""
+
+    tail: list[Any] = field(default_factory=list)
+    """The head's facts after the last full chunk."""
+    inline: dict[str, Any] = field(default_factory=dict)
+    """The head's clock rows: {name: [start, kinds]}."""
+    chunks: list[Any] = field(default_factory=list)
+    """Full chunks for `case_facts`: [[chunk, facts], ...]."""
+    rows: dict[str, Row] = field(default_factory=dict)
+    """Spilled rows for `case_clocks`: {name: row}."""
+
+
+def plan_writes(
+    case: Case,
+    before: tuple[Case, Mapping[str, Any]] | None,
+    recorded: Iterable[Clock],
+    fact: Fact | None,
+    offset: int,
+    spilled: Callable[[str], Row | None],
+) -> Writes:
+    """What the record at `offset` writes: `case` as it made it from `before` (the case and
+    its head as read), adding `fact` (if any) and changing the `recorded` clocks' kinds.
+    `spilled` reads a clock's row from `case_clocks`."""
+    old, old_head = before if before else (None, None)
+    writes = Writes(
+        list(old_head["tail"]) if old_head else [], dict(old_head["rows"]) if old_head else {}
+    )
+    if fact is not None:
+        writes.tail.append(encode_fact(fact))
+        if len(writes.tail) == FACTS_PER_CHUNK:  # full: it leaves the head
+            writes.chunks.append([(len(case.facts) - 1) // FACTS_PER_CHUNK, writes.tail])
+            writes.tail = []
+    for clock in recorded:
+        name = clock_name(clock.norm, clock.instance)
+        kinds = list(case.published[(clock.norm, clock.instance)])
+        known = old is not None and (clock.norm, clock.instance) in old.published
+        if name in writes.inline or not known:
+            writes.inline[name] = [clock.start, kinds]
+        else:  # spilled earlier: a new version of its row
+            writes.rows[name] = new_version(spilled(name), clock.start, kinds, offset)
+    if len(writes.inline) > INLINE_CLOCKS:
+        for name, (start, kinds) in writes.inline.items():
+            writes.rows[name] = new_version(None, start, kinds, offset)
+        writes.inline = {}
+    return writes
 
 
 def decode_case(
@@ -136,6 +202,42 @@ def decode_case(
         probes=pmap({month: (up, total) for month, (up, total) in head["probes"].items()}),
         recent_probes=base64.b64decode(head["recent_probes"]),
     )
+
+
+def read_case(
+    stored: Mapping[str, Any],
+    chunk_of: Callable[[int], list[Any] | None],
+    row_of: Callable[[str], Row | None],
+) -> Case:
+    """The case whose head (the `cases` table's value) is `stored`; `chunk_of` and `row_of`
+    read `case_facts` and `case_clocks`. What the head's journal says its last records
+    wrote there is taken from the journal first: after a crash and a restore those
+    writes may not have reached their tables."""
+    own = stored["case"]
+    chunks: dict[int, list[Any]] = {}
+    journaled: dict[str, list[Row]] = {}
+    for _, written in stored["journal"]:
+        chunks.update(written["chunks"])
+        for name, row in written["rows"].items():
+            journaled.setdefault(name, []).append(row)
+    facts: list[Any] = []
+    for chunk in full_chunks(own):
+        part = chunks.get(chunk) or chunk_of(chunk)
+        if part is None:
+            raise LookupError(f"case {own['subject']!r}: chunk {chunk} of its facts is missing")
+        facts.extend(part)
+    facts.extend(stored["tail"])
+    rows = {}
+    for name in clocks_of(own):
+        row = stored["rows"].get(name)
+        if row is None:
+            copies = journaled.get(name, [])
+            if (table := row_of(name)) is not None:
+                copies = [*copies, table]
+            row = read_row(copies, stored["offset"])
+        if row is not None:
+            rows[name] = row
+    return decode_case(own, facts, rows)
 
 
 def encode_case(case: Case) -> dict[str, Any]:

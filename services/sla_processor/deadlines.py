@@ -36,14 +36,20 @@ def rules_fingerprint(catalogue: Catalogue) -> str:
 
 
 class IndexEntry(NamedTuple):
-    """What the index keeps of a case: its open clocks (norm, at risk) and when it is next due."""
+    """What the index keeps of a case: how many clocks are open, by norm and whether their
+    at-risk warning is out, and when it is next due. Counts, not a clock each: it is
+    stored with the case's head, which must not grow with its clocks."""
 
-    open: tuple[tuple[str, bool], ...]
+    open: tuple[tuple[str, bool, int], ...]
     due: float | None
 
     @classmethod
     def of(cls, step: Step) -> IndexEntry:
-        return cls(step.open, None if step.next_due is None else step.next_due.timestamp())
+        counts = Counter(step.open)
+        return cls(
+            tuple((norm, at_risk, count) for (norm, at_risk), count in sorted(counts.items())),
+            None if step.next_due is None else step.next_due.timestamp(),
+        )
 
     @staticmethod
     def trusted(value: Mapping[str, Any], rules: str) -> bool:
@@ -58,27 +64,27 @@ class IndexEntry(NamedTuple):
         """The entry stored in a case's table value, if derived under these `rules`."""
         if not cls.trusted(value, rules):
             return None
-        return cls(tuple((norm, at_risk) for norm, at_risk in value["open"]), value["due"])
+        return cls(tuple((n, at_risk, count) for n, at_risk, count in value["open"]), value["due"])
 
 
 class DeadlineIndex:
     def __init__(self) -> None:
         self._heaps: dict[int, list[tuple[float, str]]] = {}
         self._due: dict[str, float] = {}
-        self._open: dict[str, tuple[tuple[str, str, bool], ...]] = {}
+        self._open: dict[str, tuple[tuple[str, str, bool, int], ...]] = {}
         self.open_counts: Counter[tuple[str, str]] = Counter()  # (norm, municipality) -> open
         self.at_risk_counts: Counter[tuple[str, str]] = Counter()  # ... open and at risk
 
     def track(self, subject: str, partition: int, municipality: str, entry: IndexEntry) -> None:
         """Record the case as it is now: its open clocks and when it is next due."""
         before = self._open.pop(subject, ())
-        now = tuple((norm, municipality, at_risk) for norm, at_risk in entry.open)
-        for norm, place, at_risk in before:
-            self.open_counts[(norm, place)] -= 1
-            self.at_risk_counts[(norm, place)] -= at_risk
-        for norm, place, at_risk in now:
-            self.open_counts[(norm, place)] += 1
-            self.at_risk_counts[(norm, place)] += at_risk
+        now = tuple((norm, municipality, at_risk, count) for norm, at_risk, count in entry.open)
+        for norm, place, at_risk, count in before:
+            self.open_counts[(norm, place)] -= count
+            self.at_risk_counts[(norm, place)] -= at_risk * count
+        for norm, place, at_risk, count in now:
+            self.open_counts[(norm, place)] += count
+            self.at_risk_counts[(norm, place)] += at_risk * count
         if now:
             self._open[subject] = now
         instant = entry.due
@@ -114,7 +120,7 @@ class DeadlineIndex:
 
     @property
     def open_clocks(self) -> int:
-        return sum(len(clocks) for clocks in self._open.values())
+        return sum(count for clocks in self._open.values() for *_, count in clocks)
 
     @property
     def due_cases(self) -> int:

@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from aiokafka.structs import TopicPartition
+from faust.types import TP
 
 
 def commit_only_after_changelog_is_written(producer: Any) -> None:
@@ -92,3 +93,15 @@ def uncommitted_partitions_start_from_the_beginning(consumer: Any, topic: str) -
         return committed
 
     consumer.seek_to_committed = seek_to_committed_or_start
+
+
+def committed_offset(consumer: Any, topic: str, partition: int) -> int | None:
+    """The offset faust last committed for the partition (the next record to read), if known.
+
+    Read from faust's own bookkeeping (`Consumer._committed_offset`, updated after each
+    commit): records before it will not be read again, so what is kept only to redo
+    them after a crash can go. A faust upgrade must re-check the attribute, as the
+    repairs above.
+    """
+    committed: int | None = consumer._committed_offset.get(TP(topic, partition))
+    return committed

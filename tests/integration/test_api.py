@@ -122,7 +122,8 @@ def test_a_clock_shows_what_stands_for_it_whatever_its_corrections(
 
     E: met, then breached correcting met (a late call took the answer), then met again
     (revision 2, correcting breached). F: breached, then set running by a late pause
-    (`opened` revision 2), so no standing breach.
+    (`opened` revision 2), so no standing breach. H: the same, then breached again: one
+    standing breach, the second.
     """
     publish(
         kafka_settings,
@@ -133,6 +134,10 @@ def test_a_clock_shows_what_stands_for_it_whatever_its_corrections(
         outcome("F", Kind.OPENED, minute=1),
         outcome("F", Kind.BREACHED, minute=1),
         outcome("F", Kind.OPENED, minute=1, corrects=Kind.BREACHED, revision=2),
+        outcome("H", Kind.OPENED, minute=3),
+        outcome("H", Kind.BREACHED, minute=3),
+        outcome("H", Kind.OPENED, minute=3, corrects=Kind.BREACHED, revision=2),
+        outcome("H", Kind.BREACHED, minute=3, revision=2),
         outcome("G", Kind.OPENED, minute=2),
     )
     eventually(lambda: api.get("/v1/cases/G").status_code == 200)
@@ -141,8 +146,9 @@ def test_a_clock_shows_what_stands_for_it_whatever_its_corrections(
     assert e["outcomes"] == ["opened", "met", "breached", "met"]
     [f] = api.get("/v1/cases/F").json()["clocks"]
     assert f["status"] == "opened"
-    assert breaches(api) == []
-    assert breaches(api, include_corrected=True) == ["E", "F"]
+    standing = api.get("/v1/breaches").json()["items"]
+    assert [(b["id"], b["corrected"]) for b in standing] == [("H/phone.answer/1/breached/2", False)]
+    assert breaches(api, include_corrected=True) == ["E", "F", "H", "H"]
 
 
 def test_a_replayed_outcome_never_duplicates_a_row(

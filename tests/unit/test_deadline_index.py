@@ -25,8 +25,8 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-Open = tuple[str, bool]
-"""An open clock as the index keeps it: its norm, and whether its at-risk warning is out."""
+Open = tuple[str, bool, int]
+"""Open clocks as the index keeps them: a norm, whether their at-risk warning is out, how many."""
 
 
 def track(index: DeadlineIndex, subject: str, due_s: float | None, *open_clocks: Open,
@@ -70,8 +70,8 @@ def test_a_retried_case_is_due_again() -> None:
 
 def test_open_and_at_risk_clocks_are_counted_per_norm_and_municipality() -> None:
     index = DeadlineIndex()
-    track(index, "a", 10, ("phone.answer", True), ("phone.transfers", False))
-    track(index, "b", 10, ("phone.answer", False), municipality="heiloo")
+    track(index, "a", 10, ("phone.answer", True, 1), ("phone.transfers", False, 1))
+    track(index, "b", 10, ("phone.answer", False, 1), municipality="heiloo")
     assert +index.open_counts == {
         ("phone.answer", "bergen"): 1,
         ("phone.transfers", "bergen"): 1,
@@ -112,9 +112,9 @@ def test_partitions_agree_with_kafka_pythons_partitioner() -> None:
 
 def test_an_index_entry_keeps_the_open_clocks_and_the_due_instant(catalogue: Catalogue) -> None:
     queued = apply(None, event("call.queued", "CALL", T0), T0, catalogue)
-    assert IndexEntry.of(queued) == IndexEntry((("phone.answer", False),), at(15).timestamp())
+    assert IndexEntry.of(queued) == IndexEntry((("phone.answer", False, 1),), at(15).timestamp())
     warned = due(queued.case, at(16), catalogue)  # at risk at 15 s: the deadline is next
-    assert IndexEntry.of(warned) == IndexEntry((("phone.answer", True),), at(20).timestamp())
+    assert IndexEntry.of(warned) == IndexEntry((("phone.answer", True, 1),), at(20).timestamp())
     breached = due(warned.case, at(21), catalogue)
     assert IndexEntry.of(breached) == IndexEntry((), None)
 
@@ -122,7 +122,7 @@ def test_an_index_entry_keeps_the_open_clocks_and_the_due_instant(catalogue: Cat
 def test_a_rebuild_from_stored_entries_equals_tracking_the_clocks() -> None:
     # The processor stores each case's IndexEntry and rebuilds the index from it.
     tracked, rebuilt = DeadlineIndex(), DeadlineIndex()
-    open_clocks = (("phone.answer", True), ("phone.transfers", False))
+    open_clocks = (("phone.answer", True, 2), ("phone.transfers", False, 1))
     for subject, due_s, partition in [("a", 10, 0), ("b", 5, 1), ("c", None, 0)]:
         track(tracked, subject, due_s, *open_clocks, partition=partition)
         stored = {"open": [list(c) for c in open_clocks], "rules": "r",

@@ -7,21 +7,28 @@ does not grow with the case; and the head decides what a crash left half-written
 from __future__ import annotations
 
 import json
+import statistics
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import Case, Fact, apply, clocks
+from normwacht.core.engine import Case, Fact, Step, apply, clocks
+from services.sla_processor.app import stored_case
 from services.sla_processor.codec import (
     FACTS_PER_CHUNK,
-    clock_name,
-    clocks_of,
-    decode_case,
+    INLINE_CLOCKS,
+    Row,
     decode_whole_case,
     encode_case,
     encode_fact,
     head,
+    new_version,
+    plan_writes,
+    read_case,
     read_row,
 )
+from services.sla_processor.deadlines import IndexEntry
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -76,28 +83,99 @@ def test_a_website_subject_writes_kilobytes_not_tens_of_them(catalogue: Catalogu
     assert sizes[1] < 9_000
 
 
-def test_a_spilled_row_newer_than_the_head_is_read_as_it_was() -> None:
-    """A record at offset 6 changed a spilled clock's row, but its head was lost."""
-    row = {"o": 6, "start": "t/6", "kinds": ["opened", "met"], "before": ["opened"]}
-    assert read_row(row, offset=5) == ("t/6", ["opened"])
-    assert read_row(row, offset=6) == ("t/6", ["opened", "met"])
-    spilled_then_lost = {"o": 6, "start": "t/7", "kinds": ["opened"], "before": None}
-    assert read_row(spilled_then_lost, offset=5) is None
+@dataclass
+class Tables:
+    """The processor's three case tables as dicts, written as `app.publish` writes them."""
+
+    heads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    chunks: dict[int, list[Any]] = field(default_factory=dict)
+    rows: dict[str, Row] = field(default_factory=dict)
+
+    def write(self, before: Case | None, step: Step, fact: Fact | None, offset: int) -> int:
+        """Store what the step changed; the bytes written (as JSON)."""
+        old = self.heads.get(step.case.subject)
+        writes = plan_writes(step.case, (before, old) if before and old else None,
+                             step.recorded, fact, offset, self.rows.get)  # fmt: skip
+        # Committed up to 10 records back: the journal keeps what came after.
+        journal = [e for e in old["journal"] if e[0] >= offset - 10] if old else []
+        if writes.chunks or writes.rows:
+            journal = [*journal[-7:], [offset, {"chunks": writes.chunks, "rows": writes.rows}]]
+        value = stored_case(step.case, offset, [], 0, IndexEntry.of(step), "rules",
+                            writes.tail, writes.inline, journal)  # fmt: skip
+        value = json.loads(json.dumps(value))  # as the table holds it
+        self.chunks.update(writes.chunks)
+        self.rows.update(writes.rows)
+        self.heads[step.case.subject] = value
+        return size(value) + sum(size(c) for c in writes.chunks) + size(writes.rows)
+
+    def read(self, subject: str) -> Case:
+        return read_case(self.heads[subject], self.chunks.get, self.rows.get)
 
 
-def test_a_case_is_read_from_full_chunks_its_tail_and_its_rows(catalogue: Catalogue) -> None:
-    """What the processor reads: the head's count of facts says how many chunks are full;
-    a chunk beyond them (written by a record whose head was lost) is not read."""
-    case = calls(catalogue, 2 * FACTS_PER_CHUNK + 5)
-    whole = encode_case(case)
-    own = whole["head"]
-    assert len(whole["chunks"]) == 2
-    assert len(whole["tail"]) == 5
-    facts = [fact for chunk in whole["chunks"] for fact in chunk] + whole["tail"]
-    rows = {name: tuple(value) for name, value in whole["rows"].items()}
-    assert set(rows) == set(clocks_of(own))
-    assert decode_case(own, facts, rows) == case
-    assert clock_name("phone.answer", 3) in rows
+def fed(catalogue: Catalogue, count: int, tables: Tables) -> tuple[Case, list[int]]:
+    """`calls(catalogue, count)`, stored fact by fact: the case and the bytes each wrote."""
+    case: Case | None = None
+    written = []
+    for n in range(count):
+        call, answered = divmod(n, 2)
+        at = T0 + timedelta(minutes=call, seconds=5 * answered)
+        fact = Fact("call.answered" if answered else "call.queued", at, f"t/{n}")
+        step = apply(case, fact, at, catalogue, subject="BIG", municipality="bergen")
+        written.append(tables.write(case, step, fact, offset=n))
+        case = step.case
+    assert case is not None
+    return case, written
+
+
+def test_what_an_event_writes_does_not_grow_with_the_case(catalogue: Catalogue) -> None:
+    tables = Tables()
+    case, written = fed(catalogue, 1_000, tables)
+    assert tables.read("BIG") == case
+    assert len(tables.chunks) == 1_000 // FACTS_PER_CHUNK
+    assert len(tables.rows) > 900  # 500 calls, 2 clocks each: spilled, 33 at a time
+    # Most events write just the head, a few kilobytes at most, the 1,000th as the 100th;
+    # a full chunk or a spill of rows adds a few kilobytes now and then.
+    assert max(written[900:]) < 16_000
+    assert statistics.median(written[900:]) < 1.5 * statistics.median(written[100:200])
+
+
+def test_a_small_case_is_its_head_alone(catalogue: Catalogue) -> None:
+    tables = Tables()
+    case, _ = fed(catalogue, 2 * INLINE_CLOCKS // 3, tables)  # fewer clocks than spill
+    assert not tables.chunks
+    assert not tables.rows
+    assert tables.read("BIG") == case
+
+
+def test_what_a_crash_kept_from_the_other_tables_is_read_from_the_journal(
+    catalogue: Catalogue,
+) -> None:
+    """The chunks and rows the head's last records wrote may never have reached their
+    tables (their changelogs are other topics): the head's journal has them."""
+    tables = Tables()
+    case, _ = fed(catalogue, 70, tables)  # chunk 1 filled at the 64th fact, 6 records ago
+    journal = tables.heads["BIG"]["journal"]
+    assert [offset for offset, _ in journal] == [63, 65]  # the chunk; the last spill of rows
+    tables.chunks.pop(1)
+    for name in journal[-1][1]["rows"]:
+        tables.rows.pop(name)
+    assert tables.read("BIG") == case
+
+
+def test_a_spilled_row_is_read_as_of_the_head() -> None:
+    """A spilled clock's row keeps versions by the record that wrote them: a version from
+    a record after the head (whose own head a crash lost) is not read."""
+    row = new_version(None, "t/6", ["opened"], offset=5)
+    row = new_version(row, "t/6", ["opened", "met"], offset=6)
+    assert read_row([row], offset=5) == ("t/6", ["opened"])
+    assert read_row([row], offset=6) == ("t/6", ["opened", "met"])
+    assert read_row([row], offset=4) is None  # spilled after the head: it is in the head
+    # A record read again replaces what it and any later record wrote.
+    again = new_version(row, "t/6", ["opened", "breached"], offset=6)
+    assert again["versions"] == [[5, ["opened"]], [6, ["opened", "breached"]]]
+    for offset in range(7, 20):
+        again = new_version(again, "t/6", ["opened"], offset)
+    assert len(again["versions"]) == 8
 
 
 def test_a_chunk_holds_a_bounded_number_of_facts() -> None:
