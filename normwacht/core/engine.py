@@ -860,6 +860,8 @@ def _availability(case: Case, now: datetime, index: _Index) -> Iterator[Clock]:
 
     The instance is the month as YYYYMM, so it is stable however probes arrive.
     """
+    if not case.probes:
+        return
     for norm in index.availability:
         assert norm.availability is not None
         for month, (up, total) in sorted(case.probes.items()):  # the same order everywhere

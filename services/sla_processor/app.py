@@ -386,14 +386,17 @@ def create_app(
             # due-record would have published it: the order a replay sees too.
             settled = due(loaded.case, before, catalogue)
             case, earlier, recorded = settled.case, settled.outcomes, settled.recorded
-        step = apply(case, event, mark, catalogue)
+        fact = Fact.of(event)
+        step = apply(case, fact, mark, catalogue,
+                     subject=event.subject, municipality=event.municipality.value)  # fmt: skip
         metrics.events.labels(event.type).inc()
         added = len(step.case.facts) > (len(loaded.case.facts) if loaded else 0)
         if earlier or step.changed:
-            step = replace(
-                step, outcomes=earlier + step.outcomes, recorded=recorded + step.recorded
-            )
-            await publish(step, partition, offset, loaded, Fact.of(event) if added else None)
+            if earlier:
+                step = replace(
+                    step, outcomes=earlier + step.outcomes, recorded=recorded + step.recorded
+                )
+            await publish(step, partition, offset, loaded, fact if added else None)
         elif loaded:
             keep(loaded._replace(case=step.case))
 

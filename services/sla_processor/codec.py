@@ -79,9 +79,10 @@ def head(case: Case) -> dict[str, Any]:
     """The case's own part of its head: its counts, which say which chunks and rows exist."""
     numbered = {norm: len(numbers) for norm, numbers in case.instances.items()}
     others: dict[str, list[int]] = {}  # clocks numbered otherwise (months of availability)
-    for norm, instance in case.published:
-        if norm not in numbered:
-            others.setdefault(norm, []).append(instance)
+    if case.probes:  # only a website subject has those (and few clocks): not every event
+        for norm, instance in case.published:
+            if norm not in numbered:
+                others.setdefault(norm, []).append(instance)
     return {
         "subject": case.subject,
         "municipality": case.municipality,
