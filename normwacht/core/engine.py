@@ -36,8 +36,9 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, overload
 
+from immutables import Map
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
-from pyrsistent import PMap, PSet, PVector, pmap, pset, pvector
+from pyrsistent import PVector, pvector
 
 from normwacht.core.calendars import AMSTERDAM, Calendar
 from normwacht.core.catalogue import Catalogue, NormSpec, Start, Term
@@ -122,16 +123,17 @@ class Clock:
         return self.status is Kind.OPENED
 
 
-Instances = Mapping[str, PMap[str, int]]
+Instances = Mapping[str, Map[str, int]]
 """norm -> start key -> instance number. The outer mapping has a key per norm at most, so
 it is a plain dict, copied on change (cheaper than a persistent map at that size)."""
-Published = PMap[tuple[str, int], tuple[str, ...]]
+Published = Map[tuple[str, int], tuple[str, ...]]
 """(norm, instance) -> the kinds published for that clock, in order."""
 
-# Empty persistent values (immutable, so one of each serves every case).
+# Empty persistent values (immutable, so one of each serves every case). Vectors from
+# pyrsistent (in C); maps and the set of keys from `immutables` (a HAMT in C: a change
+# costs 0.3 us where pyrsistent's maps, written in Python, took 2.6 us, measured here).
 _NO_FACTS: PVector[Fact] = pvector()
-_NO_KEYS: PSet[str] = pset()
-_NOTHING: PMap[Any, Any] = pmap()
+_NOTHING: Map[Any, Any] = Map()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +148,13 @@ class Case:
     municipality: str
     facts: PVector[Fact] = _NO_FACTS
     """In `_Index.order`: event time, then starts first and withdrawals last, then key."""
-    keys: PSet[str] = _NO_KEYS
-    """The keys of `facts`, to drop duplicates."""
+    keys: Map[str, bool] = _NOTHING
+    """The keys of `facts` (a set: the values are all True), to drop duplicates."""
     published: Published = _NOTHING
     instances: Instances = field(default_factory=dict)
     now: datetime | None = None
     """The latest instant the case was decided at."""
-    probes: PMap[str, tuple[int, int]] = _NOTHING
+    probes: Map[str, tuple[int, int]] = _NOTHING
     """Website probes per month `YYYY-MM` (Europe/Amsterdam): (up, total)."""
     recent_probes: bytes = b""
     """Digests of the latest probes' keys, so that a resent batch is not counted twice."""
@@ -272,7 +274,7 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
         else:
             continue  # no clock of this norm yet, and this fact starts none
         states[rules.id] = new
-    updated = Case(case.subject, case.municipality, facts, case.keys.add(fact.key),
+    updated = Case(case.subject, case.municipality, facts, case.keys.set(fact.key, True),
                    case.published, numbers.given, case.now, case.probes, case.recent_probes,
                    states)  # fmt: skip
     return _publish(updated, now, catalogue, touched, changed=True, whole=read_back)
@@ -424,7 +426,7 @@ class _Numbers:
         self.given = given
 
     def of(self, norm: str, start: str) -> int:
-        mine: PMap[str, int] = self.given.get(norm) or _NOTHING
+        mine: Map[str, int] = self.given.get(norm) or _NOTHING
         number = mine.get(start)
         if number is None:
             number = len(mine) + 1

@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pyrsistent import PMap, pmap, pset, pvector
+from immutables import Map
+from pyrsistent import pvector
 
 from normwacht.core.engine import Case, Clock, Fact
 
@@ -183,24 +184,24 @@ def decode_case(
     """The case from its head, its facts (full chunks, then the tail) and its clocks'
     (start, kinds) by name."""
     decoded = pvector(decode_fact(value) for value in facts)
-    instances: dict[str, PMap[str, int]] = {}
+    instances: dict[str, Map[str, int]] = {}
     published: dict[tuple[str, int], tuple[str, ...]] = {}
     for name, (start, kinds) in rows.items():
         norm, number = name.rsplit("/", 1)
         instance = int(number)
         published[(norm, instance)] = tuple(kinds)
         if norm in head["numbered"]:
-            instances[norm] = instances.get(norm, pmap()).set(start, instance)
+            instances[norm] = instances.get(norm, Map()).set(start, instance)
     now = head["now"]
     return Case(
         subject=head["subject"],
         municipality=head["municipality"],
         facts=decoded,
-        keys=pset(fact.key for fact in decoded),
-        published=pmap(published),
+        keys=Map((fact.key, True) for fact in decoded),
+        published=Map(published),
         instances=instances,
         now=None if now is None else datetime.fromisoformat(now),
-        probes=pmap({month: (up, total) for month, (up, total) in head["probes"].items()}),
+        probes=Map({month: (up, total) for month, (up, total) in head["probes"].items()}),
         recent_probes=base64.b64decode(head["recent_probes"]),
     )
 

@@ -10,7 +10,7 @@ import normwacht.core
 ALLOWED = {
     "__future__", "collections", "dataclasses", "datetime", "enum", "typing", "re",
     "zoneinfo", "functools", "itertools", "math", "bisect", "heapq", "operator", "hashlib",
-    "pydantic", "pydantic_core", "holidays", "pyrsistent", "normwacht",
+    "pydantic", "pydantic_core", "holidays", "pyrsistent", "immutables", "normwacht",
 }  # fmt: skip
 
 

@@ -78,7 +78,7 @@ def test_a_website_subject_writes_kilobytes_not_tens_of_them(catalogue: Catalogu
         if n in (1_500, 4_999):
             sizes.append(size(head(case)))
     assert case is not None
-    assert case.probes == {"2026-03": (5_000, 5_000)}
+    assert dict(case.probes) == {"2026-03": (5_000, 5_000)}
     assert sizes[0] == sizes[1]  # full ring: no longer growing
     assert sizes[1] < 9_000
 
