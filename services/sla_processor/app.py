@@ -47,6 +47,8 @@ from normwacht.core.engine import (
 )
 from normwacht.core.events import Municipality, parse_event
 from services.sla_processor.codec import (
+    VERSIONS,
+    Writes,
     clock_key,
     fact_key,
     head,
@@ -94,8 +96,9 @@ def _explain(error: ValidationError) -> str:
     return f"{where}: {first['msg']} ({error.error_count()} error(s))"
 
 
-OUTBOX = 8
-"""Records whose outcomes a case keeps for resending after a crash (see resend_if_replayed)."""
+OUTBOX = VERSIONS
+"""Records whose outcomes a case keeps for resending after a crash (see resend_if_replayed):
+as many as its head's journal covers for redoing their writes."""
 
 DUE_RECORD_HEADER = "normwacht-due"
 """Marks a due-record: the timer's note, in the events topic, that a case is due."""
@@ -279,22 +282,14 @@ def create_app(
             fact,
             offset,
             lambda name: case_clocks.get(clock_key(case.subject, name)),
+            committed_offset(app.consumer, kafka.events_topic, partition) or 0,
         )
-        chunks, rows = writes.chunks, writes.rows
-        for chunk, facts in chunks:
+        for chunk, facts in writes.chunks:
             case_facts[fact_key(case.subject, chunk)] = facts
-        for name, row in rows.items():
+        for name, row in writes.rows.items():
             case_clocks[clock_key(case.subject, name)] = row
         entry = track(step, partition)
-        # The journal keeps what records not yet committed wrote elsewhere (and never
-        # more than the outbox's number of records): after a commit nothing is redone.
-        committed = committed_offset(app.consumer, kafka.events_topic, partition) or 0
-        journal = [e for e in loaded.stored["journal"] if e[0] >= committed] if loaded else []
-        if chunks or rows:
-            journal = [*journal[-(OUTBOX - 1) :], [offset, {"chunks": chunks, "rows": rows}]]
-        stored = stored_case(
-            case, offset, outbox, partition, entry, rules, writes.tail, writes.inline, journal
-        )
+        stored = stored_case(case, offset, outbox, partition, entry, rules, writes)
         cases[case.subject] = stored
         keep(Loaded(case, stored))
         for outcome, value in zip(step.outcomes, values, strict=True):
@@ -500,19 +495,18 @@ def stored_case(
     partition: int,
     entry: IndexEntry,
     rules: str,
-    tail: list[Any] | None = None,
-    rows: dict[str, Any] | None = None,
-    journal: list[Any] | None = None,
+    writes: Writes | None = None,
 ) -> dict[str, Any]:
-    """A case's head as the `cases` table holds it (JSON); see codec.py."""
+    """A case's head as the `cases` table holds it (JSON); see codec.py. `writes` are what
+    the record wrote (none: a case whose facts and clocks all sit in the head)."""
+    writes = writes or Writes()
     return {
         "case": head(case),
-        "tail": tail or [],  # encoded facts after the last full chunk
-        "rows": rows or {},  # {clock name: [start, kinds]} until they are spilled
+        "tail": writes.tail,  # encoded facts after the last full chunk
+        "rows": writes.inline,  # {clock name: [start, kinds]} until they are spilled
         "offset": offset,  # of the record that made this version
-        # What its last records wrote to the facts and clocks tables (see codec.py):
-        # [[source offset, {"chunks": [[chunk, facts]], "rows": {name: row}}], ...]
-        "journal": journal or [],
+        # What its last records wrote to the facts and clocks tables (see codec.py)
+        "journal": writes.journal,
         "outbox": outbox,  # [[source offset, [outcome JSON, ...]], ...], the last few
         # The index's view of the case, so a rebuild need not derive its clocks, and
         # the rules it was derived under.

@@ -52,7 +52,8 @@ INLINE_CLOCKS = 32
 Row = dict[str, Any]
 """A spilled clock's row: {"start": key, "versions": [[source offset, kinds], ...]}."""
 VERSIONS = 8
-"""Versions a spilled row keeps: as many records as the head's journal and outbox cover."""
+"""Versions a spilled row keeps, and records the head's journal keeps at most (as many
+records as the processor's outbox keeps outcomes for)."""
 
 
 def fact_key(subject: str, chunk: int) -> str:
@@ -141,6 +142,8 @@ class Writes:
     """Full chunks for `case_facts`: [[chunk, facts], ...]."""
     rows: dict[str, Row] = field(default_factory=dict)
     """Spilled rows for `case_clocks`: {name: row}."""
+    journal: list[Any] = field(default_factory=list)
+    """The head's journal: [[source offset, {"chunks": ..., "rows": ...}], ...]."""
 
 
 def plan_writes(
@@ -150,10 +153,12 @@ def plan_writes(
     fact: Fact | None,
     offset: int,
     spilled: Callable[[str], Row | None],
+    committed: int,
 ) -> Writes:
     """What the record at `offset` writes: `case` as it made it from `before` (the case and
     its head as read), adding `fact` (if any) and changing the `recorded` clocks' kinds.
-    `spilled` reads a clock's row from `case_clocks`."""
+    `spilled` reads a clock's row from `case_clocks`; records before `committed` (the
+    partition's committed offset) leave the journal, as they will not be read again."""
     old, old_head = before if before else (None, None)
     writes = Writes(
         list(old_head["tail"]) if old_head else [], dict(old_head["rows"]) if old_head else {}
@@ -175,6 +180,11 @@ def plan_writes(
         for name, (start, kinds) in writes.inline.items():
             writes.rows[name] = new_version(None, start, kinds, offset)
         writes.inline = {}
+    journal = [entry for entry in old_head["journal"] if entry[0] >= committed] if old_head else []
+    if writes.chunks or writes.rows:
+        done = {"chunks": writes.chunks, "rows": writes.rows}
+        journal = [*journal[-(VERSIONS - 1) :], [offset, done]]
+    writes.journal = journal
     return writes
 
 

@@ -36,6 +36,7 @@ from normwacht.core.events import Event, parse_event
 from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port
 from tests.support.events import as_record
+from tests.support.events import cloud_event as event_json
 from tests.support.kafka_io import produce
 from tests.support.services import running_service
 from tests.support.system import fresh_kafka, kafka_env
@@ -195,18 +196,9 @@ class CaseRun:
 
 def cloud_event(subject: str, municipality: str, number: int, step: EventSpec) -> dict[str, Any]:
     type_, at, data = step
-    event: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": f"{subject}-{number}",
-        "source": "urn:buch:test:arrival",
-        "type": f"nl.buch.{type_}",
-        "time": at,
-        "subject": subject,
-        "municipality": municipality,
-    }
-    if data is not None:
-        event["data"] = dict(data)
-    return event
+    return event_json(type_, at, subject, municipality=municipality,
+                              event_id=f"{subject}-{number}", source="urn:buch:test:arrival",
+                              data=data)  # fmt: skip
 
 
 def shuffled_cases(rng: random.Random) -> list[CaseRun]:

@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
 def ago(seconds: float) -> datetime:
     return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+def cloud_event(
+    type_: str,
+    at: datetime | str,
+    subject: str,
+    *,
+    municipality: str = "bergen",
+    event_id: str | None = None,
+    source: str = "urn:buch:test",
+    data: Mapping[str, object] | None = None,
+) -> dict[str, Any]:
+    """A CloudEvent of type `nl.buch.<type_>` at `at` (or an RFC 3339 text), as JSON."""
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id or uuid.uuid4().hex,
+        "source": source,
+        "type": f"nl.buch.{type_}",
+        "time": at if isinstance(at, str) else at.isoformat(),
+        "subject": subject,
+        "municipality": municipality,
+    }
+    if data is not None:
+        event["data"] = dict(data)
+    return event
 
 
 def call_event(
@@ -20,15 +46,8 @@ def call_event(
     municipality: str = "bergen",
     event_id: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": event_id or uuid.uuid4().hex,
-        "source": "urn:buch:kcc:telephony",
-        "type": f"nl.buch.call.{kind}",
-        "time": at.isoformat(),
-        "subject": subject,
-        "municipality": municipality,
-    }
+    return cloud_event(f"call.{kind}", at, subject, municipality=municipality,
+                       event_id=event_id, source="urn:buch:kcc:telephony")  # fmt: skip
 
 
 def as_record(event: dict[str, Any]) -> tuple[bytes, bytes]:

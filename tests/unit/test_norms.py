@@ -30,6 +30,7 @@ from normwacht.catalogue_file import default_paths
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, Clock, Kind, Outcome, Step, apply, due
 from normwacht.core.events import Event, parse_event
+from tests.support.events import cloud_event
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 SECOND = timedelta(seconds=1)
@@ -49,17 +50,8 @@ def ev(
     subject: str = "CASE-1",
 ) -> Event:
     """A CloudEvent of type `nl.buch.<type_>` at `time` (RFC 3339 with offset)."""
-    body: dict[str, object] = {
-        "specversion": "1.0",
-        "id": event_id or f"{type_}@{time}",
-        "source": "urn:buch:test",
-        "type": f"nl.buch.{type_}",
-        "time": time,
-        "subject": subject,
-        "municipality": municipality,
-    }
-    if data is not None:
-        body["data"] = dict(data)
+    body = cloud_event(type_, time, subject, municipality=municipality,
+                       event_id=event_id or f"{type_}@{time}", data=data)  # fmt: skip
     return parse_event(json.dumps(body))
 
 

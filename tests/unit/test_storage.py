@@ -94,14 +94,10 @@ class Tables:
     def write(self, before: Case | None, step: Step, fact: Fact | None, offset: int) -> int:
         """Store what the step changed; the bytes written (as JSON)."""
         old = self.heads.get(step.case.subject)
-        writes = plan_writes(step.case, (before, old) if before and old else None,
-                             step.recorded, fact, offset, self.rows.get)  # fmt: skip
         # Committed up to 10 records back: the journal keeps what came after.
-        journal = [e for e in old["journal"] if e[0] >= offset - 10] if old else []
-        if writes.chunks or writes.rows:
-            journal = [*journal[-7:], [offset, {"chunks": writes.chunks, "rows": writes.rows}]]
-        value = stored_case(step.case, offset, [], 0, IndexEntry.of(step), "rules",
-                            writes.tail, writes.inline, journal)  # fmt: skip
+        writes = plan_writes(step.case, (before, old) if before and old else None,
+                             step.recorded, fact, offset, self.rows.get, offset - 10)  # fmt: skip
+        value = stored_case(step.case, offset, [], 0, IndexEntry.of(step), "rules", writes)
         value = json.loads(json.dumps(value))  # as the table holds it
         self.chunks.update(writes.chunks)
         self.rows.update(writes.rows)
