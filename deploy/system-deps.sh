@@ -9,6 +9,10 @@
 #   postgresql  server binaries (any major version Debian ships), used by
 #               deploy/postgres/pg.sh for throwaway test/dev servers.
 #   kcat        Kafka command-line client.
+#   prometheus, prometheus-alertmanager
+#               Prometheus, promtool, Alertmanager and amtool: `make run` starts
+#               its own instances from deploy/prometheus and deploy/alertmanager,
+#               and the tests check their configuration and run them.
 #
 # Note: Debian's postgresql package may create a default cluster ("main",
 # port 5432) and, where an init system runs, start it. We never use port
@@ -36,6 +40,8 @@ missing_packages() {
     # Add new requirements here: "check || echo package".
     have_pg_server || echo postgresql
     have_cmd kcat || echo kcat
+    have_cmd prometheus && have_cmd promtool || echo prometheus
+    have_cmd prometheus-alertmanager && have_cmd amtool || echo prometheus-alertmanager
 }
 
 # --- fast path ---------------------------------------------------------------

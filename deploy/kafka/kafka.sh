@@ -17,7 +17,7 @@
 #   KAFKA_DATA             data dir: rendered config, pid file, kafka.log,
 #                          partitions under data/    [<repo>/.run/kafka]
 #   KAFKA_PORT             client (PLAINTEXT) port   [9092]
-#   KAFKA_CONTROLLER_PORT  KRaft controller port     [9093]
+#   KAFKA_CONTROLLER_PORT  KRaft controller port     [9094; 9093 is Alertmanager's]
 #   KAFKA_HEAP             JVM heap, -Xms and -Xmx   [1G, as Kafka's scripts]
 #   KAFKA_START_TIMEOUT    seconds to wait for ready [60]
 #   KAFKA_STOP_TIMEOUT     seconds before SIGKILL    [30]
@@ -32,7 +32,7 @@ repo=$(cd "$here/../.." && pwd)
 KAFKA_LIBS=${KAFKA_LIBS:-$repo/.run/kafka-libs}
 KAFKA_DATA=${KAFKA_DATA:-$repo/.run/kafka}
 KAFKA_PORT=${KAFKA_PORT:-9092}
-KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9094}
 KAFKA_HEAP=${KAFKA_HEAP:-1G}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-60}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}

@@ -26,14 +26,29 @@ from normwacht.core.calendars import (
     OfficeHours,
     statutory_term_end,
 )
-from normwacht.core.events import EVENT_TYPES, TYPE_PREFIX
+from normwacht.core.events import EVENT_TYPES, TYPE_PREFIX, Municipality
 
-__all__ = ["Catalogue", "CatalogueSpec", "Municipalities", "NormSpec", "Term", "cross_check"]
+__all__ = [
+    "DEFAULT_OBJECTIVE",
+    "Catalogue",
+    "CatalogueSpec",
+    "Municipalities",
+    "NormSpec",
+    "Notify",
+    "Term",
+    "cross_check",
+]
 
 _SHORT_TYPES = frozenset(t.removeprefix(TYPE_PREFIX) for t in EVENT_TYPES)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 _MICROSECOND = timedelta(microseconds=1)
+
+Notify = Literal["page", "notice", "count"]
+"""Who hears of one clock's breach or risk: `page` the on-call person at any hour, `notice`
+the municipality's team in its office hours, `count` no one (aggregate alerts only)."""
+DEFAULT_OBJECTIVE = 0.9
+Objective = Annotated[float, Field(gt=0, lt=1, description="The share of clocks to be met.")]
 
 
 class _Spec(BaseModel):
@@ -318,6 +333,8 @@ class NormSpec(_Spec):
     availability: Availability | None = None
     at_risk: Annotated[float, Field(gt=0, lt=1)] | None = 0.75
     pausable: bool = False
+    notify: Notify = "notice"
+    objective: Objective = DEFAULT_OBJECTIVE
 
     @model_validator(mode="after")
     def _consistent(self) -> NormSpec:
@@ -339,6 +356,8 @@ class _MunicipalitySpec(_Spec):
                                "saturday", "sunday"], list[str]] | None = None  # fmt: skip
     closing_days: list[date] = []
     terms: dict[str, Term] = {}
+    notify: dict[str, Notify] = {}
+    objectives: dict[str, Objective] = {}
 
     @field_validator("office_hours")
     @classmethod
@@ -419,6 +438,14 @@ def cross_check(spec: Mapping[str, Any], places: Mapping[str, Any]) -> list[tupl
         if target in chain:
             path = " -> ".join([*chain, target])
             mistakes.append((("norms", i, "term", "same_as"), f"same_as goes round: {path}"))
+    mistakes.extend(_override_mistakes(municipalities, terms))
+    return mistakes
+
+
+def _override_mistakes(
+    municipalities: Municipalities, terms: Mapping[str, Term | None]
+) -> list[tuple[Location, str]]:
+    mistakes: list[tuple[Location, str]] = []
     for name, place in municipalities.municipalities.items():
         for norm_id, term in place.terms.items():
             at: Location = ("municipalities", name, "terms", norm_id)
@@ -426,6 +453,12 @@ def cross_check(spec: Mapping[str, Any], places: Mapping[str, Any]) -> list[tupl
                 mistakes.append((at, f"unknown norm {norm_id!r}"))
             elif term.same_as is not None and term.same_as not in terms:
                 mistakes.append(((*at, "same_as"), f"unknown norm {term.same_as!r}"))
+        for setting in ("notify", "objectives"):
+            for norm_id in getattr(place, setting):
+                if norm_id not in terms:
+                    mistakes.append(
+                        (("municipalities", name, setting, norm_id), f"unknown norm {norm_id!r}")
+                    )
     return mistakes
 
 
@@ -505,6 +538,22 @@ class Catalogue:
         if term is None or term.end_of_date_field or term.at_time_field:
             raise ValueError(f"{norm_id} has no deadline from a start time alone")
         return norm, term, calendar
+
+    @property
+    def municipalities(self) -> tuple[str, ...]:
+        """Every municipality, configured or not, in the order of the event vocabulary."""
+        return tuple(m.value for m in Municipality)
+
+    def notify(self, norm_id: str, municipality: str) -> Notify:
+        """Who hears of one clock of this norm here; KeyError for an unknown norm."""
+        place = self._places.municipalities.get(municipality)  # type: ignore[call-overload]
+        return (place.notify.get(norm_id) if place else None) or self.norms[norm_id].notify
+
+    def objective(self, norm_id: str, municipality: str) -> float:
+        """The share of this norm's clocks to be met here; KeyError for an unknown norm."""
+        place = self._places.municipalities.get(municipality)  # type: ignore[call-overload]
+        found = place.objectives.get(norm_id) if place else None
+        return self.norms[norm_id].objective if found is None else found
 
     def term(self, norm: NormSpec, municipality: str) -> Term | None:
         """The norm's term in this municipality, with `same_as` followed."""
