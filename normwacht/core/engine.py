@@ -76,9 +76,15 @@ class Kind(StrEnum):
     BREACHED = "breached"
     EXCLUDED = "excluded"
     CANCELLED = "cancelled"
+    STOPPED_LATE = "stopped_late"
+    """A breached clock's stop came after its deadline: the breach stands, the clock no
+    longer runs (e.g. an urgent report acted on late). Published once per breach."""
 
 
 FINAL_KINDS = frozenset({Kind.MET, Kind.BREACHED, Kind.EXCLUDED, Kind.CANCELLED})
+NOTES = frozenset({Kind.AT_RISK, Kind.STOPPED_LATE})
+"""Kinds that tell something about a clock without deciding it: never standing, never
+corrected, and never the subject of a `corrects`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,8 @@ class Clock:
     decided_at: datetime | None = None
     at_risk_at: datetime | None = None
     paused: bool = False
+    ended_at: datetime | None = None
+    """When a stop came for the clock after it was breached."""
 
     @property
     def is_open(self) -> bool:
@@ -453,13 +461,14 @@ class _Run:
     pauses: tuple[tuple[datetime, datetime], ...] = ()
     count: int = 0
     longer: bool = False
+    ended_at: datetime | None = None
 
     def copy(self) -> _Run:
         # The constructor, not `copy.copy` or `dataclasses.replace`: this is the hot path.
         return _Run(self.instance, self.start, self.opened_at, self.started_at, self.reference,
                     self.start_data, self.deadline, self.at_risk_at, self.status,
                     self.decided_at, self.paused_since, self.pauses, self.count,
-                    self.longer)  # fmt: skip
+                    self.longer, self.ended_at)  # fmt: skip
 
     def decide(self, status: Kind, at: datetime | None) -> None:
         self.status, self.decided_at = status, at
@@ -471,7 +480,7 @@ class _Run:
         if status is Kind.OPENED and not paused and self.deadline and self.deadline < now:
             status, decided = Kind.BREACHED, self.deadline
         return Clock(norm, self.instance, self.start, self.started_at, self.deadline,
-                     status, decided, self.at_risk_at, paused)  # fmt: skip
+                     status, decided, self.at_risk_at, paused, self.ended_at)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -624,6 +633,8 @@ def _stop(run: _Run, outcome: str, late: str, by_field: str | None, fact: Fact) 
         run.decide(wanted if in_time else Kind.BREACHED, fact.time)
     elif run.status is Kind.BREACHED and late == "met":
         run.decide(wanted, fact.time)
+    elif run.status is Kind.BREACHED and run.ended_at is None:
+        run.ended_at = fact.time
 
 
 # --- the derivation cache ---------------------------------------------------------------------
@@ -769,11 +780,21 @@ def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[
 
 
 def _standing(kinds: Sequence[str]) -> str | None:
-    """The decision that stands: the last kind published other than `at_risk`."""
+    """The decision that stands: the last kind published that is not a note."""
     for kind in reversed(kinds):
-        if kind != Kind.AT_RISK:
+        if kind not in NOTES:
             return kind
     return None
+
+
+def _ended_since_breach(kinds: Sequence[str]) -> bool:
+    """Whether `stopped_late` was published after the latest `breached`."""
+    for kind in reversed(kinds):
+        if kind == Kind.BREACHED:
+            return False
+        if kind == Kind.STOPPED_LATE:
+            return True
+    return False
 
 
 def _decide(clock: Clock, before: tuple[str, ...], now: datetime) -> tuple[str, ...]:
@@ -792,6 +813,12 @@ def _decide(clock: Clock, before: tuple[str, ...], now: datetime) -> tuple[str, 
             kinds = (*kinds, Kind.AT_RISK.value)
     elif clock.status != standing:
         kinds = (*kinds, clock.status.value)
+    if (
+        clock.status is Kind.BREACHED
+        and clock.ended_at is not None
+        and not _ended_since_breach(kinds)
+    ):
+        kinds = (*kinds, Kind.STOPPED_LATE.value)
     return kinds
 
 
@@ -800,13 +827,15 @@ def _outcome(case: Case, clock: Clock, kinds: tuple[str, ...], position: int,
     kind = Kind(kinds[position])
     earlier = kinds[:position]
     corrects = None
-    if kind is not Kind.AT_RISK:
+    if kind not in NOTES:
         standing = _standing(earlier)
         corrects = Kind(standing) if standing in FINAL_KINDS else None
     if kind is Kind.OPENED:
         decided_at: datetime | None = clock.started_at
     elif kind is Kind.AT_RISK:
         decided_at = clock.at_risk_at
+    elif kind is Kind.STOPPED_LATE:
+        decided_at = clock.ended_at
     else:
         decided_at = clock.decided_at
     return Outcome(

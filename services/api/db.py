@@ -129,6 +129,8 @@ def record_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime
                 started_at=outcome.started_at,
             )
             session.add(clock)
+        if outcome.kind is Kind.STOPPED_LATE:
+            continue  # the breach stands: the clock's state and standing outcome stay
         clock.status = outcome.kind.value
         if outcome.kind is not Kind.AT_RISK or clock.standing is None:
             clock.standing = outcome.id

@@ -1,11 +1,26 @@
 """The processor's Prometheus metrics, defined once. No case ids in labels.
 
-`normwacht_sla_open_timers` is read from the deadline index at scrape time (see app.py).
+`normwacht_sla_open_timers` is read from the deadline index at scrape time (see app.py);
+the catalogue's objectives and the offices' open hours at scrape time too (`CatalogueFacts`),
+so that Prometheus rules compare against the catalogue instead of copies of it.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import FINAL_KINDS, Kind, Outcome
@@ -16,7 +31,13 @@ _OUTCOME_LABELS = ("norm", "channel", "municipality")
 
 class ProcessorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        if registry is None:
+            # The process's memory and CPU too, as on the default registry: the health
+            # dashboard and its memory panel read them.
+            registry = CollectorRegistry()
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                registry.register(collector)
+        self.registry = registry
         r = self.registry
         self.breaches = Counter(
             "normwacht_sla_breaches",
@@ -42,6 +63,12 @@ class ProcessorMetrics:
         self.cancelled = Counter(
             "normwacht_sla_cancelled",
             "Clocks cancelled by a withdrawn case.",
+            _OUTCOME_LABELS,
+            registry=r,
+        )
+        self.stopped_late = Counter(
+            "normwacht_sla_stopped_late",
+            "Breached clocks whose stop came after the deadline (action taken late).",
             _OUTCOME_LABELS,
             registry=r,
         )
@@ -105,6 +132,7 @@ class ProcessorMetrics:
             Kind.EXCLUDED: self.excluded,
             Kind.CANCELLED: self.cancelled,
             Kind.AT_RISK: self.at_risk,
+            Kind.STOPPED_LATE: self.stopped_late,
         }
 
     def declare(self, catalogue: Catalogue) -> None:
@@ -131,3 +159,43 @@ class ProcessorMetrics:
         if outcome.kind is Kind.BREACHED and fired_at is not None and outcome.deadline:
             delay = max(0.0, fired_at - outcome.deadline.timestamp())
             self.breach_delay.labels(outcome.norm).observe(delay)
+
+
+class CatalogueFacts(Collector):
+    """What alert rules compare against, read from the catalogue and calendars at scrape time.
+
+    `normwacht_sla_objective_ratio{norm,channel,municipality,notify}`: each norm's objective
+    there (its `notify` as a label, so a rule can page for some norms and not others);
+    `normwacht_office_open{municipality}`: 1 while the office is open by its calendar
+    (office hours, closing days, public holidays), for rules that hold in office hours.
+    """
+
+    def __init__(
+        self, catalogue: Catalogue, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._catalogue = catalogue
+        self._now = now
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        catalogue = self._catalogue
+        objectives = GaugeMetricFamily(
+            "normwacht_sla_objective_ratio",
+            "The share of a norm's clocks to be met (its objective), from the catalogue.",
+            labels=("norm", "channel", "municipality", "notify"),
+        )
+        for norm in catalogue.norms.values():
+            for municipality in catalogue.municipalities:
+                objectives.add_metric(
+                    (norm.id, norm.channel, municipality, catalogue.notify(norm.id, municipality)),
+                    catalogue.objective(norm.id, municipality),
+                )
+        yield objectives
+        now = self._now()
+        office = GaugeMetricFamily(
+            "normwacht_office_open",
+            "1 while the municipality's office is open by its calendar, else 0.",
+            labels=("municipality",),
+        )
+        for municipality in catalogue.municipalities:
+            office.add_metric((municipality,), float(catalogue.calendar(municipality).is_open(now)))
+        yield office

@@ -27,7 +27,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import FINAL_KINDS, Case, Clock, Fact, Kind, Outcome, apply, clocks, due
+from normwacht.core.engine import (
+    FINAL_KINDS,
+    NOTES,
+    Case,
+    Clock,
+    Fact,
+    Kind,
+    Outcome,
+    apply,
+    clocks,
+    due,
+)
 from services.sla_processor.codec import decode_whole_case, encode_case
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # Monday 09:00 in Amsterdam
@@ -198,14 +209,15 @@ def replay(catalogue: Catalogue, work: list[tuple[str, Any]]) -> Processor:
 
 
 def state(clock: Clock) -> tuple[Any, ...]:
-    return (clock.status, clock.started_at, clock.deadline, clock.decided_at, clock.paused)
+    return (clock.status, clock.started_at, clock.deadline, clock.decided_at, clock.paused,
+            clock.ended_at)  # fmt: skip
 
 
 def standing(outcomes: list[Outcome]) -> dict[tuple[str, int], Kind]:
-    """Per clock, the decision that stands: its last outcome other than `at_risk`."""
+    """Per clock, the decision that stands: its last outcome that is not a note."""
     last: dict[tuple[str, int], Kind] = {}
     for outcome in outcomes:
-        if outcome.kind is not Kind.AT_RISK:
+        if outcome.kind not in NOTES:
             last[(outcome.norm, outcome.instance)] = outcome.kind
     return last
 
@@ -229,11 +241,19 @@ def check_published(processor: Processor, final: dict[tuple[str, str], Clock]) -
         # Each decision replaces the one before it by name: never two final ones standing.
         decided: Kind | None = None
         for outcome in mine:
-            if outcome.kind is Kind.AT_RISK:
+            if outcome.kind in NOTES:
                 continue
             if decided in FINAL_KINDS:
                 assert outcome.corrects is decided, f"{outcome.id} replaces {decided} silently"
             decided = outcome.kind
+        # A breach whose stop came late says so once, after that breach. A note is never
+        # withdrawn: a late start that takes the stop over to a newer clock leaves it.
+        since_breach = [o.kind for o in mine][
+            max(i for i, o in enumerate(mine) if o.kind not in NOTES) :
+        ]
+        ended = clock.status is Kind.BREACHED and clock.ended_at is not None
+        told = since_breach.count(Kind.STOPPED_LATE)
+        assert told == 1 if ended else told <= 1, f"{key}: {since_breach}"
         for position, outcome in enumerate(mine):
             if outcome.kind is Kind.BREACHED and clock.status is not Kind.BREACHED:
                 assert any(o.corrects is Kind.BREACHED for o in mine[position + 1 :])

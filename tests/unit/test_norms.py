@@ -366,7 +366,9 @@ def test_a_stop_one_second_late_is_a_breach_unless_late_is_allowed(
     catalogue: Catalogue, row: Row
 ) -> None:
     step = play(catalogue, *row.starts, row.stop_at(later(row.deadline)))
-    assert kinds(step, row.norm) == [Kind.OPENED, row.late]
+    # A breach whose stop came says so: the notice to whoever was told can be closed.
+    ended = [Kind.STOPPED_LATE] if row.late is Kind.BREACHED else []
+    assert kinds(step, row.norm) == [Kind.OPENED, row.late, *ended]
 
 
 # --- phone.transfers: a count, not a timer -------------------------------------------------------
@@ -401,7 +403,11 @@ def test_phone_transfers_the_third_transfer_is_a_breach_at_once(catalogue: Catal
     ]
     end = ev("call.ended", "2026-03-02T10:09:00+01:00")
     ended = apply(step.case, end, end.time, catalogue)
-    assert of(ended, "phone.transfers") == []  # ending the call does not undo the breach
+    # Ending the call does not undo the breach; it says the clock stopped, after it.
+    assert [(o.kind, o.corrects) for o in of(ended, "phone.transfers")] == [
+        (Kind.STOPPED_LATE, None)
+    ]
+    assert clock(ended, "phone.transfers").status is Kind.BREACHED
 
 
 def test_phone_transfers_an_open_call_never_breaches_by_time(catalogue: Catalogue) -> None:
@@ -688,7 +694,7 @@ def test_social_weekend_question_answered_at_noon_is_met_and_after_noon_breached
     noon = play(catalogue, saturday, ev("social.replied", "2026-03-09T12:00:00+01:00"))
     assert kinds(noon, "social.answer") == [Kind.OPENED, Kind.MET]
     late = play(catalogue, saturday, ev("social.replied", "2026-03-09T12:00:01+01:00"))
-    assert kinds(late, "social.answer") == [Kind.OPENED, Kind.BREACHED]
+    assert kinds(late, "social.answer") == [Kind.OPENED, Kind.BREACHED, Kind.STOPPED_LATE]
 
 
 def test_social_weekend_hour_is_the_one_the_catalogue_gives() -> None:
@@ -874,6 +880,7 @@ def test_objection_extension_is_a_breach_at_once(catalogue: Catalogue) -> None:
     assert [(o.kind, local(o.decided_at)) for o in of(step, "objection.decision")] == [
         (Kind.OPENED, "2026-02-23T10:00:00+01:00"),
         (Kind.BREACHED, "2026-03-10T09:00:00+01:00"),
+        (Kind.STOPPED_LATE, "2026-03-20T09:00:00+01:00"),
     ]
 
 
@@ -889,6 +896,27 @@ def test_report_urgent_only_when_marked_urgent(catalogue: Catalogue) -> None:
     urgent = play(catalogue, ev("report.received", REPORT, {"urgent": True}))
     # 09:00 + 2 h, 24/7.
     assert local(of(urgent, "report.urgent")[0].deadline) == "2026-05-11T11:00:00+02:00"
+
+
+def test_urgent_report_acted_on_late_stays_breached_and_says_when_action_came(
+    catalogue: Catalogue,
+) -> None:
+    """The breach stands; `stopped_late` (once) tells the on-call person action has started."""
+    received = ev("report.received", REPORT, {"urgent": True})
+    breached = play(catalogue, received, now="2026-05-11T11:00:01+02:00")
+    assert kinds(breached, "report.urgent") == [Kind.OPENED, Kind.BREACHED]
+    action = "2026-05-11T11:40:00+02:00"
+    step = apply(breached.case, ev("report.action_started", action), at(action), catalogue)
+    [ended] = of(step, "report.urgent")
+    assert (ended.kind, ended.corrects, local(ended.decided_at)) == (
+        Kind.STOPPED_LATE,
+        None,
+        action,
+    )
+    assert clock(step, "report.urgent").status is Kind.BREACHED
+    again = "2026-05-11T11:50:00+02:00"
+    step = apply(step.case, ev("report.action_started", again), at(again), catalogue)
+    assert of(step, "report.urgent") == []
 
 
 def test_report_delay_notified_in_time_meets_the_notice_but_not_the_resolution(
@@ -1054,7 +1082,8 @@ def test_appointment_cancelled_after_a_published_breach_stays_breached(
         at("2026-03-27T10:46:00+01:00"),
         catalogue,
     )
-    assert of(notice, "appointment.kept") == []
+    assert [o.kind for o in of(notice, "appointment.kept")] == [Kind.STOPPED_LATE]
+    assert clock(notice, "appointment.kept").status is Kind.BREACHED
 
 
 # --- any case: withdrawal, at risk, duplicates, order, corrections -----------------------------

@@ -58,8 +58,8 @@ def test_answered_within_twenty_seconds_is_met(catalogue: Catalogue, after: floa
 
 def test_answered_after_twenty_seconds_is_breached_at_the_deadline(catalogue: Catalogue) -> None:
     step = run(catalogue, call_event("queued", 0), call_event("answered", 20.001))
-    assert kinds(step) == [Kind.OPENED, Kind.BREACHED]
-    assert step.outcomes[-1].decided_at == QUEUED_AT + timedelta(seconds=20)
+    assert kinds(step) == [Kind.OPENED, Kind.BREACHED, Kind.STOPPED_LATE]
+    assert step.outcomes[1].decided_at == QUEUED_AT + timedelta(seconds=20)
 
 
 def test_nothing_is_due_at_the_deadline_itself(catalogue: Catalogue) -> None:
@@ -90,7 +90,7 @@ def test_abandoned_within_twenty_seconds_is_excluded(catalogue: Catalogue) -> No
 
 def test_abandoned_after_twenty_seconds_is_breached(catalogue: Catalogue) -> None:
     step = run(catalogue, call_event("queued", 0), call_event("abandoned", 21))
-    assert kinds(step) == [Kind.OPENED, Kind.BREACHED]
+    assert kinds(step) == [Kind.OPENED, Kind.BREACHED, Kind.STOPPED_LATE]
 
 
 def test_late_answer_dated_in_time_corrects_a_published_breach_to_met(catalogue: Catalogue) -> None:
@@ -116,7 +116,10 @@ def test_answer_dated_after_the_deadline_leaves_a_breach_alone(catalogue: Catalo
     minute = QUEUED_AT + timedelta(minutes=1)
     breached = due(run(catalogue, call_event("queued", 0)).case, minute, catalogue).case
     step = apply(breached, call_event("answered", 40), minute, catalogue)
-    assert [o for o in step.outcomes if o.norm == "phone.answer"] == []
+    # The breach stands (nothing corrects it); the answer is noted as having come late.
+    [noted] = [o for o in step.outcomes if o.norm == "phone.answer"]
+    assert (noted.kind, noted.corrects) == (Kind.STOPPED_LATE, None)
+    assert noted.decided_at == QUEUED_AT + timedelta(seconds=40)
 
 
 def test_a_met_clock_stays_met(catalogue: Catalogue) -> None:
@@ -159,6 +162,7 @@ def test_a_requeued_call_gets_a_second_instance(catalogue: Catalogue) -> None:
         (1, Kind.MET),
         (2, Kind.OPENED),
         (2, Kind.BREACHED),
+        (2, Kind.STOPPED_LATE),
     ]
 
 
