@@ -8,12 +8,12 @@ TOOLS := .run/tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 
-.PHONY: help install system-deps run test test-unit lint format schemas kafka-up kafka-down bench clean
+.PHONY: help install system-deps run test test-unit lint format schemas dashboards alertmanager-intervals kafka-up kafka-down bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-system-deps: ## Install the Debian packages the project needs (PostgreSQL, kcat) if missing
+system-deps: ## Install the Debian packages the project needs (PostgreSQL, kcat, Prometheus, Alertmanager) if missing
 	@deploy/system-deps.sh
 
 $(UV):
@@ -27,7 +27,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 install: system-deps $(VENV)/.synced ## Set up everything: Debian packages, .venv, the Kafka jars
 	@deploy/kafka/kafka.sh install
 
-run: install ## Run the whole system: broker, processor, ingest (:8000), api (:8001)
+run: install ## Run the whole system: broker, processor, ingest (:8000), api (:8001), notifier (:8002), Prometheus (:9090), Alertmanager (:9093)
 	@deploy/run.sh
 
 test: install ## Run every test (unit, integration on a real broker and database, end to end)
@@ -48,6 +48,12 @@ format: $(VENV)/.synced ## Format and autofix the code
 
 schemas: $(VENV)/.synced ## Export the JSON Schemas into schemas/
 	$(VENV)/bin/normwacht schemas export
+
+dashboards: $(VENV)/.synced ## Generate the Grafana dashboards into deploy/grafana/dashboards
+	$(VENV)/bin/python -m normwacht.ops.dashboards
+
+alertmanager-intervals: $(VENV)/.synced ## Regenerate Alertmanager's office hours from the calendars
+	$(VENV)/bin/normwacht alertmanager-intervals
 
 kafka-up: install ## Start the local broker on 127.0.0.1:9092 (data in .run/kafka)
 	@deploy/kafka/kafka.sh start

@@ -36,7 +36,7 @@ from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port, running_broker
 from tests.support.events import call_event
-from tests.support.scenario import calls
+from tests.support.scenario import NOTE_KINDS, calls
 from tests.support.services import Service, running_service
 from tests.support.system import fresh_kafka, kafka_env
 
@@ -574,7 +574,7 @@ async def _decisions(kafka: KafkaSettings, topic: str) -> dict[str, int]:
             for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
                 for record in records:
                     outcome = json.loads(record.value)
-                    if outcome["kind"] != "at_risk":
+                    if outcome["kind"] not in NOTE_KINDS:
                         decisions[outcome["id"]] = hash(record.value)
     finally:
         await consumer.stop()

@@ -15,17 +15,29 @@ stop_all() {
 }
 trap stop_all EXIT INT TERM
 
-mkdir -p .run/logs
-for service in processor ingest api; do
+mkdir -p .run/logs .run/prometheus .run/alertmanager
+for service in processor ingest api notifier; do
   .venv/bin/normwacht "$service" 2> >(tee ".run/logs/$service.log" >&2) &
   pids+=($!)
 done
+# Debian's binaries with the project's configuration; their logs only to files (they are chatty).
+prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path=.run/prometheus \
+  --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle >.run/logs/prometheus.log 2>&1 &
+pids+=($!)
+# No cluster gossip: one Alertmanager, and no port 9094 taken from the broker's controller.
+prometheus-alertmanager --config.file=deploy/alertmanager/alertmanager.yml \
+  --storage.path=.run/alertmanager --web.listen-address=127.0.0.1:9093 \
+  --cluster.listen-address= >.run/logs/alertmanager.log 2>&1 &
+pids+=($!)
 
 cat <<'TXT'
 Normwacht is starting:
   ingest      http://127.0.0.1:8000/v1/events   (docs: /docs, token: normwacht-dev-token)
   processor   http://127.0.0.1:6066/metrics
   api         http://127.0.0.1:8001/v1/breaches  (docs: /docs)
+  notifier    http://127.0.0.1:8002/metrics      (outcomes to Alertmanager)
+  prometheus  http://127.0.0.1:9090/alerts       (rules: deploy/prometheus)
+  alertmanager http://127.0.0.1:9093             (routes: deploy/alertmanager)
   kafka       127.0.0.1:9092
 Logs: .run/logs/. Ctrl-C stops everything.
 TXT

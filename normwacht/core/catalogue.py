@@ -539,6 +539,24 @@ class Catalogue:
             raise ValueError(f"{norm_id} has no deadline from a start time alone")
         return norm, term, calendar
 
+    @cached_property
+    def channels(self) -> tuple[str, ...]:
+        """Every norm's channel, in the catalogue's order, once."""
+        return tuple(dict.fromkeys(n.channel for n in self._spec.norms))
+
+    def channel_of(self, short_type: str) -> str | None:
+        """The channel of the first norm that names this event type; None for an event no
+        norm names (`case.*`, which concern every norm of a case)."""
+        for norm in self._spec.norms:
+            named = {m.event for m in (*norm.stops, *norm.breach_on)} | norm.start_types
+            if norm.limit:
+                named.add(norm.limit.event)
+            if norm.longer_term:
+                named.update(norm.longer_term.events)
+            if short_type in named:
+                return norm.channel
+        return None
+
     @property
     def municipalities(self) -> tuple[str, ...]:
         """Every municipality, configured or not, in the order of the event vocabulary."""

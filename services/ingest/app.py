@@ -19,6 +19,9 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -26,7 +29,9 @@ from prometheus_client import (
 )
 from pydantic import BaseModel, ValidationError
 
+from normwacht.catalogue_file import load as load_catalogue
 from normwacht.core.events import EVENT_TYPES, Event, event_json_schema, parse_event, parse_events
+from services.ingest.activity import SourceActivity
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
 from services.shared.kafka import ensure_topics
@@ -47,6 +52,8 @@ class Accepted(BaseModel):
 class _Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self.accepted = Counter(
             "normwacht_ingest_events_accepted",
             "Events written to Kafka, by type.",
@@ -92,6 +99,8 @@ def create_app(
     settings = settings or IngestSettings()
     kafka = settings.kafka
     metrics = _Metrics()
+    activity = SourceActivity(load_catalogue(), settings.silent_after)
+    metrics.registry.register(activity)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -196,6 +205,7 @@ def create_app(
             ) from error
         for event in events:
             metrics.accepted.labels(event.type).inc()
+        activity.seen(events)
         metrics.latency.observe(time.perf_counter() - started)
         log.info("events_accepted", count=len(events), subjects=len({e.subject for e in events}))
         return Accepted(accepted=len(events), ids=[e.id for e in events])

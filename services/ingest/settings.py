@@ -2,10 +2,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.shared.kafka import KafkaSettings
+
+# Office time without events after which a source of a channel counts as silent: short for
+# channels that are busy all day, a working day for those that see a few items a day.
+SILENT_AFTER = {
+    "phone": 900.0,
+    "counter": 3600.0,
+    "website": 900.0,
+    "email": 3600.0,
+    "social": 14400.0,
+    "public_space": 14400.0,
+    "appointment": 14400.0,
+    "letter": 30600.0,
+    "complaint": 30600.0,
+    "objection": 30600.0,
+}
 
 DEVELOPMENT_TOKEN = "normwacht-dev-token"  # noqa: S105 - public on purpose: the README names it
 
@@ -26,6 +41,11 @@ class IngestSettings(BaseSettings):
     port: int = 8000
     max_batch_events: int = 500
     max_body_bytes: int = 1_048_576
+    silent_after: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: dict(SILENT_AFTER),
+        description='Seconds of office time per channel; JSON, e.g. {"phone": 600}, '
+        "merged over the defaults.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log_level: str = "INFO"
 
@@ -36,6 +56,11 @@ class IngestSettings(BaseSettings):
         if isinstance(tokens, str):
             values["tokens"] = tuple(t.strip() for t in tokens.split(",") if t.strip())
         return values
+
+    @field_validator("silent_after", mode="after")
+    @classmethod
+    def _over_the_defaults(cls, value: dict[str, float]) -> dict[str, float]:
+        return {**SILENT_AFTER, **value}
 
     @model_validator(mode="after")
     def _production_needs_real_tokens(self) -> IngestSettings:

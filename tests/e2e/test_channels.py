@@ -21,6 +21,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from tests.support.kafka_io import read_topic
+from tests.support.scenario import NOTE_KINDS
 from tests.support.services import eventually
 from tests.support.system import System, post
 
@@ -249,7 +250,9 @@ def decided(outcomes: list[JSON], norm: str, subjects: set[str]) -> list[JSON]:
     return [
         o
         for o in outcomes
-        if o["norm"] == norm and o["subject"] in subjects and o["kind"] not in ("opened", "at_risk")
+        if o["norm"] == norm
+        and o["subject"] in subjects
+        and o["kind"] not in ("opened", *NOTE_KINDS)
     ]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.events import ago, call_event
 from tests.support.kafka_io import read_topic
+from tests.support.scenario import NOTE_KINDS
 from tests.support.services import eventually
 from tests.support.system import System, post
 
@@ -44,7 +45,7 @@ def test_a_breach_a_met_call_and_an_excluded_call(system: System) -> None:
     decided = {
         (o["subject"], o["kind"])
         for o in map(json.loads, (r.value for r in records))
-        if o["norm"] == "phone.answer" and o["kind"] not in ("opened", "at_risk")
+        if o["norm"] == "phone.answer" and o["kind"] not in ("opened", *NOTE_KINDS)
     }
     assert decided == {("E2E-BREACH", "breached"), ("E2E-MET", "met"), ("E2E-EXCLUDED", "excluded")}
 

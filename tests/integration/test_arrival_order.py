@@ -38,6 +38,7 @@ from tests.support.broker import free_port
 from tests.support.events import as_record
 from tests.support.events import cloud_event as event_json
 from tests.support.kafka_io import produce
+from tests.support.scenario import NOTE_KINDS
 from tests.support.services import running_service
 from tests.support.system import fresh_kafka, kafka_env
 
@@ -281,7 +282,7 @@ class OutcomeReader:
                 outcome = json.loads(record.value)
                 assert record.key == outcome["subject"].encode(), "outcome keyed by its case"
                 self.outcomes.append(outcome)
-                if outcome["kind"] != "at_risk":
+                if outcome["kind"] not in NOTE_KINDS:
                     self._ids.add(outcome["id"])
         return len(self._ids)
 
@@ -392,7 +393,7 @@ def clock_problems(key: ClockKey, outcomes: Sequence[dict[str, Any]], expected: 
     if not outcomes:
         return [f"{where}: nothing published, expected it to end {expected}"]
     problems: list[str] = []
-    decisions = [o for o in outcomes if o["kind"] != "at_risk"]
+    decisions = [o for o in outcomes if o["kind"] not in NOTE_KINDS]
     first_opened = [o for o in decisions if o["kind"] == "opened" and o["corrects"] is None]
     if len(first_opened) != 1:
         ids = [o["id"] for o in first_opened]

@@ -32,7 +32,7 @@ from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port
 from tests.support.events import as_record
 from tests.support.kafka_io import produce
-from tests.support.scenario import an_hour_ago, calls, outcome_map
+from tests.support.scenario import NOTE_KINDS, an_hour_ago, calls, outcome_map
 from tests.support.services import eventually, running_service
 from tests.support.system import fresh_kafka, kafka_env
 
@@ -104,7 +104,7 @@ class Outcomes:
             for record in records:
                 self.values.append(record.value)
                 outcome = json.loads(record.value)
-                if outcome["kind"] != "at_risk":
+                if outcome["kind"] not in NOTE_KINDS:
                     self._ids.add(outcome["id"])
         return len(self._ids)
 
@@ -146,13 +146,13 @@ def uninterrupted(
 
 
 def decisions(outcomes: dict[str, dict[str, Any]]) -> int:
-    return sum(1 for o in outcomes.values() if o["kind"] != "at_risk")
+    return sum(1 for o in outcomes.values() if o["kind"] not in NOTE_KINDS)
 
 
 def assert_same(actual: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> None:
     """Equal outcome maps, warnings aside; otherwise show what is missing, extra or different."""
-    actual = {k: v for k, v in actual.items() if v["kind"] != "at_risk"}
-    expected = {k: v for k, v in expected.items() if v["kind"] != "at_risk"}
+    actual = {k: v for k, v in actual.items() if v["kind"] not in NOTE_KINDS}
+    expected = {k: v for k, v in expected.items() if v["kind"] not in NOTE_KINDS}
     missing = sorted(set(expected) - set(actual))
     extra = sorted(set(actual) - set(expected))
     different = [(actual[k], expected[k]) for k in sorted(set(actual) & set(expected))
@@ -305,7 +305,7 @@ def final_kinds(outcomes: dict[str, dict[str, Any]]) -> dict[tuple[str, str, int
     """Each clock's last decided kind: what a report counts."""
     final: dict[tuple[str, str, int], tuple[datetime, str]] = {}
     for o in outcomes.values():
-        if o["kind"] in ("opened", "at_risk"):
+        if o["kind"] in ("opened", *NOTE_KINDS):
             continue
         key = (o["subject"], o["norm"], o["instance"])
         corrected = o["corrects"] is not None

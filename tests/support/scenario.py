@@ -7,7 +7,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from normwacht.core.engine import NOTES
 from tests.support.events import call_event
+
+NOTE_KINDS = tuple(sorted(k.value for k in NOTES))
+"""Outcome kinds that note something about a clock without deciding it."""
 
 
 def calls(count: int, start: datetime, seed: int = 11) -> list[dict[str, Any]]:

@@ -1,0 +1,100 @@
+"""What the services export for alert rules: objectives, office hours and source silence.
+
+Scraped from their collectors with a fixed clock; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from normwacht.catalogue_file import default_paths
+from normwacht.core.catalogue import Catalogue
+from normwacht.core.events import parse_event
+from services.ingest.activity import SourceActivity
+from services.ingest.settings import SILENT_AFTER, IngestSettings
+from services.sla_processor.metrics import CatalogueFacts
+from tests.support.events import call_event, cloud_event
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+FRIDAY_1630 = datetime(2026, 3, 6, 16, 30, tzinfo=AMSTERDAM)
+MONDAY_0900 = datetime(2026, 3, 9, 9, 0, tzinfo=AMSTERDAM)
+KINGS_DAY_1000 = datetime(2026, 4, 27, 10, 0, tzinfo=AMSTERDAM)
+
+
+def samples(collector: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    registry = CollectorRegistry()
+    registry.register(collector)  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_objectives_and_notify_come_from_the_catalogue_with_overrides() -> None:
+    places = {"municipalities": {"heiloo": {"objectives": {"phone.answer": 0.8},
+                                            "notify": {"email.answer": "page"}}}}  # fmt: skip
+    spec_path, _ = default_paths()
+    catalogue = Catalogue(yaml.safe_load(spec_path.read_text()), places)
+    found = samples(CatalogueFacts(catalogue, now=lambda: MONDAY_0900))
+    objective = "normwacht_sla_objective_ratio"
+
+    def key(norm: str, channel: str, municipality: str, notify: str) -> tuple[str, Any]:
+        labels = {"norm": norm, "channel": channel, "municipality": municipality, "notify": notify}
+        return (objective, tuple(sorted(labels.items())))
+
+    assert found[key("phone.answer", "phone", "heiloo", "count")] == 0.8
+    assert found[key("phone.answer", "phone", "bergen", "count")] == 0.9  # the default
+    assert found[key("email.answer", "email", "heiloo", "page")] == 0.9
+    assert found[key("email.answer", "email", "bergen", "notice")] == 0.9
+    assert found[key("report.urgent", "public_space", "castricum", "page")] == 0.9
+    per_norm = [k for k in found if k[0] == objective]
+    assert len(per_norm) == len(catalogue.norms) * 4
+
+
+def test_office_open_follows_each_calendar(catalogue: Catalogue) -> None:
+    def open_at(at: datetime) -> dict[str, float]:
+        found = samples(CatalogueFacts(catalogue, now=lambda: at))
+        return {dict(k[1])["municipality"]: v for k, v in found.items()
+                if k[0] == "normwacht_office_open"}  # fmt: skip
+
+    assert set(open_at(MONDAY_0900).values()) == {1.0}
+    assert set(open_at(FRIDAY_1630.replace(hour=17, minute=0)).values()) == {0.0}  # closed at 17
+    assert set(open_at(KINGS_DAY_1000).values()) == {0.0}  # a public holiday
+
+
+def test_silence_is_office_time_since_the_last_event_per_source_and_channel(
+    catalogue: Catalogue,
+) -> None:
+    now = [FRIDAY_1630.timestamp()]
+    activity = SourceActivity(catalogue, SILENT_AFTER, clock=lambda: now[0])
+    activity.seen([parse_event(json.dumps(call_event("C-1", "queued", FRIDAY_1630)))])
+    report = cloud_event("report.received", FRIDAY_1630, "R-1", source="urn:buch:meldingen",
+                         data={"urgent": False})  # fmt: skip
+    activity.seen([parse_event(json.dumps(report))])
+    now[0] = MONDAY_0900.timestamp()
+    found = samples(activity)
+    phone = (("channel", "phone"), ("source", "urn:buch:kcc:telephony"))
+    reports = (("channel", "public_space"), ("source", "urn:buch:meldingen"))
+    assert (
+        found[("normwacht_ingest_last_event_timestamp_seconds", phone)]
+        == now[0] - (MONDAY_0900 - FRIDAY_1630).total_seconds()
+    )
+    # Friday 16:30-17:00 and Monday 08:30-09:00: the weekend is not silence.
+    assert found[("normwacht_ingest_office_silence_seconds", phone)] == 3600
+    assert found[("normwacht_ingest_office_silence_seconds", reports)] == 3600
+    assert found[("normwacht_ingest_silence_threshold_seconds", (("channel", "phone"),))] == 900
+
+
+def test_silence_thresholds_are_merged_over_the_defaults() -> None:
+    settings = IngestSettings(silent_after={"phone": 600})
+    assert settings.silent_after["phone"] == 600
+    assert settings.silent_after["email"] == SILENT_AFTER["email"]
