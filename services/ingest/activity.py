@@ -2,10 +2,11 @@
 
 Exported at scrape time, for the source-silent alert (deploy/prometheus/rules):
   normwacht_ingest_last_event_timestamp_seconds{source,channel}  when the last event was accepted
-  normwacht_ingest_office_silence_seconds{source,channel}        office time since then
-  normwacht_ingest_silence_threshold_seconds{channel}            office time that counts as silent
-Silence is counted in office time on the calendar of the municipality the source last sent
-for, so a weekend or a holiday is never silence, and the calendar stays the one the norms use.
+  normwacht_ingest_silence_seconds{source,channel}               silence since then
+  normwacht_ingest_silence_threshold_seconds{channel}            silence that counts as silent
+Silence is office time on the calendar of the municipality the source last sent for, so a
+weekend or a holiday is never silence and the calendar is the one the norms use; for a
+channel that never sleeps (website probes) it is real time.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ class SourceActivity(Collector):
         self,
         catalogue: Catalogue,
         silent_after: Mapping[str, float],
+        always_on: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._catalogue = catalogue
         self._silent_after = silent_after
+        self._always_on = frozenset(always_on)
         self._clock = clock
         short_types = (t.removeprefix(TYPE_PREFIX) for t in EVENT_TYPES)
         self._channels = {t: catalogue.channel_of(t) or CASE_CHANNEL for t in short_types}
@@ -54,20 +57,27 @@ class SourceActivity(Collector):
             labels=("source", "channel"),
         )
         silence = GaugeMetricFamily(
-            "normwacht_ingest_office_silence_seconds",
-            "Office time since the last event of this source and channel was accepted.",
+            "normwacht_ingest_silence_seconds",
+            "Time since the last event of this source and channel was accepted: office time, "
+            "or real time for a channel that never sleeps.",
             labels=("source", "channel"),
         )
         for (source, channel), (at, municipality) in sorted(self._last.items()):
             last.add_metric((source, channel), at)
-            calendar = self._catalogue.calendar(municipality)
-            since = calendar.office_time_between(
-                datetime.fromtimestamp(at, UTC), datetime.fromtimestamp(now, UTC)
-            )
-            silence.add_metric((source, channel), since.total_seconds())
+            if channel in self._always_on:
+                since = now - at
+            else:
+                since = (
+                    self._catalogue.calendar(municipality)
+                    .office_time_between(
+                        datetime.fromtimestamp(at, UTC), datetime.fromtimestamp(now, UTC)
+                    )
+                    .total_seconds()
+                )
+            silence.add_metric((source, channel), since)
         threshold = GaugeMetricFamily(
             "normwacht_ingest_silence_threshold_seconds",
-            "Office time without events after which a source of this channel counts as silent.",
+            "Silence after which a source of this channel counts as silent (seconds).",
             labels=("channel",),
         )
         for channel in (*self._catalogue.channels, CASE_CHANNEL):

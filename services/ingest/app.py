@@ -99,7 +99,7 @@ def create_app(
     settings = settings or IngestSettings()
     kafka = settings.kafka
     metrics = _Metrics()
-    activity = SourceActivity(load_catalogue(), settings.silent_after)
+    activity = SourceActivity(load_catalogue(), settings.silent_after, settings.always_on)
     metrics.registry.register(activity)
 
     @asynccontextmanager

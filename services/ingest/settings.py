@@ -46,6 +46,11 @@ class IngestSettings(BaseSettings):
         description='Seconds of office time per channel; JSON, e.g. {"phone": 600}, '
         "merged over the defaults.",
     )
+    always_on: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset({"website"}),
+        description="Channels whose silence counts in real time, not office time "
+        "(comma-separated): sources that send around the clock.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log_level: str = "INFO"
 
@@ -56,6 +61,15 @@ class IngestSettings(BaseSettings):
         if isinstance(tokens, str):
             values["tokens"] = tuple(t.strip() for t in tokens.split(",") if t.strip())
         return values
+
+    @field_validator("always_on", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        return (
+            frozenset(c.strip() for c in value.split(",") if c.strip())
+            if isinstance(value, str)
+            else value
+        )
 
     @field_validator("silent_after", mode="after")
     @classmethod

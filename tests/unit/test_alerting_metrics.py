@@ -75,7 +75,7 @@ def test_silence_is_office_time_since_the_last_event_per_source_and_channel(
     catalogue: Catalogue,
 ) -> None:
     now = [FRIDAY_1630.timestamp()]
-    activity = SourceActivity(catalogue, SILENT_AFTER, clock=lambda: now[0])
+    activity = SourceActivity(catalogue, SILENT_AFTER, {"website"}, clock=lambda: now[0])
     activity.seen([parse_event(json.dumps(call_event("C-1", "queued", FRIDAY_1630)))])
     report = cloud_event("report.received", FRIDAY_1630, "R-1", source="urn:buch:meldingen",
                          data={"urgent": False})  # fmt: skip
@@ -89,12 +89,27 @@ def test_silence_is_office_time_since_the_last_event_per_source_and_channel(
         == now[0] - (MONDAY_0900 - FRIDAY_1630).total_seconds()
     )
     # Friday 16:30-17:00 and Monday 08:30-09:00: the weekend is not silence.
-    assert found[("normwacht_ingest_office_silence_seconds", phone)] == 3600
-    assert found[("normwacht_ingest_office_silence_seconds", reports)] == 3600
+    assert found[("normwacht_ingest_silence_seconds", phone)] == 3600
+    assert found[("normwacht_ingest_silence_seconds", reports)] == 3600
     assert found[("normwacht_ingest_silence_threshold_seconds", (("channel", "phone"),))] == 900
 
 
+def test_a_channel_that_never_sleeps_counts_silence_in_real_time(catalogue: Catalogue) -> None:
+    now = [FRIDAY_1630.timestamp()]
+    activity = SourceActivity(catalogue, SILENT_AFTER, {"website"}, clock=lambda: now[0])
+    probe = cloud_event("website.probe", FRIDAY_1630, "www.bergen.nl", source="urn:buch:uptime",
+                        data={"target": "www-bergen-nl", "up": True})  # fmt: skip
+    activity.seen([parse_event(json.dumps(probe))])
+    now[0] = MONDAY_0900.timestamp()
+    website = (("channel", "website"), ("source", "urn:buch:uptime"))
+    assert (
+        samples(activity)[("normwacht_ingest_silence_seconds", website)]
+        == (MONDAY_0900 - FRIDAY_1630).total_seconds()
+    )
+
+
 def test_silence_thresholds_are_merged_over_the_defaults() -> None:
-    settings = IngestSettings(silent_after={"phone": 600})
+    settings = IngestSettings(silent_after={"phone": 600}, always_on="website, email")
     assert settings.silent_after["phone"] == 600
     assert settings.silent_after["email"] == SILENT_AFTER["email"]
+    assert settings.always_on == {"website", "email"}
