@@ -1,0 +1,264 @@
+"""Which alerts an outcome opens or resolves: pure functions, no clock, no I/O.
+
+One alert per clock (subject, norm, instance) and alertname:
+
+| outcome kind | change |
+|---|---|
+| `at_risk` | open `NormAtRisk` |
+| `breached` | open `NormBreached`, resolve `NormAtRisk` |
+| `met`, `excluded`, `cancelled`, `stopped_late` | resolve both |
+| `opened` with `corrects` (the clock runs again) | resolve `NormBreached` |
+| `opened` without `corrects` | nothing |
+
+Norms whose `notify` is `count` in the outcome's municipality give no alerts at all.
+Kinds are compared as strings, so a kind this module does not know is ignored.
+
+Duplicates and ordering (`plan`): an outcome's id is stable and never repeats for
+different content (`Outcome.id`), so an outcome applied once is remembered by its id
+and dropped when it comes again, whether Kafka redelivered it, the topic was read
+again from the start, or the processor published it twice. The outcomes of one case
+are in order on one partition, so applying each id once, in order, leaves every alert
+in the state the last outcome asks for: a redelivered `breached` after its `met` cannot
+reopen the alert, while a *new* breach of the clock (`breached` revision 2, after a
+correction) has a new id and does. Ids are kept as long as their clock's alerts could
+be opened (`max_age` after its deadline); older ones cannot open anything anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from normwacht.core.calendars import AMSTERDAM
+from normwacht.core.catalogue import Catalogue
+from normwacht.core.engine import Outcome
+
+__all__ = [
+    "AT_RISK",
+    "BREACHED",
+    "Alert",
+    "AlertKey",
+    "Change",
+    "Open",
+    "Plan",
+    "Resolve",
+    "alerts_for",
+    "expired",
+    "keys_of",
+    "payload",
+    "plan",
+    "step",
+]
+
+AT_RISK = "NormAtRisk"
+BREACHED = "NormBreached"
+
+AlertKey = tuple[str, str, int, str]
+"""(subject, norm, clock instance, alertname): what Alertmanager's label set identifies."""
+
+_RESOLVES_BOTH = frozenset({"met", "excluded", "cancelled", "stopped_late"})
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert as the notifier keeps it; `ends_at` is None while it fires."""
+
+    subject: str
+    norm: str
+    clock: int
+    alertname: str
+    labels: Mapping[str, str] = field(hash=False)
+    annotations: Mapping[str, str] = field(hash=False)
+    starts_at: datetime
+    deadline: datetime | None
+    generator_url: str
+    ends_at: datetime | None = None
+
+    @property
+    def key(self) -> AlertKey:
+        return (self.subject, self.norm, self.clock, self.alertname)
+
+    @property
+    def firing(self) -> bool:
+        return self.ends_at is None
+
+    @property
+    def clock_at(self) -> datetime:
+        """The instant its age is counted from: the deadline, else when it started."""
+        return self.deadline or self.starts_at
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    alert: Alert
+
+    @property
+    def key(self) -> AlertKey:
+        return self.alert.key
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    key: AlertKey
+
+
+Change = Open | Resolve
+
+
+def _kind(outcome: Outcome) -> str:
+    return str(getattr(outcome.kind, "value", outcome.kind))
+
+
+def alerts_for(outcome: Outcome, catalogue: Catalogue, *, api_url: str) -> list[Change]:
+    """What one outcome asks of its clock's alerts (see the module's table)."""
+    norm = catalogue.norms.get(outcome.norm)
+    if norm is None:
+        return []
+    severity = catalogue.notify(outcome.norm, outcome.municipality)
+    if severity == "count":
+        return []
+    kind = _kind(outcome)
+
+    def key(alertname: str) -> AlertKey:
+        return (outcome.subject, outcome.norm, outcome.instance, alertname)
+
+    if kind == "at_risk":
+        return [Open(_alert(outcome, AT_RISK, severity, norm.reading, api_url))]
+    if kind == "breached":
+        return [
+            Open(_alert(outcome, BREACHED, severity, norm.reading, api_url)),
+            Resolve(key(AT_RISK)),
+        ]
+    if kind in _RESOLVES_BOTH:
+        return [Resolve(key(BREACHED)), Resolve(key(AT_RISK))]
+    if kind == "opened" and outcome.corrects is not None:
+        return [Resolve(key(BREACHED))]
+    return []
+
+
+def _local(instant: datetime | None) -> str:
+    return instant.astimezone(AMSTERDAM).isoformat() if instant else "none"
+
+
+def _alert(outcome: Outcome, alertname: str, severity: str, reading: str, api_url: str) -> Alert:
+    what = "breached" if alertname == BREACHED else "at risk"
+    return Alert(
+        subject=outcome.subject,
+        norm=outcome.norm,
+        clock=outcome.instance,
+        alertname=alertname,
+        labels={
+            "alertname": alertname,
+            "norm": outcome.norm,
+            "channel": outcome.channel,
+            "municipality": outcome.municipality,
+            "severity": severity,
+            "subject": outcome.subject,
+            "clock": str(outcome.instance),
+        },
+        annotations={
+            "summary": (
+                f"{outcome.norm} {what}: case {outcome.subject}, {outcome.municipality}, "
+                f"deadline {_local(outcome.deadline)}"
+            ),
+            "description": reading,
+            "deadline": _local(outcome.deadline),
+            "started_at": _local(outcome.started_at),
+            "outcome_id": outcome.id,
+        },
+        starts_at=outcome.decided_at or outcome.started_at,
+        deadline=outcome.deadline,
+        generator_url=f"{api_url.rstrip('/')}/v1/cases/{quote(outcome.subject, safe='')}",
+    )
+
+
+def expired(alert: Alert, now: datetime, max_age: timedelta) -> bool:
+    """Whether the alert's clock is older than `max_age` (exactly `max_age` is not)."""
+    return now - alert.clock_at > max_age
+
+
+def step(current: Alert | None, change: Change, now: datetime, max_age: timedelta) -> Alert | None:
+    """The alert's new state after `change`, or None when nothing changes.
+
+    An open of a firing alert changes nothing (its `startsAt` stays); an open of a
+    clock older than `max_age` is not made; a resolve of an alert not firing does
+    nothing; a resolve ends the alert `now`.
+    """
+    if isinstance(change, Open):
+        if (current is not None and current.firing) or expired(change.alert, now, max_age):
+            return None
+        return change.alert
+    if current is None or not current.firing:
+        return None
+    return replace(current, ends_at=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a batch of outcomes does: the alerts that changed (their new state, one
+    per key, to store and post) and the ids of the outcomes applied, each with the
+    instant after which it may be forgotten is counted from."""
+
+    alerts: tuple[Alert, ...]
+    applied: tuple[tuple[str, datetime], ...]
+
+
+def plan(
+    outcomes: Iterable[Outcome],
+    state: Mapping[AlertKey, Alert],
+    seen: Set[str],
+    catalogue: Catalogue,
+    *,
+    now: datetime,
+    max_age: timedelta,
+    api_url: str,
+) -> Plan:
+    """Apply `outcomes` in order to `state` (the stored alerts of their clocks).
+
+    An outcome whose id is in `seen` (or earlier in the batch) is a duplicate and is
+    dropped. Only outcomes that ask for a change are recorded as applied.
+    """
+    current = dict(state)
+    changed: dict[AlertKey, Alert] = {}
+    done = set(seen)
+    applied: list[tuple[str, datetime]] = []
+    for outcome in outcomes:
+        if outcome.id in done:
+            continue
+        changes = alerts_for(outcome, catalogue, api_url=api_url)
+        if not changes:
+            continue
+        done.add(outcome.id)
+        applied.append((outcome.id, outcome.deadline or outcome.started_at))
+        for change in changes:
+            new = step(current.get(change.key), change, now, max_age)
+            if new is not None:
+                current[change.key] = changed[change.key] = new
+    return Plan(tuple(changed.values()), tuple(applied))
+
+
+def keys_of(outcome: Outcome) -> tuple[AlertKey, AlertKey]:
+    """The keys of the two alerts an outcome's clock can have."""
+    return (
+        (outcome.subject, outcome.norm, outcome.instance, AT_RISK),
+        (outcome.subject, outcome.norm, outcome.instance, BREACHED),
+    )
+
+
+def payload(alert: Alert, now: datetime, resend_interval: timedelta) -> dict[str, Any]:
+    """The alert for Alertmanager's `POST /api/v2/alerts`.
+
+    A firing alert ends `4 * resend_interval` from now (it is sent again before that,
+    so it only ends if the notifier stops sending); a resolved one at its `ends_at`.
+    """
+    ends_at = alert.ends_at or now + 4 * resend_interval
+    return {
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "startsAt": alert.starts_at.isoformat(),
+        "endsAt": ends_at.isoformat(),
+        "generatorURL": alert.generator_url,
+    }

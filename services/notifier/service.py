@@ -1,0 +1,205 @@
+"""The shell: outcomes topic in, state in the database, alerts out to Alertmanager.
+
+Two loops share one lock, so a resend never posts an alert older than the one the
+consumer just posted:
+
+- `consume` reads a batch, plans it (`rules.plan`), stores the plan in one
+  transaction, posts the changed alerts, and only then commits the batch's offsets.
+  A crash in between replays the batch, whose ids are then known and dropped; what it
+  stored but did not post is posted by the next resend (the database is the outbox).
+- `resend_forever` posts, at start and every `resend_interval`, every firing alert and
+  every resolution not yet accepted, after forgetting clocks older than `max_age`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from normwacht.core.catalogue import Catalogue
+from normwacht.core.engine import Outcome
+from services.notifier import store
+from services.notifier.alertmanager import Alertmanager
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.rules import BREACHED, Alert, Plan, keys_of, plan
+from services.notifier.settings import NotifierSettings
+
+log = structlog.get_logger("normwacht.notifier")
+
+START_GRACE_S = 5.0
+
+
+class Notifier:
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        engine: Engine,
+        catalogue: Catalogue,
+        alertmanager: Alertmanager,
+        metrics: NotifierMetrics,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._catalogue = catalogue
+        self._alertmanager = alertmanager
+        self._metrics = metrics
+        self._lock = asyncio.Lock()
+        self.running = False
+
+    # --- the outcomes topic -----------------------------------------------------------------
+
+    async def consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self._settings.kafka.outcomes_topic,
+            bootstrap_servers=self._settings.kafka.bootstrap,
+            group_id=self._settings.group_id,
+            client_id="normwacht-notifier",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        # As in the API's consumer: a cancelled start() leaks its bootstrap connection,
+        # so the start is its own task that a shutdown lets end.
+        starting = asyncio.ensure_future(consumer.start())
+        try:
+            await asyncio.shield(starting)
+            self.running = True
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                outcomes = [
+                    outcome
+                    for records in batches.values()
+                    for record in records
+                    if (outcome := self._decode(record.value)) is not None
+                ]
+                if outcomes:
+                    try:
+                        await self.handle(outcomes)
+                    except SQLAlchemyError as error:
+                        log.error("database_failed", error=str(error))
+                        await consumer.seek_to_committed()
+                        await asyncio.sleep(1)
+                        continue
+                if batches:
+                    await consumer.commit()
+        finally:
+            self.running = False
+            try:
+                await _let_start_end(starting)
+            finally:
+                await consumer.stop()
+
+    def _decode(self, value: bytes | None) -> Outcome | None:
+        try:
+            outcome = Outcome.model_validate_json(value or b"")
+        except ValidationError as error:
+            # Our own topic: a bad record (or a kind this version does not know) is
+            # logged and skipped, never a reason to stop reading.
+            log.error("outcome_undecodable", error=str(error))
+            self._metrics.outcomes.labels("undecodable").inc()
+            return None
+        self._metrics.outcomes.labels(str(outcome.kind)).inc()
+        return outcome
+
+    async def handle(self, outcomes: Sequence[Outcome]) -> Plan:
+        """Plan, store and post one batch; returns the plan once Alertmanager accepted it."""
+        async with self._lock:
+            result = await asyncio.to_thread(self._plan_and_store, outcomes)
+            await self._post(result.alerts, fresh=True)
+        log.info(
+            "outcomes_notified",
+            received=len(outcomes),
+            applied=len(result.applied),
+            opened=sum(a.firing for a in result.alerts),
+            resolved=sum(not a.firing for a in result.alerts),
+        )
+        return result
+
+    def _plan_and_store(self, outcomes: Sequence[Outcome]) -> Plan:
+        with Session(self._engine) as session, session.begin():
+            state, seen = store.load(
+                session,
+                (key for outcome in outcomes for key in keys_of(outcome)),
+                (outcome.id for outcome in outcomes),
+            )
+            result = plan(
+                outcomes,
+                state,
+                seen,
+                self._catalogue,
+                now=datetime.now(UTC),
+                max_age=self._settings.max_age,
+                api_url=self._settings.api_url,
+            )
+            store.save(session, result)
+            self._metrics.firing.set(store.firing_count(session))
+        return result
+
+    # --- resending --------------------------------------------------------------------------
+
+    async def resend_forever(self) -> None:
+        while True:
+            try:
+                await self.resend()
+            except SQLAlchemyError as error:
+                log.error("database_failed", error=str(error))
+            await asyncio.sleep(self._settings.resend_interval)
+
+    async def resend(self) -> int:
+        """Post the firing alerts and unaccepted resolutions; how many."""
+        async with self._lock:
+            alerts = await asyncio.to_thread(self._to_send)
+            await self._post(alerts, fresh=False)
+        return len(alerts)
+
+    def _to_send(self) -> list[Alert]:
+        with Session(self._engine) as session, session.begin():
+            forgotten = store.forget(session, datetime.now(UTC) - self._settings.max_age)
+            if forgotten:
+                log.info("alerts_forgotten", alerts=forgotten, max_age=str(self._settings.max_age))
+            alerts = store.to_send(session)
+            self._metrics.firing.set(sum(alert.firing for alert in alerts))
+        return alerts
+
+    # --- posting ----------------------------------------------------------------------------
+
+    async def _post(self, alerts: Sequence[Alert], *, fresh: bool) -> None:
+        """Post until accepted, then count, and mark resolutions announced.
+
+        `fresh`: the alerts changed just now (not a resend), so a newly opened breach
+        is timed from its deadline.
+        """
+        if not alerts:
+            return
+        accepted = await self._alertmanager.post(alerts)
+        for alert in alerts:
+            self._metrics.posted.labels(
+                alert.alertname, "firing" if alert.firing else "resolved"
+            ).inc()
+            if fresh and alert.firing and alert.alertname == BREACHED and alert.deadline:
+                self._metrics.delay.observe(max(0.0, (accepted - alert.deadline).total_seconds()))
+        resolved = [alert for alert in alerts if not alert.firing]
+        if resolved:
+            await asyncio.to_thread(self._announce, resolved)
+
+    def _announce(self, resolved: Sequence[Alert]) -> None:
+        with Session(self._engine) as session, session.begin():
+            store.announce(session, resolved)
+
+
+async def _let_start_end(starting: asyncio.Future[None]) -> None:
+    """Give a start in progress a few seconds to end; after that it is cancelled after all."""
+    try:
+        await asyncio.wait_for(starting, START_GRACE_S)
+    except TimeoutError:
+        log.warning("consumer_start_cancelled", after_s=START_GRACE_S)
+    except Exception:  # noqa: S110 - a failed start was raised to `consume` already
+        pass

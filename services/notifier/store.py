@@ -1,0 +1,207 @@
+"""The notifier's state: its alerts and the outcomes it has applied (SQLAlchemy 2).
+
+`alerts` holds one row per (subject, norm, clock, alertname): firing rows are sent to
+Alertmanager again and again; a resolved row is kept, `announced` once Alertmanager
+accepted its resolution, so a resolution stored but not yet posted (a crash, an
+unreachable Alertmanager) is posted after a restart. `applied` holds the ids of the
+outcomes applied (see `services.notifier.rules`). Both forget rows whose clock is older
+than `max_age`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    String,
+    TypeDecorator,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from services.notifier.rules import Alert, AlertKey, Plan
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AlertRow(Base):
+    __tablename__ = "notifier_alerts"
+
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    norm: Mapped[str] = mapped_column(String(64), primary_key=True)
+    clock: Mapped[int] = mapped_column(primary_key=True)
+    alertname: Mapped[str] = mapped_column(String(32), primary_key=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    annotations: Mapped[dict[str, str]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    clock_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    generator_url: Mapped[str] = mapped_column(String(512))
+    announced: Mapped[bool] = mapped_column(default=False)
+    """For a resolved row: Alertmanager has accepted the resolution."""
+
+    def alert(self) -> Alert:
+        return Alert(
+            subject=self.subject,
+            norm=self.norm,
+            clock=self.clock,
+            alertname=self.alertname,
+            labels=dict(self.labels),
+            annotations=dict(self.annotations),
+            starts_at=self.starts_at,
+            deadline=self.deadline,
+            generator_url=self.generator_url,
+            ends_at=self.ends_at,
+        )
+
+
+class AppliedRow(Base):
+    __tablename__ = "notifier_applied"
+
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    clock_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+def connect(url: str) -> Engine:
+    """An engine with the schema in place. SQLite gets WAL so readers never block the writer."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def load(
+    session: Session, keys: Iterable[AlertKey], ids: Iterable[str]
+) -> tuple[dict[AlertKey, Alert], set[str]]:
+    """The stored alerts among `keys`, and which of `ids` were applied already."""
+    keys, ids = list(set(keys)), list(set(ids))
+    alerts: dict[AlertKey, Alert] = {}
+    seen: set[str] = set()
+    # In chunks: SQLite allows a limited number of bound parameters per statement.
+    for first in range(0, len(keys), 200):
+        chunk = keys[first : first + 200]
+        rows = session.scalars(
+            select(AlertRow).where(
+                tuple_(AlertRow.subject, AlertRow.norm, AlertRow.clock, AlertRow.alertname).in_(
+                    chunk
+                )
+            )
+        )
+        for row in rows:
+            alert = row.alert()
+            alerts[alert.key] = alert
+    for first in range(0, len(ids), 500):
+        seen.update(
+            session.scalars(
+                select(AppliedRow.id).where(AppliedRow.id.in_(ids[first : first + 500]))
+            )
+        )
+    return alerts, seen
+
+
+def save(session: Session, result: Plan) -> None:
+    """Store what a batch did: its alerts' new states (not yet announced) and its ids."""
+    for alert in result.alerts:
+        session.merge(
+            AlertRow(
+                subject=alert.subject,
+                norm=alert.norm,
+                clock=alert.clock,
+                alertname=alert.alertname,
+                labels=dict(alert.labels),
+                annotations=dict(alert.annotations),
+                starts_at=alert.starts_at,
+                ends_at=alert.ends_at,
+                deadline=alert.deadline,
+                clock_at=alert.clock_at,
+                generator_url=alert.generator_url,
+                announced=False,
+            )
+        )
+    for outcome_id, clock_at in result.applied:
+        session.merge(AppliedRow(id=outcome_id, clock_at=clock_at))
+
+
+def to_send(session: Session) -> list[Alert]:
+    """The firing alerts and the resolutions not yet announced."""
+    rows = session.scalars(
+        select(AlertRow).where(or_(AlertRow.ends_at.is_(None), AlertRow.announced.is_(False)))
+    )
+    return [row.alert() for row in rows]
+
+
+def announce(session: Session, resolved: Sequence[Alert]) -> None:
+    """Mark resolutions as accepted by Alertmanager (unless the alert fired again since)."""
+    for alert in resolved:
+        if alert.ends_at is None:
+            continue
+        session.execute(
+            update(AlertRow)
+            .where(
+                AlertRow.subject == alert.subject,
+                AlertRow.norm == alert.norm,
+                AlertRow.clock == alert.clock,
+                AlertRow.alertname == alert.alertname,
+                AlertRow.ends_at == alert.ends_at,
+            )
+            .values(announced=True)
+        )
+
+
+def forget(session: Session, before: datetime) -> int:
+    """Drop alerts and applied ids whose clock is older than `before`; how many alerts."""
+    dropped = session.execute(delete(AlertRow).where(AlertRow.clock_at < before))
+    session.execute(delete(AppliedRow).where(AppliedRow.clock_at < before))
+    return int(dropped.rowcount)  # type: ignore[attr-defined]
+
+
+def firing_count(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).select_from(AlertRow).where(AlertRow.ends_at.is_(None)))
+        or 0
+    )
