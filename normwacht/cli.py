@@ -47,6 +47,14 @@ def api() -> None:
     run()
 
 
+@app.command()
+def notifier() -> None:
+    """Run the notifier: outcomes to Alertmanager (health and metrics on 127.0.0.1:8002)."""
+    from services.notifier.main import run
+
+    run()
+
+
 @schemas_app.command("export")
 def schemas_export(directory: Path = SCHEMA_DIR) -> None:
     """Write the JSON Schemas from the models."""
@@ -109,6 +117,41 @@ def norms_list(
             norm.seed,
         )
     Console(width=200).print(table)
+
+
+ALERTMANAGER_CONFIG = Path("deploy/alertmanager/alertmanager.yml")
+
+
+@app.command("alertmanager-intervals")
+def alertmanager_intervals(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only fail (exit 1) when the block is stale.")
+    ] = False,
+    config: Annotated[
+        Path, typer.Option("--config", help="Alertmanager configuration file.")
+    ] = ALERTMANAGER_CONFIG,
+) -> None:
+    """Rewrite the time_intervals block of the Alertmanager configuration from the calendars."""
+    from normwacht.catalogue_file import load
+    from normwacht.ops.alertmanager import BlockNotFound, rewrite
+
+    text = config.read_text(encoding="utf-8")
+    try:
+        fresh = rewrite(text, load())
+    except BlockNotFound as error:
+        typer.echo(f"{config}: {error}", err=True)
+        raise typer.Exit(2) from None
+    if fresh == text:
+        typer.echo(f"{config}: time_intervals are current")
+    elif check:
+        typer.echo(
+            f"{config}: time_intervals are stale; run `normwacht alertmanager-intervals`",
+            err=True,
+        )
+        raise typer.Exit(1)
+    else:
+        config.write_text(fresh, encoding="utf-8")
+        typer.echo(f"{config}: time_intervals rewritten")
 
 
 def _rfc3339(instant: datetime) -> str:

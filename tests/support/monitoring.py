@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import yaml
 
 from tests.support.broker import free_port
 
@@ -97,3 +98,41 @@ def running_alertmanager(
     url = f"http://127.0.0.1:{port}"
     with _process(command, url, "/-/ready", workdir / f"alertmanager-{port}.log", timeout_s) as run:
         yield run
+
+
+REPO = Path(__file__).resolve().parents[2]
+PROMETHEUS_CONFIG = REPO / "deploy/prometheus/prometheus.yml"
+ALERTMANAGER_CONFIG = REPO / "deploy/alertmanager/alertmanager.yml"
+
+
+def alertmanager_config(workdir: Path, webhook_url: str, smtp_port: int) -> Path:
+    """The project's Alertmanager configuration, its receivers pointed at a test's webhook
+    and SMTP server. Routes, intervals and inhibitions stay exactly as committed."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    config["global"]["smtp_smarthost"] = f"127.0.0.1:{smtp_port}"
+    for receiver in config["receivers"]:
+        for webhook in receiver.get("webhook_configs", []):
+            webhook["url"] = webhook_url
+    path = workdir / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def prometheus_config(
+    workdir: Path, targets: Mapping[str, str], alertmanager: str, interval: str = "1s"
+) -> Path:
+    """The project's Prometheus configuration and rules, scraping a test's services
+    (`targets`: job -> host:port) every `interval` and alerting to its Alertmanager."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["global"]["scrape_interval"] = interval
+    config["global"]["evaluation_interval"] = interval
+    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
+    config["rule_files"] = [str(PROMETHEUS_CONFIG.parent / f) for f in config["rule_files"]]
+    config["scrape_configs"] = [
+        job for job in config["scrape_configs"] if job["job_name"] in targets
+    ]
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+    path = workdir / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
