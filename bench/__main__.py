@@ -35,7 +35,9 @@ from bench import engine_cost
 from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port, running_broker
-from tests.support.events import call_event
+from tests.support.events import call_event, cloud_event
+from tests.support.monitoring import alertmanager_config, running_alertmanager
+from tests.support.receivers import Webhook, running_smtp, running_webhook
 from tests.support.scenario import NOTE_KINDS, calls
 from tests.support.services import Service, running_service
 from tests.support.system import fresh_kafka, kafka_env
@@ -298,6 +300,119 @@ def breach_latency(
             "calls": calls,
             "background_rate": background_rate,
             "workers": workers,
+            "runs": results,
+            "median": summary,
+        },
+    )
+
+
+# --- notification latency ---------------------------------------------------------------
+
+URGENT_TERM = timedelta(hours=2)
+
+
+async def _measure_notifications(
+    stack: Stack, ingest: str, webhook: Webhook, breaches: int, spread_s: float, background: int
+) -> dict[str, Any]:
+    """Urgent reports whose 2 hours run out over `spread_s` seconds; nobody acts on them."""
+    stop = asyncio.Event()
+    load = (
+        asyncio.create_task(_background_load(stack.kafka, background, stop)) if background else None
+    )
+    await asyncio.sleep(3)  # let the background load settle in before the first deadline
+    now = datetime.now(UTC)
+    reports = [
+        cloud_event(
+            "report.received",
+            now - URGENT_TERM + timedelta(seconds=5 + random.uniform(0, spread_s)),
+            f"PAGE-{uuid.uuid4().hex[:10]}",
+            municipality=random.choice(("bergen", "uitgeest", "castricum", "heiloo")),
+            source="urn:buch:bench:meldingen",
+            data={"urgent": True},
+        )
+        for _ in range(breaches)
+    ]
+    async with httpx.AsyncClient(timeout=30) as client:
+        for i in range(0, breaches, 200):
+            response = await client.post(
+                f"{ingest}/v1/events",
+                content=json.dumps(reports[i : i + 200]),
+                headers={
+                    "Content-Type": "application/cloudevents-batch+json",
+                    "Authorization": "Bearer normwacht-dev-token",
+                },
+            )
+            response.raise_for_status()
+    deadlines = {
+        r["subject"]: (datetime.fromisoformat(r["time"]) + URGENT_TERM).timestamp() for r in reports
+    }
+    delays: dict[str, float] = {}
+    give_up = time.monotonic() + spread_s + 60
+    while len(delays) < breaches and time.monotonic() < give_up:
+        for at, status, alert in webhook.alerts():
+            subject = alert["labels"].get("subject", "")
+            if status == "firing" and subject in deadlines and subject not in delays:
+                delays[subject] = at - deadlines[subject]
+        await asyncio.sleep(0.2)
+    stop.set()
+    sent = await load if load else 0
+    missing = breaches - len(delays)
+    # A page that never came counts as infinitely late: the percentiles show it.
+    values = [*delays.values(), *[math.inf] * missing]
+    return {
+        "breaches": len(delays),
+        "missing": missing,
+        "background_events": sent,
+        "p50_s": percentile(values, 0.5),
+        "p99_s": percentile(values, 0.99),
+        "max_s": max(values),
+    }
+
+
+@app.command("notify-latency")
+def notify_latency(
+    breaches: int = 200,
+    spread_s: float = 30.0,
+    background_rate: int = 100,
+    runs: int = 3,
+) -> None:
+    """Time from a deadline to the page at the webhook: processor, notifier, Alertmanager."""
+    results = []
+    for run in range(runs):
+        with (
+            broker_stack() as stack,
+            ExitStack() as services,
+            running_webhook() as webhook,
+            running_smtp() as mailbox,
+        ):
+            am_config = alertmanager_config(stack.workdir, webhook.url, mailbox.port)
+            alertmanager = services.enter_context(running_alertmanager(am_config, stack.workdir))
+            start(stack, services, "processor")
+            ingest, _ = start(stack, services, "ingest")
+            notifier_env = {
+                "NORMWACHT_NOTIFIER_ALERTMANAGER_URL": alertmanager.url,
+                "NORMWACHT_NOTIFIER_DATABASE_URL": f"sqlite:///{stack.workdir / 'notifier.db'}",
+                "NORMWACHT_NOTIFIER_LOG_LEVEL": "WARNING",
+            }
+            start(stack, services, "notifier", extra_env=notifier_env)
+            figures = asyncio.run(
+                _measure_notifications(stack, ingest, webhook, breaches, spread_s, background_rate)
+            )
+            figures["mails"] = len(mailbox.items)
+            typer.echo(f"run {run + 1}: {figures}")
+            results.append(figures)
+    summary = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    typer.echo(
+        f"median of {runs} runs: p50 {summary['p50_s']:.3f} s, p99 {summary['p99_s']:.3f} s, "
+        f"max {summary['max_s']:.3f} s over {breaches} pages with {background_rate} events/s "
+        "background"
+    )
+    save(
+        "notify-latency",
+        {
+            "breaches": breaches,
+            "spread_s": spread_s,
+            "background_rate": background_rate,
             "runs": results,
             "median": summary,
         },
