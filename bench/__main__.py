@@ -351,7 +351,8 @@ async def _measure_notifications(
     while len(delays) < breaches and time.monotonic() < give_up:
         for at, status, alert in webhook.alerts():
             subject = alert["labels"].get("subject", "")
-            if status == "firing" and subject in deadlines and subject not in delays:
+            breached = alert["labels"].get("alertname") == "NormBreached"  # not NormAtRisk
+            if status == "firing" and breached and subject in deadlines and subject not in delays:
                 delays[subject] = at - deadlines[subject]
         await asyncio.sleep(0.2)
     stop.set()
