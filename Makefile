@@ -71,6 +71,7 @@ bench: install ## Run the benchmarks of docs/BENCHMARKS.md (2 hours or more)
 	$(VENV)/bin/python -m bench breach-latency --background-rate 500 --runs 3
 	$(VENV)/bin/python -m bench breach-latency --background-rate 2000 --runs 3
 	$(VENV)/bin/python -m bench breach-latency --background-rate 2000 --runs 3 --workers 2
+	$(VENV)/bin/python -m bench notify-latency --breaches 200 --background-rate 100 --runs 3
 	$(VENV)/bin/python -m bench open-clocks --reports 500000
 	$(VENV)/bin/python -m bench open-clocks --reports 500000 --static-membership
 	$(VENV)/bin/python -m bench replay --events 1000000
