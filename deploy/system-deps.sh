@@ -17,6 +17,9 @@
 # Note: Debian's postgresql package may create a default cluster ("main",
 # port 5432) and, where an init system runs, start it. We never use port
 # 5432 (pg.sh starts its own servers on explicit ports), so it is left alone.
+# Likewise, where systemd runs, Debian starts its own Prometheus (9090) and
+# Alertmanager (9093) services, which `make run` needs the ports of; the tests use
+# free ports. There: systemctl disable --now prometheus prometheus-alertmanager
 set -euo pipefail
 
 log() { printf 'system-deps: %s\n' "$*" >&2; }
