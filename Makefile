@@ -11,7 +11,7 @@ VENV := .venv
 .PHONY: help install system-deps run test test-unit lint format schemas dashboards alertmanager-intervals kafka-up kafka-down bench clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-23s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 system-deps: ## Install the Debian packages the project needs (PostgreSQL, kcat, Prometheus, Alertmanager) if missing
 	@deploy/system-deps.sh

@@ -68,6 +68,7 @@ def broker_stack(partitions: int = 6) -> Iterator[Stack]:
             "NORMWACHT_PROCESSOR_DATA_DIR": str(Path(tmp) / "processor"),
             "NORMWACHT_PROCESSOR_LOG_LEVEL": "WARNING",
             "NORMWACHT_INGEST_LOG_LEVEL": "WARNING",
+            "NORMWACHT_INGEST_DATA_DIR": str(Path(tmp) / "ingest"),
         }
         yield Stack(kafka, env, Path(tmp))
 

@@ -3,6 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Prometheus and Alertmanager keep their usual ports; where Debian's own services hold
+# them (systemd starts them on install), say so instead of failing in a log file.
+for port in 9090 9093; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "run.sh: port $port is taken (Debian's prometheus or prometheus-alertmanager" \
+      "service? systemctl disable --now prometheus prometheus-alertmanager)" >&2
+    exit 1
+  fi
+done
+
 deploy/kafka/kafka.sh start
 pids=()
 stop_all() {
@@ -21,8 +31,10 @@ for service in processor ingest api notifier; do
   pids+=($!)
 done
 # Debian's binaries with the project's configuration; their logs only to files (they are chatty).
+# 40 days of data: the overview dashboard shows this month's compliance.
 prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path=.run/prometheus \
-  --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle >.run/logs/prometheus.log 2>&1 &
+  --storage.tsdb.retention.time=40d --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle \
+  >.run/logs/prometheus.log 2>&1 &
 pids+=($!)
 # No cluster gossip: one Alertmanager, and no port 9094 taken from the broker's controller.
 prometheus-alertmanager --config.file=deploy/alertmanager/alertmanager.yml \

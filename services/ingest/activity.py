@@ -7,6 +7,10 @@ Exported at scrape time, for the source-silent alert (deploy/prometheus/rules):
 Silence is office time on the calendar of the municipality the source last sent for, so a
 weekend or a holiday is never silence and the calendar is the one the norms use; for a
 channel that never sleeps (website probes) it is real time.
+
+What ingest last heard of each source is kept across restarts (`snapshot` and `restore`;
+the app writes it to a file), so a source that went silent before a restart is still
+reported; a source silent for `forget_after` seconds (a retired one) is dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -31,11 +36,13 @@ class SourceActivity(Collector):
         catalogue: Catalogue,
         silent_after: Mapping[str, float],
         always_on: Iterable[str] = (),
+        forget_after: float = 7 * 86400,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._catalogue = catalogue
         self._silent_after = silent_after
         self._always_on = frozenset(always_on)
+        self._forget_after = forget_after
         self._clock = clock
         short_types = (t.removeprefix(TYPE_PREFIX) for t in EVENT_TYPES)
         self._channels = {t: catalogue.channel_of(t) or CASE_CHANNEL for t in short_types}
@@ -49,8 +56,24 @@ class SourceActivity(Collector):
             channel = self._channels.get(short, CASE_CHANNEL)
             self._last[(event.source, channel)] = (now, event.municipality)
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """What is known, as JSON-ready rows (no case data: sources, channels, times)."""
+        return [
+            {"source": source, "channel": channel, "at": at, "municipality": municipality}
+            for (source, channel), (at, municipality) in sorted(self._last.items())
+        ]
+
+    def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Take back a snapshot; what was heard since stays (it is newer)."""
+        for row in rows:
+            key = (str(row["source"]), str(row["channel"]))
+            if key not in self._last:
+                self._last[key] = (float(row["at"]), str(row["municipality"]))
+
     def collect(self) -> Iterable[GaugeMetricFamily]:
         now = self._clock()
+        for key in [k for k, (at, _) in self._last.items() if now - at > self._forget_after]:
+            del self._last[key]
         last = GaugeMetricFamily(
             "normwacht_ingest_last_event_timestamp_seconds",
             "When the last event of this source and channel was accepted (Unix time).",

@@ -8,10 +8,13 @@ batch writes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
@@ -99,7 +102,10 @@ def create_app(
     settings = settings or IngestSettings()
     kafka = settings.kafka
     metrics = _Metrics()
-    activity = SourceActivity(load_catalogue(), settings.silent_after, settings.always_on)
+    activity = SourceActivity(
+        load_catalogue(), settings.silent_after, settings.always_on, settings.forget_sources_after
+    )
+    sources_file = settings.data_dir / "sources.json"
     metrics.registry.register(activity)
 
     @asynccontextmanager
@@ -107,10 +113,16 @@ def create_app(
         await asyncio.to_thread(ensure_topics, kafka)
         app.state.publisher = publisher or EventPublisher(kafka.bootstrap, kafka.events_topic)
         await app.state.publisher.start()
+        activity.restore(_read_sources(sources_file))
+        keeping = asyncio.create_task(_keep_sources(activity, sources_file))
         log.info("ingest_started", bootstrap=kafka.bootstrap, topic=kafka.events_topic)
         try:
             yield
         finally:
+            keeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeping
+            _write_sources(activity.snapshot(), sources_file)
             await app.state.publisher.stop()
 
     app = FastAPI(
@@ -219,6 +231,35 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _read_sources(path: Path) -> list[dict[str, Any]]:
+    try:
+        rows = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as error:  # a damaged file costs only what it remembered
+        log.warning("sources_file_unreadable", path=str(path), error=str(error))
+        return []
+    return rows if isinstance(rows, list) else []
+
+
+def _write_sources(rows: list[dict[str, Any]], path: Path) -> None:
+    """Atomically: a crash mid-write leaves the previous file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(rows))
+    partial.replace(path)
+
+
+async def _keep_sources(activity: SourceActivity, path: Path, every_s: float = 10.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            # The snapshot on the loop (where events change it), the writing in a thread.
+            await asyncio.to_thread(_write_sources, activity.snapshot(), path)
+        except OSError as error:
+            log.warning("sources_file_unwritable", path=str(path), error=str(error))
 
 
 def _too_large(limit: int) -> Problem:

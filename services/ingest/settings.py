@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -45,6 +46,15 @@ class IngestSettings(BaseSettings):
         default_factory=lambda: dict(SILENT_AFTER),
         description='Seconds of office time per channel; JSON, e.g. {"phone": 600}, '
         "merged over the defaults.",
+    )
+    forget_sources_after: float = Field(
+        default=7 * 86400,
+        gt=0,
+        description="Seconds after which a silent source is forgotten (no longer reported).",
+    )
+    data_dir: Path = Field(
+        default=Path(".run/ingest"),
+        description="Where ingest keeps what it last heard of each source, across restarts.",
     )
     always_on: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset({"website"}),

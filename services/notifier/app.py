@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -46,6 +48,8 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
                 asyncio.create_task(notifier.resend_forever(), name="notifier-resend"),
                 asyncio.create_task(notifier.consume(), name="notifier-consume"),
             ]
+            for task in tasks:
+                task.add_done_callback(_stop_if_failed)
             log.info(
                 "notifier_started",
                 alertmanager=settings.alertmanager_url,
@@ -58,8 +62,8 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
                 for task in tasks:
                     task.cancel()
                 for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await task  # a failure was logged when it happened
                 engine.dispose()
 
     app = FastAPI(
@@ -70,12 +74,15 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     )
 
     @app.get("/healthz", summary="Liveness")
-    def healthz(request: Request) -> dict[str, Any]:
+    def healthz(request: Request, response: Response) -> dict[str, Any]:
         notifier: Notifier | None = getattr(request.app.state, "notifier", None)
         alertmanager: Alertmanager | None = getattr(request.app.state, "alertmanager", None)
+        consuming = bool(notifier and notifier.running)
+        if not consuming:  # not yet (or no longer) reading outcomes: not ready to be relied on
+            response.status_code = 503
         return {
-            "status": "ok",
-            "consuming": bool(notifier and notifier.running),
+            "status": "ok" if consuming else "starting",
+            "consuming": consuming,
             "alertmanager_reachable": alertmanager.reachable if alertmanager else None,
         }
 
@@ -84,3 +91,19 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+FAILED = False
+"""Set when a task of the notifier died: `main.run` then exits 1 after the shutdown."""
+
+
+def _stop_if_failed(task: asyncio.Task[None]) -> None:
+    """A notifier whose reading or resending died must not go on looking alive (its /metrics
+    would keep `up` at 1): it stops, so that `make run` or a process manager notices, and its
+    next start resumes from the database and the committed offsets."""
+    global FAILED  # noqa: PLW0603 - one process, one notifier
+    if task.cancelled() or task.exception() is None:
+        return
+    log.critical("notifier_task_failed", task=task.get_name(), error=repr(task.exception()))
+    FAILED = True
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown

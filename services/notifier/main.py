@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
-from services.notifier.app import create_app
+from services.notifier import app
 from services.notifier.settings import NotifierSettings
 from services.shared.logging import configure_logging
 
@@ -12,4 +14,8 @@ from services.shared.logging import configure_logging
 def run(settings: NotifierSettings | None = None) -> None:
     settings = settings or NotifierSettings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        app.create_app(settings), host=settings.host, port=settings.port, log_level="warning"
+    )
+    if app.FAILED:
+        sys.exit(1)

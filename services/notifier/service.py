@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -65,6 +66,7 @@ class Notifier:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            max_poll_interval_ms=int(self._settings.max_poll_interval * 1000),
         )
         # As in the API's consumer: a cancelled start() leaks its bootstrap connection,
         # so the start is its own task that a shutdown lets end.
@@ -89,7 +91,13 @@ class Notifier:
                         await asyncio.sleep(1)
                         continue
                 if batches:
-                    await consumer.commit()
+                    try:
+                        await consumer.commit()
+                    except KafkaError as error:
+                        # E.g. the group moved on while Alertmanager was down longer than
+                        # max.poll.interval: the consumer joins again on its next poll and
+                        # the records come again, to be dropped by their ids.
+                        log.warning("commit_failed", error=str(error))
         finally:
             self.running = False
             try:

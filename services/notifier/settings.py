@@ -24,5 +24,11 @@ class NotifierSettings(BaseSettings):
     max_age: timedelta = timedelta(days=7)
     api_url: str = "http://127.0.0.1:8001"
     group_id: str = "normwacht-notifier"
+    max_poll_interval: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a batch may wait for Alertmanager before Kafka gives the "
+        "partitions to another member; the notifier then joins again and reads the batch again.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log_level: str = "INFO"

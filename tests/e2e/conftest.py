@@ -23,6 +23,7 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "processor"),
         "NORMWACHT_PROCESSOR_WEB_PORT": str(ports["processor"]),
         "NORMWACHT_INGEST_PORT": str(ports["ingest"]),
+        "NORMWACHT_INGEST_DATA_DIR": str(tmp_path / "ingest"),
         "NORMWACHT_API_PORT": str(ports["api"]),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
     }

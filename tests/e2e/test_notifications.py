@@ -61,6 +61,7 @@ def watched(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
                 "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "processor"),
                 "NORMWACHT_PROCESSOR_WEB_PORT": str(ports["processor"]),
                 "NORMWACHT_INGEST_PORT": str(ports["ingest"]),
+                "NORMWACHT_INGEST_DATA_DIR": str(tmp_path / "ingest"),
                 # Website probes come around the clock: their silence counts in real time,
                 # so this test does not depend on the hour it runs at.
                 "NORMWACHT_INGEST_SILENT_AFTER": f'{{"website": {SILENT_AFTER_S}}}',
@@ -193,12 +194,18 @@ def test_every_dashboard_panel_shows_data_from_the_running_system(watched: Watch
 
     missing: list[tuple[str, str, str]] = []
 
+    def query(expr: str) -> list[Any]:
+        body = httpx.get(f"{watched.prometheus}/api/v1/query", params={"query": expr}).json()
+        assert body["status"] == "success", (expr, body)
+        return list(body["data"]["result"])
+
     def all_have_data() -> bool:
         missing.clear()
+        # Panels held to office hours are rightly empty while every office is closed (this
+        # test runs at any hour); tests/integration/test_dashboards_promql.py fills them.
+        closed = not query("max(normwacht_office_open) == 1")
         for dashboard, title, expr in queries:
-            body = httpx.get(f"{watched.prometheus}/api/v1/query", params={"query": expr}).json()
-            assert body["status"] == "success", (dashboard, title, expr, body)
-            if not body["data"]["result"]:
+            if not query(expr) and not (closed and "normwacht_office_open" in expr):
                 missing.append((dashboard, title, expr))
         return not missing
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -23,6 +25,8 @@ from services.notifier.metrics import NotifierMetrics
 from services.sla_processor.metrics import CatalogueFacts, ProcessorMetrics
 from tests.support.broker import free_port
 from tests.support.monitoring import running_prometheus
+
+OFFICE_OPEN = datetime(2026, 3, 3, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +55,9 @@ def processor_metrics() -> ProcessorMetrics:
     catalogue = catalogue_file.load()
     metrics = ProcessorMetrics(CollectorRegistry())
     metrics.declare(catalogue)
-    metrics.registry.register(CatalogueFacts(catalogue))
+    # A Tuesday morning, so that the panels held to office hours have data at any hour
+    # this test runs (the processor itself reads the real clock).
+    metrics.registry.register(CatalogueFacts(catalogue, now=lambda: OFFICE_OPEN))
     return metrics
 
 
@@ -128,6 +134,15 @@ def test_municipal_panels_see_the_declared_series(prometheus: str) -> None:
     assert {r["metric"]["municipality"] for r in result} == set(
         catalogue_file.load().municipalities
     )
+
+
+def test_panels_held_to_office_hours_fill_while_an_office_is_open(prometheus: str) -> None:
+    queries = panel_queries(build_all()["channels.json"])
+    held = [(t, e) for t, e in queries if "normwacht_office_open" in e]
+    assert len(held) >= 3  # social media and WhatsApp waiting, at risk, over time
+    for title, expr in held:
+        result = _query(prometheus, expr).json()["data"]["result"]
+        assert result, title
 
 
 def test_compliance_counts_standing_outcomes(prometheus: str) -> None:

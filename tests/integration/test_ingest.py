@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,8 +36,14 @@ def call(
 
 
 @pytest.fixture
-def client(kafka_settings: KafkaSettings) -> Iterator[TestClient]:
-    settings = IngestSettings(kafka=kafka_settings, max_batch_events=5, max_body_bytes=20_000)
+def settings(kafka_settings: KafkaSettings, tmp_path: Path) -> IngestSettings:
+    return IngestSettings(
+        kafka=kafka_settings, max_batch_events=5, max_body_bytes=20_000, data_dir=tmp_path
+    )
+
+
+@pytest.fixture
+def client(settings: IngestSettings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -127,3 +134,16 @@ def test_health_metrics_and_openapi(client: TestClient) -> None:
     assert 'normwacht_ingest_events_accepted_total{type="nl.buch.call.queued"} 1.0' in metrics
     spec = client.get("/openapi.json").json()
     assert set(spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]) == {SINGLE, BATCH}
+
+
+def test_what_ingest_heard_of_each_source_survives_a_restart(settings: IngestSettings) -> None:
+    """A source silent since before a restart must still be reported silent after it."""
+    wanted = 'normwacht_ingest_last_event_timestamp_seconds{channel="phone",source="urn:buch:kcc"}'
+    with TestClient(create_app(settings)) as first:
+        event = call("RESTART-1", source="urn:buch:kcc")
+        assert post(first, event).status_code == 202
+        heard = [ln for ln in first.get("/metrics").text.splitlines() if ln.startswith(wanted)]
+    assert heard
+    with TestClient(create_app(settings)) as second:
+        again = [ln for ln in second.get("/metrics").text.splitlines() if ln.startswith(wanted)]
+    assert again == heard

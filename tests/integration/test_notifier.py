@@ -73,16 +73,26 @@ def alertmanager(setup: Setup) -> Iterator[str]:
 
 
 @contextmanager
-def notifier(setup: Setup, *, resend_s: float = 1.0, group: str = "notifier-test") -> Iterator[str]:
+def notifier(
+    setup: Setup,
+    *,
+    resend_s: float = 1.0,
+    group: str = "notifier-test",
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
     port = free_port()
-    env = kafka_env(setup.kafka) | {
-        "NORMWACHT_NOTIFIER_PORT": str(port),
-        "NORMWACHT_NOTIFIER_ALERTMANAGER_URL": f"http://127.0.0.1:{setup.alertmanager_port}",
-        "NORMWACHT_NOTIFIER_DATABASE_URL": setup.database_url,
-        "NORMWACHT_NOTIFIER_RESEND_INTERVAL": str(resend_s),
-        "NORMWACHT_NOTIFIER_GROUP_ID": group,
-        "NORMWACHT_NOTIFIER_API_URL": "http://api.test:8001",
-    }
+    env = (
+        (extra_env or {})
+        | kafka_env(setup.kafka)
+        | {
+            "NORMWACHT_NOTIFIER_PORT": str(port),
+            "NORMWACHT_NOTIFIER_ALERTMANAGER_URL": f"http://127.0.0.1:{setup.alertmanager_port}",
+            "NORMWACHT_NOTIFIER_DATABASE_URL": setup.database_url,
+            "NORMWACHT_NOTIFIER_RESEND_INTERVAL": str(resend_s),
+            "NORMWACHT_NOTIFIER_GROUP_ID": group,
+            "NORMWACHT_NOTIFIER_API_URL": "http://api.test:8001",
+        }
+    )
     logs = setup.workdir / f"notifier-{port}"
     logs.mkdir()
     url = f"http://127.0.0.1:{port}"
@@ -289,3 +299,23 @@ def test_outcomes_wait_for_alertmanager_to_come_back(setup: Setup) -> None:
             sync(setup, am)
             assert not firing(am, "w-2")
             assert metric(service, "normwacht_notifier_notification_delay_seconds_count") >= 1
+
+
+def test_an_outage_longer_than_kafka_waits_loses_nothing_and_reading_goes_on(
+    setup: Setup,
+) -> None:
+    """Alertmanager down for longer than max.poll.interval: Kafka takes the partitions away
+    while a batch waits; the commit fails, the notifier joins again and reads on."""
+    patience = {"NORMWACHT_NOTIFIER_MAX_POLL_INTERVAL": "2"}
+    with notifier(setup, extra_env=patience) as service:
+        with alertmanager(setup) as am:
+            sync(setup, am)
+        publish(setup, outcome("x-1", "breached"))
+        # Backoff 0.5, 1, 2, 4 s: by the fifth failure the batch waited well over 2 s.
+        eventually(lambda: metric(service, "normwacht_notifier_post_failures_total") >= 5, 60)
+        with alertmanager(setup) as am:
+            eventually(lambda: firing(am, "x-1"), 60)
+            publish(setup, outcome("x-2", "breached"))
+            eventually(lambda: firing(am, "x-2"), 60)
+        health = httpx.get(f"{service}/healthz")
+        assert (health.status_code, health.json()["consuming"]) == (200, True)

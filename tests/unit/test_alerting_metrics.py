@@ -113,3 +113,18 @@ def test_silence_thresholds_are_merged_over_the_defaults() -> None:
     assert settings.silent_after["phone"] == 600
     assert settings.silent_after["email"] == SILENT_AFTER["email"]
     assert settings.always_on == {"website", "email"}
+
+
+def test_sources_are_kept_across_a_restart_and_forgotten_after_a_long_silence(
+    catalogue: Catalogue,
+) -> None:
+    now = [FRIDAY_1630.timestamp()]
+    before = SourceActivity(catalogue, SILENT_AFTER, forget_after=86400, clock=lambda: now[0])
+    before.seen([parse_event(json.dumps(call_event("C-1", "queued", FRIDAY_1630)))])
+    after = SourceActivity(catalogue, SILENT_AFTER, forget_after=86400, clock=lambda: now[0])
+    after.restore(json.loads(json.dumps(before.snapshot())))
+    phone = (("channel", "phone"), ("source", "urn:buch:kcc:telephony"))
+    assert ("normwacht_ingest_silence_seconds", phone) in samples(after)
+    now[0] += 86401  # a day and a second of silence: a retired source, not a silent one
+    assert ("normwacht_ingest_silence_seconds", phone) not in samples(after)
+    assert after.snapshot() == []
