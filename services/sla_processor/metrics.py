@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import FINAL_KINDS, Kind, Outcome
 from normwacht.core.events import Municipality
+from services.sla_processor.deadlines import DeadlineIndex
 
 _OUTCOME_LABELS = ("norm", "channel", "municipality")
 
@@ -199,3 +200,24 @@ class CatalogueFacts(Collector):
         for municipality in catalogue.municipalities:
             office.add_metric((municipality,), float(catalogue.calendar(municipality).is_open(now)))
         yield office
+
+
+class OpenClocks(Collector):
+    """Open and at-risk clocks, read from the deadline index at scrape time."""
+
+    def __init__(self, index: DeadlineIndex, norms: Iterable[str]) -> None:
+        self._index = index
+        # Every norm and municipality, zeros included, so a dashboard sees them all.
+        self._labels = [(n, m.value) for n in sorted(norms) for m in Municipality]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        for name, help_text, counts in (
+            ("normwacht_sla_open_timers", "Clocks running now on this worker's partitions.",
+             self._index.open_counts),
+            ("normwacht_sla_at_risk_timers", "Running clocks past their at-risk share.",
+             self._index.at_risk_counts),
+        ):  # fmt: skip
+            family = GaugeMetricFamily(name, help_text, labels=("norm", "municipality"))
+            for labels in self._labels:
+                family.add_metric(labels, counts.get(labels, 0))
+            yield family

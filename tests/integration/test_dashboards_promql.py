@@ -22,7 +22,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from normwacht import catalogue_file
 from normwacht.ops.dashboards import build_all, panel_queries
 from services.notifier.metrics import NotifierMetrics
-from services.sla_processor.metrics import CatalogueFacts, ProcessorMetrics
+from services.sla_processor.deadlines import DeadlineIndex
+from services.sla_processor.metrics import CatalogueFacts, OpenClocks, ProcessorMetrics
 from tests.support.broker import free_port
 from tests.support.monitoring import running_prometheus
 
@@ -58,6 +59,8 @@ def processor_metrics() -> ProcessorMetrics:
     # A Tuesday morning, so that the panels held to office hours have data at any hour
     # this test runs (the processor itself reads the real clock).
     metrics.registry.register(CatalogueFacts(catalogue, now=lambda: OFFICE_OPEN))
+    # The open and at-risk clocks, from an (empty) deadline index, as the processor has them.
+    metrics.registry.register(OpenClocks(DeadlineIndex(), catalogue.norms))
     return metrics
 
 
