@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 
 from normwacht.core.engine import Outcome
 from services.api.db import record_outcomes
+from services.shared.kafka import started
 
 log = structlog.get_logger("normwacht.api.consumer")
-
-START_GRACE_S = 5.0
 
 
 class OutcomeConsumer:
@@ -42,51 +41,33 @@ class OutcomeConsumer:
         self.running = False
 
     async def run(self) -> None:
-        # aiokafka leaks its bootstrap connection when start() is cancelled midway
-        # (`AIOKafkaClient.bootstrap` closes it on Kafka errors only), so the start runs
-        # as its own task, which a shutdown lets finish rather than cancel (see below).
-        starting = asyncio.ensure_future(self._consumer.start())
-        try:
-            await asyncio.shield(starting)
+        async with started(self._consumer):
             self.running = True
-            while True:
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=1000)
-                outcomes = [
-                    outcome
-                    for records in batches.values()
-                    for record in records
-                    if (outcome := self._decode(record.value)) is not None
-                ]
-                if outcomes:
-                    try:
-                        self.stored += await asyncio.to_thread(self._store, outcomes)
-                    except SQLAlchemyError as error:
-                        # Read the same records again once the database is back.
-                        log.error("database_write_failed", error=str(error))
-                        await self._consumer.seek_to_committed()
-                        await asyncio.sleep(1)
-                        continue
-                if batches:
-                    await self._consumer.commit()
-        finally:
-            self.running = False
             try:
-                await self._let_start_end(starting)
-            finally:  # even if the shutdown is cancelled once more
-                await self._consumer.stop()
+                await self._read()
+            finally:
+                self.running = False
 
-    @staticmethod
-    async def _let_start_end(starting: asyncio.Future[None]) -> None:
-        """Give a start in progress (bootstrap, coordinator, join) a few seconds to end.
-
-        After that it is cancelled after all, so a shutdown never hangs on a lost broker.
-        """
-        try:
-            await asyncio.wait_for(starting, START_GRACE_S)
-        except TimeoutError:
-            log.warning("consumer_start_cancelled", after_s=START_GRACE_S)
-        except Exception:  # noqa: S110 - a failed start was raised to `run` already
-            pass
+    async def _read(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=1000)
+            outcomes = [
+                outcome
+                for records in batches.values()
+                for record in records
+                if (outcome := self._decode(record.value)) is not None
+            ]
+            if outcomes:
+                try:
+                    self.stored += await asyncio.to_thread(self._store, outcomes)
+                except SQLAlchemyError as error:
+                    # Read the same records again once the database is back.
+                    log.error("database_write_failed", error=str(error))
+                    await self._consumer.seek_to_committed()
+                    await asyncio.sleep(1)
+                    continue
+            if batches:
+                await self._consumer.commit()
 
     def _store(self, outcomes: list[Outcome]) -> int:
         with Session(self._engine) as session, session.begin():

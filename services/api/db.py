@@ -7,43 +7,20 @@ replaying the outcomes topic never duplicates a row or moves a clock back.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
-    DateTime,
     Engine,
     Index,
     String,
-    TypeDecorator,
-    create_engine,
-    event,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from normwacht.core.engine import Kind, Outcome
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive) and PostgreSQL alike."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from services.shared.db import UTCDateTime
+from services.shared.db import connect as shared_connect
 
 
 class Base(DeclarativeBase):
@@ -89,21 +66,8 @@ class ClockRow(Base):
 
 
 def connect(url: str) -> Engine:
-    """An engine with the schema in place. SQLite gets WAL so readers never block the writer."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-    Base.metadata.create_all(engine)
-    return engine
+    """An engine with this service's tables in place."""
+    return shared_connect(url, Base.metadata)
 
 
 def record_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime) -> int:

@@ -22,10 +22,6 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    GC_COLLECTOR,
-    PLATFORM_COLLECTOR,
-    PROCESS_COLLECTOR,
-    CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
@@ -38,6 +34,7 @@ from services.ingest.activity import SourceActivity
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
 from services.shared.kafka import ensure_topics
+from services.shared.metrics import service_registry
 from services.shared.problems import Problem, install_problem_handlers, invalid
 
 log = structlog.get_logger("normwacht.ingest")
@@ -54,9 +51,7 @@ class Accepted(BaseModel):
 
 class _Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-            self.registry.register(collector)
+        self.registry = service_registry()
         self.accepted = Counter(
             "normwacht_ingest_events_accepted",
             "Events written to Kafka, by type.",

@@ -32,10 +32,9 @@ from services.notifier.alertmanager import Alertmanager
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.rules import BREACHED, Alert, Plan, keys_of, plan
 from services.notifier.settings import NotifierSettings
+from services.shared.kafka import started
 
 log = structlog.get_logger("normwacht.notifier")
-
-START_GRACE_S = 5.0
 
 
 class Notifier:
@@ -68,42 +67,38 @@ class Notifier:
             isolation_level="read_committed",
             max_poll_interval_ms=int(self._settings.max_poll_interval * 1000),
         )
-        # As in the API's consumer: a cancelled start() leaks its bootstrap connection,
-        # so the start is its own task that a shutdown lets end.
-        starting = asyncio.ensure_future(consumer.start())
-        try:
-            await asyncio.shield(starting)
+        async with started(consumer):
             self.running = True
-            while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                outcomes = [
-                    outcome
-                    for records in batches.values()
-                    for record in records
-                    if (outcome := self._decode(record.value)) is not None
-                ]
-                if outcomes:
-                    try:
-                        await self.handle(outcomes)
-                    except SQLAlchemyError as error:
-                        log.error("database_failed", error=str(error))
-                        await consumer.seek_to_committed()
-                        await asyncio.sleep(1)
-                        continue
-                if batches:
-                    try:
-                        await consumer.commit()
-                    except KafkaError as error:
-                        # E.g. the group moved on while Alertmanager was down longer than
-                        # max.poll.interval: the consumer joins again on its next poll and
-                        # the records come again, to be dropped by their ids.
-                        log.warning("commit_failed", error=str(error))
-        finally:
-            self.running = False
             try:
-                await _let_start_end(starting)
+                await self._read(consumer)
             finally:
-                await consumer.stop()
+                self.running = False
+
+    async def _read(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            outcomes = [
+                outcome
+                for records in batches.values()
+                for record in records
+                if (outcome := self._decode(record.value)) is not None
+            ]
+            if outcomes:
+                try:
+                    await self.handle(outcomes)
+                except SQLAlchemyError as error:
+                    log.error("database_failed", error=str(error))
+                    await consumer.seek_to_committed()
+                    await asyncio.sleep(1)
+                    continue
+            if batches:
+                try:
+                    await consumer.commit()
+                except KafkaError as error:
+                    # E.g. the group moved on while Alertmanager was down longer than
+                    # max.poll.interval: the consumer joins again on its next poll and
+                    # the records come again, to be dropped by their ids.
+                    log.warning("commit_failed", error=str(error))
 
     def _decode(self, value: bytes | None) -> Outcome | None:
         try:
@@ -201,13 +196,3 @@ class Notifier:
     def _announce(self, resolved: Sequence[Alert]) -> None:
         with Session(self._engine) as session, session.begin():
             store.announce(session, resolved)
-
-
-async def _let_start_end(starting: asyncio.Future[None]) -> None:
-    """Give a start in progress a few seconds to end; after that it is cancelled after all."""
-    try:
-        await asyncio.wait_for(starting, START_GRACE_S)
-    except TimeoutError:
-        log.warning("consumer_start_cancelled", after_s=START_GRACE_S)
-    except Exception:  # noqa: S110 - a failed start was raised to `consume` already
-        pass

@@ -8,11 +8,13 @@ service wrote it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
+from aiokafka import AIOKafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,3 +84,31 @@ def ensure_topics(
             log.info("topics_created", topics=[t.name for t in missing])
     finally:
         admin.close()
+
+
+START_GRACE_S = 5.0
+
+
+@contextlib.asynccontextmanager
+async def started(consumer: AIOKafkaConsumer) -> AsyncIterator[AIOKafkaConsumer]:
+    """`consumer`, started, and stopped on leaving, however that comes.
+
+    aiokafka leaks its bootstrap connection when `start()` is cancelled midway
+    (`AIOKafkaClient.bootstrap` closes it on Kafka errors only), so the start runs as its
+    own task, which leaving (a shutdown) lets end for `START_GRACE_S` rather than cancel;
+    only then is it cancelled after all, so a shutdown never hangs on a lost broker.
+    """
+    starting = asyncio.ensure_future(consumer.start())
+    try:
+        await asyncio.shield(starting)
+        yield consumer
+    finally:
+        try:
+            try:
+                await asyncio.wait_for(starting, START_GRACE_S)
+            except TimeoutError:
+                log.warning("consumer_start_cancelled", after_s=START_GRACE_S)
+            except Exception:  # noqa: S110 - a failed start was raised to the caller already
+                pass
+        finally:  # even if the shutdown is cancelled once more
+            await consumer.stop()

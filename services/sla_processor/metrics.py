@@ -10,21 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from prometheus_client import (
-    GC_COLLECTOR,
-    PLATFORM_COLLECTOR,
-    PROCESS_COLLECTOR,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import FINAL_KINDS, Kind, Outcome
 from normwacht.core.events import Municipality
+from services.shared.metrics import service_registry
 from services.sla_processor.deadlines import DeadlineIndex
 
 _OUTCOME_LABELS = ("norm", "channel", "municipality")
@@ -32,13 +25,7 @@ _OUTCOME_LABELS = ("norm", "channel", "municipality")
 
 class ProcessorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        if registry is None:
-            # The process's memory and CPU too, as on the default registry: the health
-            # dashboard and its memory panel read them.
-            registry = CollectorRegistry()
-            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-                registry.register(collector)
-        self.registry = registry
+        self.registry = registry or service_registry()
         r = self.registry
         self.breaches = Counter(
             "normwacht_sla_breaches",
