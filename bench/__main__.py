@@ -195,6 +195,21 @@ async def _background_load(kafka: KafkaSettings, rate: int, stop: asyncio.Event)
     return sent
 
 
+async def _post_to_ingest(ingest: str, events: list[dict[str, Any]]) -> None:
+    """Through ingest, as sources do, in batches of 200."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        for i in range(0, len(events), 200):
+            response = await client.post(
+                f"{ingest}/v1/events",
+                content=json.dumps(events[i : i + 200]),
+                headers={
+                    "Content-Type": "application/cloudevents-batch+json",
+                    "Authorization": "Bearer normwacht-dev-token",
+                },
+            )
+            response.raise_for_status()
+
+
 async def _measure_breaches(
     stack: Stack, ingest: str, calls: int, spread_s: float, background: int
 ) -> dict[str, Any]:
@@ -220,17 +235,7 @@ async def _measure_breaches(
         )
         for n in range(calls)
     ]
-    async with httpx.AsyncClient(timeout=30) as client:
-        for i in range(0, calls, 200):
-            response = await client.post(
-                f"{ingest}/v1/events",
-                content=json.dumps(events[i : i + 200]),
-                headers={
-                    "Content-Type": "application/cloudevents-batch+json",
-                    "Authorization": "Bearer normwacht-dev-token",
-                },
-            )
-            response.raise_for_status()
+    await _post_to_ingest(ingest, events)
     published: list[float] = []
     received: list[float] = []
     deadline_by_subject = {
@@ -333,17 +338,7 @@ async def _measure_notifications(
         )
         for _ in range(breaches)
     ]
-    async with httpx.AsyncClient(timeout=30) as client:
-        for i in range(0, breaches, 200):
-            response = await client.post(
-                f"{ingest}/v1/events",
-                content=json.dumps(reports[i : i + 200]),
-                headers={
-                    "Content-Type": "application/cloudevents-batch+json",
-                    "Authorization": "Bearer normwacht-dev-token",
-                },
-            )
-            response.raise_for_status()
+    await _post_to_ingest(ingest, reports)
     deadlines = {
         r["subject"]: (datetime.fromisoformat(r["time"]) + URGENT_TERM).timestamp() for r in reports
     }

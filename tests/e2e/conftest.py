@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.broker import free_ports
 from tests.support.services import running_service
-from tests.support.system import System, fresh_kafka, kafka_env
+from tests.support.system import System, fresh_kafka, services_env
 
 
 @pytest.fixture(scope="module")
@@ -17,16 +17,7 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     tmp_path = tmp_path_factory.mktemp("system")
     # Taken together, so that the three differ.
     ports = dict(zip(("ingest", "processor", "api"), free_ports(3), strict=True))
-    env = {
-        **kafka_env(kafka),
-        "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-{kafka.events_topic.split('.')[0]}",
-        "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "processor"),
-        "NORMWACHT_PROCESSOR_WEB_PORT": str(ports["processor"]),
-        "NORMWACHT_INGEST_PORT": str(ports["ingest"]),
-        "NORMWACHT_INGEST_DATA_DIR": str(tmp_path / "ingest"),
-        "NORMWACHT_API_PORT": str(ports["api"]),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
-    }
+    env = services_env(kafka, tmp_path, ports)
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with (
         running_service("processor", env, urls["processor"] + "/healthz", tmp_path),

@@ -28,7 +28,7 @@ from tests.support.monitoring import (
 )
 from tests.support.receivers import Mailbox, Webhook, running_smtp, running_webhook
 from tests.support.services import eventually, running_service
-from tests.support.system import TOKEN, System, fresh_kafka, kafka_env, post
+from tests.support.system import TOKEN, System, fresh_kafka, post, services_env
 
 pytestmark = pytest.mark.e2e
 
@@ -56,18 +56,11 @@ def watched(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         am_config = alertmanager_config(tmp_path, webhook.url, mailbox.port)
         with running_alertmanager(am_config, tmp_path) as alertmanager:
             env = {
-                **kafka_env(kafka),
-                "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-{kafka.events_topic.split('.')[0]}",
-                "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "processor"),
-                "NORMWACHT_PROCESSOR_WEB_PORT": str(ports["processor"]),
-                "NORMWACHT_INGEST_PORT": str(ports["ingest"]),
-                "NORMWACHT_INGEST_DATA_DIR": str(tmp_path / "ingest"),
+                **services_env(kafka, tmp_path, ports),
                 # Website probes come around the clock: their silence counts in real time,
                 # so this test does not depend on the hour it runs at.
                 "NORMWACHT_INGEST_SILENT_AFTER": f'{{"website": {SILENT_AFTER_S}}}',
-                "NORMWACHT_NOTIFIER_PORT": str(ports["notifier"]),
                 "NORMWACHT_NOTIFIER_ALERTMANAGER_URL": alertmanager.url,
-                "NORMWACHT_NOTIFIER_DATABASE_URL": f"sqlite:///{tmp_path / 'notifier.db'}",
             }
             targets = {
                 "normwacht-processor": f"127.0.0.1:{ports['processor']}",

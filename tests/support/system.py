@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,4 +60,24 @@ def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
         "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
         "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
         "NORMWACHT_KAFKA_PARTITIONS": str(kafka.partitions),
+    }
+
+
+def services_env(kafka: KafkaSettings, workdir: Path, ports: Mapping[str, int]) -> dict[str, str]:
+    """The environment for the services named in `ports` (processor, ingest, api, notifier)
+    on these topics, each with its own port and its state under `workdir`."""
+    port_variables = {
+        "processor": "NORMWACHT_PROCESSOR_WEB_PORT",
+        "ingest": "NORMWACHT_INGEST_PORT",
+        "api": "NORMWACHT_API_PORT",
+        "notifier": "NORMWACHT_NOTIFIER_PORT",
+    }
+    return {
+        **kafka_env(kafka),
+        "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-{kafka.events_topic.split('.')[0]}",
+        "NORMWACHT_PROCESSOR_DATA_DIR": str(workdir / "processor"),
+        "NORMWACHT_INGEST_DATA_DIR": str(workdir / "ingest"),
+        "DATABASE_URL": f"sqlite:///{workdir / 'api.db'}",
+        "NORMWACHT_NOTIFIER_DATABASE_URL": f"sqlite:///{workdir / 'notifier.db'}",
+        **{port_variables[name]: str(port) for name, port in ports.items()},
     }
