@@ -16,6 +16,8 @@ log = structlog.get_logger("normwacht.notifier.alertmanager")
 
 FIRST_RETRY_S = 0.5
 RETRY_CAP_S = 5.0
+CHUNK = 500
+"""Alerts per request: a resend after an outage may hold thousands."""
 """Backoff doubles from `FIRST_RETRY_S` up to this; a short cap, since every outcome
 waits for Alertmanager: once it is back, alerts should follow within seconds."""
 
@@ -41,8 +43,11 @@ class Alertmanager:
         not posted, and a shutdown cancels the wait. Each attempt computes the firing
         alerts' `endsAt` afresh, so a late post never arrives already expired.
         """
-        if not alerts:
-            return datetime.now(UTC)
+        for first in range(0, len(alerts), CHUNK):
+            await self._post_chunk(alerts[first : first + CHUNK])
+        return datetime.now(UTC)
+
+    async def _post_chunk(self, alerts: Sequence[Alert]) -> None:
         delay = FIRST_RETRY_S
         while True:
             try:
@@ -53,7 +58,7 @@ class Alertmanager:
                     if self.reachable is False:
                         log.info("alertmanager_back")
                     self.reachable = True
-                    return datetime.now(UTC)
+                    return
                 error = f"HTTP {response.status_code}: {response.text[:500]}"
             except httpx.HTTPError as failure:
                 error = f"{type(failure).__name__}: {failure}"

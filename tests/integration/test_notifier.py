@@ -42,7 +42,7 @@ receivers:
 
 NORMS = {  # norm: channel
     "email.answer": "email",  # notify: notice
-    "report.urgent": "report",  # notify: page
+    "report.urgent": "public_space",  # notify: page
     "phone.answer": "phone",  # notify: count
 }
 
@@ -196,7 +196,7 @@ def test_breaches_open_alerts_for_notice_and_page_norms_only(setup: Setup) -> No
         assert urgent["labels"] == {
             "alertname": "NormBreached",
             "norm": "report.urgent",
-            "channel": "report",
+            "channel": "public_space",
             "municipality": "bergen",
             "severity": "page",
             "subject": "u-1",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Outcome
+from services.notifier.alertmanager import CHUNK, Alertmanager
+from services.notifier.metrics import NotifierMetrics
 from services.notifier.rules import (
     AT_RISK,
     BREACHED,
@@ -34,7 +39,7 @@ def outcome(kind: str, norm: str = "report.urgent", **extra: Any) -> Outcome:
         "norm": norm,
         "instance": 2,
         "kind": kind,
-        "channel": "report",
+        "channel": "public_space",
         "municipality": "bergen",
         "started_at": DEADLINE - timedelta(hours=4),
         "deadline": DEADLINE,
@@ -59,7 +64,7 @@ def test_a_breach_opens_its_alert_with_exactly_these_labels(catalogue: Catalogue
     assert alert.labels == {
         "alertname": "NormBreached",
         "norm": "report.urgent",
-        "channel": "report",
+        "channel": "public_space",
         "municipality": "bergen",
         "severity": "page",
         "subject": "c-81f2",
@@ -208,3 +213,33 @@ def test_payload_keeps_a_firing_alert_alive_for_four_intervals(catalogue: Catalo
     ended = payload(resolved, NOW, timedelta(seconds=60))
     assert ended["endsAt"] == (NOW - timedelta(seconds=5)).isoformat()
     assert ended["startsAt"] == DEADLINE.isoformat()
+
+
+def test_many_alerts_go_to_alertmanager_in_requests_of_at_most_a_chunk(
+    catalogue: Catalogue,
+) -> None:
+    """A resend after an outage may hold thousands of alerts: one request each 500."""
+    alerts = [
+        change.alert
+        for n in range(1201)
+        for change in alerts_for(
+            outcome("breached", subject=f"CASE-{n}"), catalogue, api_url="http://api"
+        )
+        if isinstance(change, Open)
+    ]
+    bodies: list[list[dict[str, Any]]] = []
+
+    def alertmanager(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200)
+
+    async def post() -> None:
+        transport = httpx.MockTransport(alertmanager)  # the HTTP side only; no Alertmanager
+        async with httpx.AsyncClient(transport=transport) as client:
+            poster = Alertmanager("http://am", client, NotifierMetrics(), timedelta(minutes=1))
+            await poster.post(alerts)
+
+    asyncio.run(post())
+    assert [len(body) for body in bodies] == [CHUNK, CHUNK, 201]
+    subjects = [alert["labels"]["subject"] for body in bodies for alert in body]
+    assert sorted(subjects) == sorted(f"CASE-{n}" for n in range(1201))
