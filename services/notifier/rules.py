@@ -11,7 +11,7 @@ One alert per clock (subject, norm, instance) and alertname:
 | `opened` without `corrects` | nothing |
 
 Norms whose `notify` is `count` in the outcome's municipality give no alerts at all.
-Kinds are compared as strings, so a kind this module does not know is ignored.
+A record of a kind this version does not know does not decode (`services.shared.outcomes`).
 
 Duplicates and ordering (`plan`): an outcome's id is stable and never repeats for
 different content (`Outcome.id`), so an outcome applied once is remembered by its id
@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from normwacht.core.calendars import AMSTERDAM
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.engine import Outcome
+from normwacht.core.engine import Kind, Outcome
 
 __all__ = [
     "AT_RISK",
@@ -59,7 +59,7 @@ BREACHED = "NormBreached"
 AlertKey = tuple[str, str, int, str]
 """(subject, norm, clock instance, alertname): what Alertmanager's label set identifies."""
 
-_RESOLVES_BOTH = frozenset({"met", "excluded", "cancelled", "stopped_late"})
+_RESOLVES_BOTH = frozenset({Kind.MET, Kind.EXCLUDED, Kind.CANCELLED, Kind.STOPPED_LATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +108,6 @@ class Resolve:
 Change = Open | Resolve
 
 
-def _kind(outcome: Outcome) -> str:
-    return str(getattr(outcome.kind, "value", outcome.kind))
-
-
 def alerts_for(outcome: Outcome, catalogue: Catalogue, *, api_url: str) -> list[Change]:
     """What one outcome asks of its clock's alerts (see the module's table)."""
     norm = catalogue.norms.get(outcome.norm)
@@ -120,21 +116,21 @@ def alerts_for(outcome: Outcome, catalogue: Catalogue, *, api_url: str) -> list[
     severity = catalogue.notify(outcome.norm, outcome.municipality)
     if severity == "count":
         return []
-    kind = _kind(outcome)
+    kind = outcome.kind
 
     def key(alertname: str) -> AlertKey:
         return (outcome.subject, outcome.norm, outcome.instance, alertname)
 
-    if kind == "at_risk":
+    if kind is Kind.AT_RISK:
         return [Open(_alert(outcome, AT_RISK, severity, norm.reading, api_url))]
-    if kind == "breached":
+    if kind is Kind.BREACHED:
         return [
             Open(_alert(outcome, BREACHED, severity, norm.reading, api_url)),
             Resolve(key(AT_RISK)),
         ]
     if kind in _RESOLVES_BOTH:
         return [Resolve(key(BREACHED)), Resolve(key(AT_RISK))]
-    if kind == "opened" and outcome.corrects is not None:
+    if kind is Kind.OPENED and outcome.corrects is not None:
         return [Resolve(key(BREACHED))]
     return []
 

@@ -18,9 +18,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import structlog
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -33,6 +30,7 @@ from services.notifier.metrics import NotifierMetrics
 from services.notifier.rules import BREACHED, Alert, Plan, keys_of, plan
 from services.notifier.settings import NotifierSettings
 from services.shared.kafka import started
+from services.shared.outcomes import follow, outcome_consumer
 
 log = structlog.get_logger("normwacht.notifier")
 
@@ -57,63 +55,28 @@ class Notifier:
     # --- the outcomes topic -----------------------------------------------------------------
 
     async def consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            self._settings.kafka.outcomes_topic,
-            bootstrap_servers=self._settings.kafka.bootstrap,
-            group_id=self._settings.group_id,
-            client_id="normwacht-notifier",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
+        kafka = self._settings.kafka
+        consumer = outcome_consumer(
+            kafka.bootstrap,
+            kafka.outcomes_topic,
+            self._settings.group_id,
+            "normwacht-notifier",
             max_poll_interval_ms=int(self._settings.max_poll_interval * 1000),
         )
         async with started(consumer):
             self.running = True
             try:
-                await self._read(consumer)
+                await follow(consumer, self.handle, max_records=500, undecodable=self._undecodable)
             finally:
                 self.running = False
 
-    async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=500)
-            outcomes = [
-                outcome
-                for records in batches.values()
-                for record in records
-                if (outcome := self._decode(record.value)) is not None
-            ]
-            if outcomes:
-                try:
-                    await self.handle(outcomes)
-                except SQLAlchemyError as error:
-                    log.error("database_failed", error=str(error))
-                    await consumer.seek_to_committed()
-                    await asyncio.sleep(1)
-                    continue
-            if batches:
-                try:
-                    await consumer.commit()
-                except KafkaError as error:
-                    # E.g. the group moved on while Alertmanager was down longer than
-                    # max.poll.interval: the consumer joins again on its next poll and
-                    # the records come again, to be dropped by their ids.
-                    log.warning("commit_failed", error=str(error))
-
-    def _decode(self, value: bytes | None) -> Outcome | None:
-        try:
-            outcome = Outcome.model_validate_json(value or b"")
-        except ValidationError as error:
-            # Our own topic: a bad record (or a kind this version does not know) is
-            # logged and skipped, never a reason to stop reading.
-            log.error("outcome_undecodable", error=str(error))
-            self._metrics.outcomes.labels("undecodable").inc()
-            return None
-        self._metrics.outcomes.labels(str(outcome.kind)).inc()
-        return outcome
+    def _undecodable(self) -> None:
+        self._metrics.outcomes.labels("undecodable").inc()
 
     async def handle(self, outcomes: Sequence[Outcome]) -> Plan:
         """Plan, store and post one batch; returns the plan once Alertmanager accepted it."""
+        for outcome in outcomes:
+            self._metrics.outcomes.labels(str(outcome.kind)).inc()
         async with self._lock:
             result = await asyncio.to_thread(self._plan_and_store, outcomes)
             await self._post(result.alerts, fresh=True)

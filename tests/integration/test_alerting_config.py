@@ -8,13 +8,9 @@ a page goes out at once.
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +25,7 @@ from normwacht.core.engine import Kind, Outcome
 from normwacht.ops.alertmanager import intervals_by_name, is_current
 from services.notifier.rules import Open, alerts_for
 from tests.support.monitoring import running_alertmanager, running_prometheus
+from tests.support.receivers import Webhook, running_webhook
 
 pytestmark = pytest.mark.integration
 
@@ -199,33 +196,6 @@ def test_prometheus_loads_the_config_and_evaluates_every_rule_group(tmp_path: Pa
 # --- a real Alertmanager -------------------------------------------------------------
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    handler = type("Handler", (_Webhook,), {"received": received})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def _test_config(webhook_url: str) -> str:
     """The shipped routes and receivers, pointed at a local webhook, without e-mail, with
     short group waits, and with time intervals that put "now" outside bergen's office
@@ -255,12 +225,14 @@ def _alert(**labels: str) -> dict[str, Any]:
     return {"labels": labels, "annotations": {"summary": "test"}}
 
 
-def test_alertmanager_holds_a_notice_outside_office_hours_but_not_a_page(
-    tmp_path: Path, webhook: tuple[str, list[dict[str, Any]]]
-) -> None:
-    url, received = webhook
+def test_alertmanager_holds_a_notice_outside_office_hours_but_not_a_page(tmp_path: Path) -> None:
+    with running_webhook() as webhook:
+        _holds_a_notice_but_not_a_page(tmp_path, webhook)
+
+
+def _holds_a_notice_but_not_a_page(tmp_path: Path, webhook: Webhook) -> None:
     config = tmp_path / "alertmanager.yml"
-    config.write_text(_test_config(url), encoding="utf-8")
+    config.write_text(_test_config(webhook.url), encoding="utf-8")
     tool("amtool", "check-config", config)
     case = {"team": "municipality", "norm": "email.answer", "clock": "0"}
     alerts = [
@@ -277,9 +249,10 @@ def test_alertmanager_holds_a_notice_outside_office_hours_but_not_a_page(
         posted = httpx.post(f"{alertmanager.url}/api/v2/alerts", json=alerts, timeout=5)
         assert posted.status_code == 200, posted.text
         deadline = time.monotonic() + 20
-        while {n["receiver"] for n in received} != {"on-call", "team-uitgeest"}:
-            assert time.monotonic() < deadline, f"received: {received}"
+        while {n.body["receiver"] for n in webhook.items} != {"on-call", "team-uitgeest"}:
+            assert time.monotonic() < deadline, f"received: {webhook.items}"
             time.sleep(0.2)
         time.sleep(3)  # three more group intervals: the held notice must stay held
+    received = [n.body for n in webhook.items]
     subjects = {(n["receiver"], a["labels"]["subject"]) for n in received for a in n["alerts"]}
     assert subjects == {("on-call", "P-1"), ("team-uitgeest", "N-2")}
