@@ -26,7 +26,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypedDict, TypeVar, Unpack
 
 from grafana_foundation_sdk.builders import bargauge, gauge, stat, table, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
@@ -148,25 +148,25 @@ def _target(query: Query, ref_id: str) -> prom.Dataquery:
 P = TypeVar("P", bound=_PanelBuilder)
 
 
-def _panel(
-    builder: P,
-    *,
-    title: str,
-    description: str,
-    unit: str,
-    queries: Sequence[Query],
-    width: int,
-    height: int,
-) -> P:
+class _About(TypedDict):
+    """What every panel has: the wrappers below pass it on as it is."""
+
+    title: str
+    description: str
+    unit: str
+    queries: Sequence[Query]
+
+
+def _panel(builder: P, *, width: int, height: int, **about: Unpack[_About]) -> P:
     panel = (
-        builder.title(title)
-        .description(description)
-        .unit(unit)
+        builder.title(about["title"])
+        .description(about["description"])
+        .unit(about["unit"])
         .datasource(DATASOURCE)
         .span(width)
         .height(height)
     )
-    for ref_id, query in zip("ABCDEFGHIJ", queries, strict=False):
+    for ref_id, query in zip("ABCDEFGHIJ", about["queries"], strict=False):
         panel = panel.with_target(_target(query, ref_id))
     return panel
 
@@ -192,25 +192,9 @@ def _mapping(texts: dict[str, tuple[str, str]]) -> list[model.ValueMapping]:
     return [model.ValueMap(options=options)]
 
 
-def _stat(
-    *,
-    title: str,
-    description: str,
-    unit: str,
-    queries: Sequence[Query],
-    width: int = 6,
-    height: int = 4,
-) -> stat.Panel:
+def _stat(*, width: int = 6, height: int = 4, **about: Unpack[_About]) -> stat.Panel:
     return (
-        _panel(
-            stat.Panel(),
-            title=title,
-            description=description,
-            unit=unit,
-            queries=queries,
-            width=width,
-            height=height,
-        )
+        _panel(stat.Panel(), width=width, height=height, **about)
         .reduce_options(_last_value())
         .graph_mode(common.BigValueGraphMode.AREA)
         .color_mode(common.BigValueColorMode.VALUE)
@@ -218,24 +202,9 @@ def _stat(
 
 
 def _timeseries(
-    *,
-    title: str,
-    description: str,
-    unit: str,
-    queries: Sequence[Query],
-    width: int,
-    height: int = 8,
-    bars: bool = False,
+    *, width: int, height: int = 8, bars: bool = False, **about: Unpack[_About]
 ) -> timeseries.Panel:
-    panel = _panel(
-        timeseries.Panel(),
-        title=title,
-        description=description,
-        unit=unit,
-        queries=queries,
-        width=width,
-        height=height,
-    ).legend(
+    panel = _panel(timeseries.Panel(), width=width, height=height, **about).legend(
         common_builders.VizLegendOptions()
         .show_legend(True)
         .display_mode(common.LegendDisplayMode.LIST)
@@ -246,25 +215,9 @@ def _timeseries(
     return panel
 
 
-def _bars(
-    *,
-    title: str,
-    description: str,
-    unit: str,
-    queries: Sequence[Query],
-    width: int,
-    height: int,
-) -> bargauge.Panel:
+def _bars(*, width: int, height: int, **about: Unpack[_About]) -> bargauge.Panel:
     return (
-        _panel(
-            bargauge.Panel(),
-            title=title,
-            description=description,
-            unit=unit,
-            queries=queries,
-            width=width,
-            height=height,
-        )
+        _panel(bargauge.Panel(), width=width, height=height, **about)
         .reduce_options(_last_value())
         .orientation(common.VizOrientation.HORIZONTAL)
         .display_mode(common.BarGaugeDisplayMode.GRADIENT)
