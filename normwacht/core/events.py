@@ -30,6 +30,8 @@ from pydantic import (
     create_model,
 )
 
+from normwacht.core.privacy import personal_data_reason
+
 __all__ = [
     "EVENT_MODELS",
     "EVENT_TYPES",
@@ -51,28 +53,38 @@ class Municipality(StrEnum):
     HEILOO = "heiloo"
 
 
-# Digits only (optionally with a leading +), 8 or more of them: that is a phone
-# number or a citizen service number (BSN), both personal data.
-_LOOKS_PERSONAL = re.compile(r"^\+?\d{8,}$")
+def _opaque(what: str) -> Any:
+    def check(value: str) -> str:
+        if reason := personal_data_reason(value):
+            raise ValueError(
+                f"{what} must be an opaque identifier, and {reason}; "
+                "send a case system's number or a pseudonym instead (never personal data)"
+            )
+        return value
 
-
-def _opaque_case_id(value: str) -> str:
-    if _LOOKS_PERSONAL.match(value):
-        raise ValueError(
-            "subject looks like a phone number or citizen service number; "
-            "send an opaque case id instead"
-        )
-    return value
+    return AfterValidator(check)
 
 
 CaseId = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"),
-    AfterValidator(_opaque_case_id),
+    _opaque("subject"),
     Field(
-        description="Opaque case id: letters, digits and . _ : - only (no e-mail "
-        "addresses, names or phone numbers), at most 128 characters.",
+        description="Opaque case id: letters, digits and . _ : - only, at most 128 characters; "
+        "never personal data, so no phone numbers, citizen service numbers (BSN), e-mail "
+        "addresses or postcodes with a house number, with or without separators.",
         examples=["KCC-2026-000123"],
+    ),
+]
+EventId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[!-~]{1,200}$"),
+    _opaque("id"),
+    Field(
+        description="Unique per `source`; a repeated (`source`, `id`) is a duplicate. "
+        "Printable ASCII without spaces, at most 200 characters, never personal data "
+        "(the same checks as `subject`).",
+        examples=["9f1c2d3e-5b6a-4c7d-8e9f-0a1b2c3d4e5f"],
     ),
 ]
 Contact = Annotated[
@@ -229,9 +241,7 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     specversion: Literal["1.0"]
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        description="Unique per `source`; a repeated (`source`, `id`) is a duplicate."
-    )
+    id: EventId
     source: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", max_length=500)
     ] = Field(
