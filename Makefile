@@ -24,7 +24,15 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-install: system-deps $(VENV)/.synced ## Set up everything: Debian packages, .venv, the Kafka jars
+# The AsyncAPI parser the contract test runs (tests/integration/test_asyncapi.py), pinned by
+# its lock file; --ignore-scripts: it needs none (one dependency would send telemetry).
+ASYNCAPI := tools/asyncapi
+$(ASYNCAPI)/node_modules/.installed: $(ASYNCAPI)/package.json $(ASYNCAPI)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install nodejs npm" >&2; exit 1; }
+	cd $(ASYNCAPI) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+install: system-deps $(VENV)/.synced $(ASYNCAPI)/node_modules/.installed ## Set up everything: Debian packages, .venv, the Kafka jars, the AsyncAPI parser
 	@deploy/kafka/kafka.sh install
 
 run: install ## Run the whole system: broker, processor, ingest (:8000), api (:8001), notifier (:8002), Prometheus (:9090), Alertmanager (:9093)
@@ -75,6 +83,8 @@ bench: install ## Run the benchmarks of docs/BENCHMARKS.md (2 hours or more)
 	$(VENV)/bin/python -m bench open-clocks --reports 500000
 	$(VENV)/bin/python -m bench open-clocks --reports 500000 --static-membership
 	$(VENV)/bin/python -m bench replay --events 1000000
+	$(VENV)/bin/python -m bench ingest-throughput --events 50000 --batch 500 --clients 4 --runs 3
+	$(VENV)/bin/python -m bench ingest-latency --rate 500 --seconds 30 --runs 3
 
 clean: kafka-down ## Remove everything generated (.venv, .run)
 	rm -rf $(VENV) .run

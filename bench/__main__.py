@@ -31,7 +31,7 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench import engine_cost
+from bench import engine_cost, ingest_load
 from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from tests.support.broker import free_port, running_broker
@@ -69,6 +69,9 @@ def broker_stack(partitions: int = 6) -> Iterator[Stack]:
             "NORMWACHT_PROCESSOR_LOG_LEVEL": "WARNING",
             "NORMWACHT_INGEST_LOG_LEVEL": "WARNING",
             "NORMWACHT_INGEST_DATA_DIR": str(Path(tmp) / "ingest"),
+            # The development token, and a partner registry of the run's own.
+            "NORMWACHT_INGEST_ENVIRONMENT": "development",
+            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'normwacht.db'}",
         }
         yield Stack(kafka, env, Path(tmp))
 
@@ -827,6 +830,104 @@ def deadlines(lines: int = 10_000, runs: int = 5) -> None:
     save(
         "deadlines",
         {"lines": lines, "engine_s": engine_s, "command_s": command_s, "median": summary},
+    )
+
+
+# --- ingest -----------------------------------------------------------------------------
+
+# Ingest as `normwacht ingest` runs it (one uvicorn worker), in development mode so that
+# the development token is accepted.
+INGEST_ENV = {"NORMWACHT_INGEST_ENVIRONMENT": "development"}
+
+
+@app.command("ingest-throughput")
+def ingest_throughput(
+    events: int = 50_000,
+    batch: int = typer.Option(500, help="Events per request (ingest accepts at most 500)"),
+    clients: int = typer.Option(4, help="Concurrent HTTP clients, and producer tasks"),
+    runs: int = 3,
+) -> None:
+    """Accepted events/s of ingest with batches, against a bare producer writing the same records.
+
+    One broker and one ingest for all runs. A first pass through ingest (not timed) warms it
+    up and gives the records the bare producer writes: the same key, value and headers as
+    ingest wrote, byte for byte. Then each run times both on the same topic, alternating
+    which goes first.
+    """
+    results = []
+    with broker_stack() as stack, ExitStack() as services:
+        ingest, service = start(stack, services, "ingest", extra_env=INGEST_ENV)
+        bodies = ingest_load.batch_bodies(ingest_load.call_events(events, "TP"), batch)
+        asyncio.run(ingest_load.post_batches(ingest, bodies, clients))
+        records = asyncio.run(ingest_load.written_records(stack.kafka))
+        if len(records) != events:
+            raise RuntimeError(f"ingest wrote {len(records)} records for {events} events")
+        for run in range(runs):
+            figures: dict[str, float] = {}
+            order = ("ingest", "bare") if run % 2 == 0 else ("bare", "ingest")
+            for which in order:
+                if which == "ingest":
+                    count, seconds = asyncio.run(ingest_load.post_batches(ingest, bodies, clients))
+                else:
+                    count, seconds = asyncio.run(
+                        ingest_load.produce_batches(stack.kafka, records, batch, clients)
+                    )
+                if count != events:
+                    raise RuntimeError(f"{which}: {count} of {events} events written")
+                figures[f"{which}_eps"] = count / seconds
+            figures["ratio"] = figures["ingest_eps"] / figures["bare_eps"]
+            figures["ingest_rss_mib"] = service.rss_bytes() / 2**20
+            typer.echo(f"run {run + 1} ({order[0]} first): {figures}")
+            results.append(figures)
+    summary = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    typer.echo(
+        f"median of {runs} runs: ingest {summary['ingest_eps']:.0f} events/s, bare producer "
+        f"{summary['bare_eps']:.0f} events/s ({summary['ratio']:.1%}), batches of {batch}, "
+        f"{clients} clients"
+    )
+    save(
+        "ingest-throughput",
+        {"events": events, "batch": batch, "clients": clients, "runs": results, "median": summary},
+    )
+
+
+@app.command("ingest-latency")
+def ingest_latency(
+    rate: int = typer.Option(500, help="Requests per second, one event each"),
+    seconds: float = 30.0,
+    runs: int = 3,
+) -> None:
+    """Single-event requests to ingest at a fixed rate (open loop): latency p50/p99.
+
+    Latency runs from each request's scheduled send time to its answer, so a client held up
+    by a slow ingest counts the wait too. One broker and one ingest for all runs, after a
+    short warm-up at the same rate.
+    """
+    results = []
+    with broker_stack() as stack, ExitStack() as services:
+        ingest, _ = start(stack, services, "ingest", extra_env=INGEST_ENV)
+        asyncio.run(ingest_load.open_loop(ingest, rate, 3.0, "WARM"))
+        for run in range(runs):
+            measured = asyncio.run(ingest_load.open_loop(ingest, rate, seconds, f"LAT{run}"))
+            figures = {
+                "requests": len(measured.seconds),
+                "errors": measured.errors,
+                "achieved_rps": len(measured.seconds) / measured.sent_over_s,
+                "p50_ms": 1000 * percentile(measured.seconds, 0.5),
+                "p99_ms": 1000 * percentile(measured.seconds, 0.99),
+                "max_ms": 1000 * max(measured.seconds),
+            }
+            typer.echo(f"run {run + 1}: {figures}")
+            results.append(figures)
+    summary = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    typer.echo(
+        f"median of {runs} runs: p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms, "
+        f"max {summary['max_ms']:.1f} ms at {rate} requests/s "
+        f"({summary['errors']:.0f} errors)"
+    )
+    save(
+        "ingest-latency",
+        {"rate": rate, "seconds": seconds, "runs": results, "median": summary},
     )
 
 

@@ -26,6 +26,9 @@ stop_all() {
 trap stop_all EXIT INT TERM
 
 mkdir -p .run/logs .run/prometheus .run/alertmanager
+# Development mode: ingest and the API take the development token (the README's examples).
+# Both default to production, which needs `normwacht partners add` first.
+export NORMWACHT_INGEST_ENVIRONMENT=development NORMWACHT_API_ENVIRONMENT=development
 for service in processor ingest api notifier; do
   .venv/bin/normwacht "$service" 2> >(tee ".run/logs/$service.log" >&2) &
   pids+=($!)
@@ -46,7 +49,7 @@ cat <<'TXT'
 Normwacht is starting:
   ingest      http://127.0.0.1:8000/v1/events   (docs: /docs, token: normwacht-dev-token)
   processor   http://127.0.0.1:6066/metrics
-  api         http://127.0.0.1:8001/v1/breaches  (docs: /docs)
+  api         http://127.0.0.1:8001/v1/breaches  (docs: /docs, token: normwacht-dev-token)
   notifier    http://127.0.0.1:8002/metrics      (outcomes to Alertmanager)
   prometheus  http://127.0.0.1:9090/alerts       (rules: deploy/prometheus)
   alertmanager http://127.0.0.1:9093             (routes: deploy/alertmanager)

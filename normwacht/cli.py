@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 
+from normwacht.partners_cli import app as partners_app
+from services.sources.cli import source_app
+
 app = typer.Typer(
     no_args_is_help=True, help="Normwacht: live SLA clocks for the BUCH service norms."
 )
@@ -16,6 +19,8 @@ schemas_app = typer.Typer(no_args_is_help=True, help="The event and outcome JSON
 norms_app = typer.Typer(no_args_is_help=True, help="The norm catalogue.")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(norms_app, name="norms")
+app.add_typer(partners_app, name="partners")
+app.add_typer(source_app, name="source")
 
 SCHEMA_DIR = Path("schemas")
 MunicipalitiesOption = Annotated[

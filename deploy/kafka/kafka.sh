@@ -24,6 +24,22 @@
 #   KAFKA_JVM_OPTS         extra JVM options, split on spaces
 #   JAVA                   java executable  [$JAVA_HOME/bin/java, else java]
 #   MVN                    maven executable          [mvn]
+#   KAFKA_SECURE           1: a broker that lets no one in without credentials
+#                          and allows only what ACLs allow (below)  [0]
+#   KAFKA_ADMIN_PASSWORD   with KAFKA_SECURE=1: the admin user's password, used
+#                          when the data dir is formatted  [random, written to
+#                          $KAFKA_DATA/admin.password]
+#
+# KAFKA_SECURE=1 renders server-secure.properties instead of server.properties:
+# clients connect to KAFKA_PORT with SASL_SSL (SCRAM-SHA-512) and must trust
+# $KAFKA_DATA/certs/ca.pem, made by certs.sh on the first start (a CA of its own
+# and a certificate for 127.0.0.1/localhost); the controller port takes only
+# mutual TLS with that CA's certificate. The SCRAM user `admin` is created when
+# the data dir is formatted and is a super user; everyone else gets a SCRAM user
+# and ACLs from an admin through the Admin API (services/shared/kafka_access.py;
+# which ACLs each service needs: "Securing Kafka" in docs/ARCHITECTURE.md). The
+# authorizer allows nothing that no ACL allows. A data dir keeps the mode it was
+# formatted in: a secure one is refused by a plain start and the other way round.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,7 +58,12 @@ JAVA=${JAVA:-java}
 MVN=${MVN:-mvn}
 
 pom=$here/pom.xml
-template=$here/server.properties
+KAFKA_SECURE=${KAFKA_SECURE:-0}
+if [[ $KAFKA_SECURE == 1 ]]; then
+  template=$here/server-secure.properties
+else
+  template=$here/server.properties
+fi
 log4j_config=$here/log4j2.properties
 
 die() {
@@ -114,6 +135,9 @@ set_paths() {
   log_dir=$KAFKA_DATA/data
   pid_file=$KAFKA_DATA/kafka.pid
   log_file=$KAFKA_DATA/kafka.log
+  certs_dir=$KAFKA_DATA/certs
+  admin_password_file=$KAFKA_DATA/admin.password
+  secure_marker=$KAFKA_DATA/formatted-secure
 }
 
 # Prints the pid of the broker that runs on this data dir, or fails. The
@@ -141,6 +165,22 @@ check_settings() {
   done
   [[ $KAFKA_PORT != "$KAFKA_CONTROLLER_PORT" ]] ||
     die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+  [[ $KAFKA_SECURE == 0 || $KAFKA_SECURE == 1 ]] || die "KAFKA_SECURE must be 0 or 1"
+}
+
+# With KAFKA_SECURE=1: the certificates and the admin password, made once per data
+# dir. Passwords are letters and digits only, so they need no quoting anywhere.
+prepare_secrets() {
+  [[ $KAFKA_SECURE == 1 ]] || return 0
+  bash "$here/certs.sh" "$certs_dir" || die "making certificates in $certs_dir failed"
+  if [[ ! -s $admin_password_file ]]; then
+    local password=${KAFKA_ADMIN_PASSWORD:-}
+    if [[ -z $password ]]; then
+      password=$(head -c 18 /dev/urandom | base64 | tr -d '+/=\n')
+    fi
+    [[ $password =~ ^[A-Za-z0-9]+$ ]] || die "KAFKA_ADMIN_PASSWORD: letters and digits only"
+    (umask 077 && printf '%s' "$password" >"$admin_password_file")
+  fi
 }
 
 jvm_options() {
@@ -169,7 +209,13 @@ render_config() {
   text=${text//@KAFKA_PORT@/"$KAFKA_PORT"}
   text=${text//@KAFKA_CONTROLLER_PORT@/"$KAFKA_CONTROLLER_PORT"}
   text=${text//@KAFKA_LOG_DIR@/"$log_dir"}
-  printf '%s\n' "$text" >"$props.tmp"
+  if [[ $KAFKA_SECURE == 1 ]]; then
+    text=${text//@KAFKA_CERTS_DIR@/"$certs_dir"}
+    text=${text//@KAFKA_STORE_PASSWORD@/"$(<"$certs_dir/store.password")"}
+    text=${text//@KAFKA_ADMIN_PASSWORD@/"$(<"$admin_password_file")"}
+  fi
+  # Mode 600: a secure broker's config holds its passwords.
+  (umask 077 && printf '%s\n' "$text" >"$props.tmp")
   mv "$props.tmp" "$props"
 }
 
@@ -185,15 +231,28 @@ new_cluster_id() {
 }
 
 format_if_new() {
-  [[ -f $log_dir/meta.properties ]] && return 0
-  local id
+  if [[ -f $log_dir/meta.properties ]]; then
+    if [[ $KAFKA_SECURE == 1 && ! -f $secure_marker ]]; then
+      die "$KAFKA_DATA was formatted without KAFKA_SECURE=1 (it has no admin user)"
+    elif [[ $KAFKA_SECURE == 0 && -f $secure_marker ]]; then
+      die "$KAFKA_DATA was formatted with KAFKA_SECURE=1; start it so"
+    fi
+    return 0
+  fi
+  local id scram=()
   id=$(new_cluster_id)
+  if [[ $KAFKA_SECURE == 1 ]]; then
+    # The admin's SCRAM credential goes into the metadata log at format time: the
+    # broker needs it to log in to itself before anyone could create it.
+    scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(<"$admin_password_file")]")
+  fi
   say "formatting $log_dir (cluster id $id)"
   if ! "$JAVA" "${jvm[@]}" kafka.tools.StorageTool format \
-    --cluster-id="$id" --config "$props" >>"$log_file" 2>&1; then
+    --cluster-id="$id" --config "$props" "${scram[@]}" >>"$log_file" 2>&1; then
     tail -n 40 "$log_file" >&2
     die "formatting storage failed; log: $log_file"
   fi
+  if [[ $KAFKA_SECURE == 1 ]]; then : >"$secure_marker"; fi
 }
 
 # Everything start and run share up to the moment the broker is launched.
@@ -206,6 +265,7 @@ prepare() {
   done
   cmd_install
   jvm_options
+  prepare_secrets
   render_config
   # One log per start, the previous one kept: the readiness check only sees
   # this start's lines, and the file cannot grow without bound.

@@ -3,10 +3,18 @@
 Defined once here; `normwacht schemas export` writes them as JSON Schema into
 `schemas/`, and ingest and the processor validate against these same models.
 
-Privacy is part of the contract: every model forbids unknown fields, so a sender
-cannot slip names, phone numbers or message text into Kafka; the subject must be
-an opaque case id; and the few free-form values (a contact, a next step) must be
+Privacy is part of the contract: every `data` model forbids unknown fields, so a
+sender cannot slip names, phone numbers or message text into Kafka; the subject must
+be an opaque case id; and the few free-form values (a contact, a next step) must be
 codes, not prose.
+
+The envelope takes what CloudEvents 1.0 allows: `dataschema` (an absolute URI, kept),
+`datacontenttype` `application/json` with an optional `charset=utf-8`, and extension
+attributes (names `[a-z0-9]{1,20}`, string, integer or boolean values). Of the
+extensions only `traceparent` (W3C Trace Context, a fixed hex format) is kept; every
+other one, `tracestate` included, is checked for its form and then dropped, never
+stored or forwarded: their values are free text that could carry personal data, and
+nothing here reads them. `municipality` is our own extension and is required.
 
 Released names are only ever added to, never renamed: partners build against them.
 """
@@ -14,7 +22,7 @@ Released names are only ever added to, never renamed: partners build against the
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
@@ -25,9 +33,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     TypeAdapter,
+    WithJsonSchema,
     create_model,
+    model_validator,
 )
 
 from normwacht.core.privacy import personal_data_reason
@@ -41,6 +52,8 @@ __all__ = [
     "event_json_schema",
     "parse_event",
     "parse_events",
+    "validate_event",
+    "validate_events",
 ]
 
 TYPE_PREFIX = "nl.buch."
@@ -235,10 +248,79 @@ _DATA: Mapping[str, tuple[type[_Data], bool]] = {
 }
 
 
+def _trace_id(value: str) -> str:
+    # W3C Trace Context: an all-zero trace id or parent id is invalid.
+    _, trace_id, parent_id, _ = value.split("-")
+    if set(trace_id) == {"0"} or set(parent_id) == {"0"}:
+        raise ValueError("a traceparent's trace id and parent id may not be all zeros")
+    return value
+
+
+Traceparent = Annotated[
+    str,
+    StringConstraints(pattern=r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"),
+    AfterValidator(_trace_id),
+    Field(
+        description="W3C Trace Context `traceparent` (version 00), kept with the event.",
+        examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+    ),
+]
+DataSchema = Annotated[
+    str,
+    # No query and no user part: a schema's address needs neither, and both could
+    # carry personal data.
+    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s?@]+$", max_length=500),
+    Field(
+        description="Absolute URI of the schema `data` adheres to, without query or user part.",
+        examples=["https://normwacht.example/schemas/event.schema.json"],
+    ),
+]
+DataContentType = Annotated[
+    str,
+    # Written out instead of an inline (?i), which JSON Schema's regex dialect lacks.
+    StringConstraints(pattern=r'^application/json\s*(;\s*charset="?(utf-8|UTF-8)"?\s*)?$'),
+    Field(
+        description="`application/json`, optionally with `charset=utf-8`.",
+        examples=["application/json; charset=utf-8"],
+    ),
+]
+_EXTENSION_NAME = r"^[a-z0-9]{1,20}$"
+_INT32 = range(-(2**31), 2**31)
+
+
+def _extension_value(value: object) -> str | int | bool:
+    if isinstance(value, bool | str) or (isinstance(value, int) and value in _INT32):
+        return value
+    raise ValueError("an extension attribute is a string, a boolean or an integer (32 bits)")
+
+
+def _extension_name(name: str) -> str:
+    if not re.fullmatch(_EXTENSION_NAME, name):
+        raise ValueError(
+            "not an attribute of this event, and not a CloudEvents extension attribute "
+            "either (their names are 1 to 20 lowercase letters and digits)"
+        )
+    return name
+
+
+ExtensionName = Annotated[str, AfterValidator(_extension_name)]
+ExtensionValue = Annotated[
+    str | int | bool,
+    PlainValidator(_extension_value),
+    WithJsonSchema({"type": ["string", "integer", "boolean"]}),
+]
+
+
 class _Envelope(BaseModel):
     """CloudEvents 1.0 attributes every event carries."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Extensions are checked (name, value type) and then dropped: see the module docstring.
+    model_config = ConfigDict(
+        extra="allow",
+        frozen=True,
+        json_schema_extra={"propertyNames": {"pattern": _EXTENSION_NAME}},
+    )
+    __pydantic_extra__: dict[ExtensionName, ExtensionValue] = Field(init=False)
 
     specversion: Literal["1.0"]
     id: EventId
@@ -252,10 +334,18 @@ class _Envelope(BaseModel):
     )
     subject: CaseId
     municipality: Municipality
-    datacontenttype: Literal["application/json"] | None = None
+    datacontenttype: DataContentType | None = None
+    dataschema: DataSchema | None = None
+    traceparent: Traceparent | None = None
 
     type: str
     data: _Data
+
+    @model_validator(mode="after")
+    def _drop_extensions(self) -> _Envelope:
+        if self.__pydantic_extra__:
+            self.__pydantic_extra__.clear()
+        return self
 
     @property
     def dedup_key(self) -> str:
@@ -304,6 +394,16 @@ def parse_event(raw: bytes | str) -> Event:
 def parse_events(raw: bytes | str) -> list[Event]:
     """Validate a JSON array of CloudEvents; raises pydantic.ValidationError."""
     return _EVENTS.validate_json(raw)
+
+
+def validate_event(attributes: Mapping[str, Any]) -> Event:
+    """Validate one CloudEvent decoded by a binding (attributes and `data`, as Python values)."""
+    return _EVENT.validate_python(attributes)
+
+
+def validate_events(events: Sequence[Mapping[str, Any]]) -> list[Event]:
+    """Validate decoded CloudEvents at once: errors are located by index, as for a batch."""
+    return _EVENTS.validate_python(events)
 
 
 def event_json_schema() -> dict[str, Any]:

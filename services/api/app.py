@@ -7,11 +7,12 @@ import base64
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
@@ -20,7 +21,16 @@ from normwacht.catalogue_file import load as load_catalogue
 from services.api.consumer import OutcomeConsumer
 from services.api.db import ClockRow, OutcomeRow, case_clocks, connect
 from services.api.settings import ApiSettings
-from services.shared.problems import Problem, install_problem_handlers
+from services.shared.partners import (
+    DEVELOPMENT_PARTNER,
+    Partner,
+    PartnerCache,
+    Registry,
+    Role,
+    authenticate,
+    create_tables,
+)
+from services.shared.problems import Problem, install_problem_handlers, problem_responses
 
 log = structlog.get_logger("normwacht.api")
 
@@ -81,6 +91,52 @@ def _session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(_session)]
 
+_bearer = HTTPBearer(
+    auto_error=False, description="A read partner's key, from `normwacht partners add`."
+)
+_AUTH_RESPONSES = problem_responses(
+    {
+        401: {"description": "Missing, malformed, unknown, revoked or expired key"},
+        403: {"description": "A write partner's key: it may post events, not read"},
+        503: {"description": "The partner registry could not be read; retry"},
+    }
+)
+_INVALID_REQUEST = problem_responses({422: {"description": "An invalid path or query parameter"}})
+
+
+def _reader(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # for the OpenAPI
+) -> Partner:
+    """The read partner of a request; 401/403 problem details otherwise, never a 500."""
+    cache: PartnerCache = request.app.state.partners
+    try:
+        snapshot = cache.current()
+    except Exception as error:  # fail closed
+        log.error("partners_unreadable", error=str(error))
+        raise Problem(
+            503,
+            "partners-unavailable",
+            "Partner registry unavailable",
+            "the partner registry could not be read; retry",
+            headers={"Retry-After": "1"},
+        ) from error
+    development = request.app.state.settings.environment == "development"
+    partner = authenticate(
+        request.headers.get("authorization"), snapshot, datetime.now(UTC), development=development
+    )
+    if partner.role is not Role.READ and partner is not DEVELOPMENT_PARTNER:
+        raise Problem(
+            403,
+            "write-only-key",
+            "Write-only key",
+            f"partner {partner.name!r} may post events, not read the API",
+        )
+    return partner
+
+
+ReaderDep = Annotated[Partner, Depends(_reader)]
+
 
 def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> FastAPI:
     settings = settings or ApiSettings()
@@ -105,6 +161,8 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = connect(settings.database_url)
+        create_tables(app.state.engine)
+        app.state.partners = PartnerCache(Registry(app.state.engine), settings.partners_refresh_s)
         task = None
         if consume:
             consumer = OutcomeConsumer(
@@ -112,10 +170,15 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
                 settings.kafka.outcomes_topic,
                 settings.consumer_group,
                 app.state.engine,
+                **settings.kafka.aiokafka_options(),
             )
             app.state.consumer = consumer
             task = asyncio.create_task(consumer.run(), name="outcome-consumer")
-        log.info("api_started", database=app.state.engine.url.render_as_string(hide_password=True))
+        log.info(
+            "api_started",
+            database=app.state.engine.url.render_as_string(hide_password=True),
+            environment=settings.environment,
+        )
         try:
             yield
         finally:
@@ -131,11 +194,24 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         summary="Cases, their SLA clocks and the breaches of the BUCH service norms.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     install_problem_handlers(app)
 
-    @app.get("/v1/cases/{subject}", response_model=CaseView, summary="A case's norms and outcomes")
-    def get_case(subject: str, db: SessionDep) -> CaseView:
-        clocks = case_clocks(db, subject)
+    @app.get(
+        "/v1/cases/{subject}",
+        response_model=CaseView,
+        summary="A case's norms and outcomes",
+        responses={
+            **_AUTH_RESPONSES,
+            **_INVALID_REQUEST,
+            **problem_responses({404: {"description": "No clocks of this case for this key"}}),
+        },
+    )
+    def get_case(subject: str, db: SessionDep, reader: ReaderDep) -> CaseView:
+        # A case of a municipality outside the reader's scope is as absent as an unknown one.
+        clocks = [
+            c for c in case_clocks(db, subject) if reader.scope.allows_municipality(c.municipality)
+        ]
         if not clocks:
             raise Problem(
                 404, "case-not-found", "Case not found", f"no clocks for case {subject!r}"
@@ -163,9 +239,15 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
             ],
         )
 
-    @app.get("/v1/breaches", response_model=BreachPage, summary="Breaches, oldest first")
+    @app.get(
+        "/v1/breaches",
+        response_model=BreachPage,
+        summary="Breaches, oldest first (of the reader's municipalities)",
+        responses={**_AUTH_RESPONSES, **_INVALID_REQUEST},
+    )
     def list_breaches(
         db: SessionDep,
+        reader: ReaderDep,
         norm: str | None = None,
         municipality: str | None = None,
         since: Annotated[AwareDatetime | None, Query(description="Breached at or after")] = None,
@@ -198,6 +280,8 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
             query = query.where(OutcomeRow.norm == norm)
         if municipality:
             query = query.where(OutcomeRow.municipality == municipality)
+        if not reader.scope.all_municipalities:
+            query = query.where(OutcomeRow.municipality.in_(reader.scope.municipalities))
         if since:
             query = query.where(OutcomeRow.decided_at >= since)
         if until:
@@ -229,7 +313,13 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         more = len(rows) > limit
         return BreachPage(items=page, next_cursor=_encode_cursor(page[-1]) if more else None)
 
-    @app.get("/v1/norms", response_model=list[NormView], summary="The norm catalogue")
+    @app.get(
+        "/v1/norms",
+        response_model=list[NormView],
+        summary="The norm catalogue",
+        dependencies=[Depends(_reader)],
+        responses=_AUTH_RESPONSES,
+    )
     def list_norms() -> list[NormView]:
         return norms
 

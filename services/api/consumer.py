@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -23,9 +24,12 @@ log = structlog.get_logger("normwacht.api.consumer")
 
 
 class OutcomeConsumer:
-    def __init__(self, bootstrap: str, topic: str, group: str, engine: Engine) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, group: str, engine: Engine, **security: Any
+    ) -> None:
+        """`security`: KafkaSettings.aiokafka_options() (TLS, SASL)."""
         self._engine = engine
-        self._consumer = outcome_consumer(bootstrap, topic, group, "normwacht-api")
+        self._consumer = outcome_consumer(bootstrap, topic, group, "normwacht-api", **security)
         self.stored = 0
         self.running = False
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,19 +28,42 @@ from prometheus_client import (
 from pydantic import BaseModel, ValidationError
 
 from normwacht.catalogue_file import load as load_catalogue
-from normwacht.core.events import EVENT_TYPES, Event, event_json_schema, parse_event, parse_events
+from normwacht.core.events import EVENT_TYPES, Event, event_json_schema
+from services.ingest.access import Access, out_of_scope
 from services.ingest.activity import SourceActivity
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
+from services.ingest.webhooks import Webhooks, meta_router, zgw_router
+from services.shared import bindings
+from services.shared.bindings import UNSUPPORTED, Mode, from_http, http_mode
 from services.shared.kafka import ensure_topics
 from services.shared.metrics import service_registry
-from services.shared.problems import Problem, install_problem_handlers, invalid
+from services.shared.partners import Partner
+from services.shared.partners import connect as connect_partners
+from services.shared.problems import (
+    Problem,
+    install_problem_handlers,
+    invalid,
+    problem_responses,
+)
 
 log = structlog.get_logger("normwacht.ingest")
 
-SINGLE = "application/cloudevents+json"
-BATCH = "application/cloudevents-batch+json"
+SINGLE, BATCH = bindings.STRUCTURED, bindings.BATCH
+BINARY = "application/json"
+"""Binary mode's usual content type: the event's `data`, its attributes in `ce-` headers."""
 _UNION_TAGS = frozenset(EVENT_TYPES)
+_BINARY_HEADERS = {
+    "ce-specversion": "`1.0`",
+    "ce-id": "the event's `id`",
+    "ce-source": "the event's `source`",
+    "ce-type": "the event's `type`",
+    "ce-time": "the event's `time` (RFC 3339)",
+    "ce-subject": "the case id",
+    "ce-municipality": "the municipality",
+    "ce-dataschema": "optional: the `dataschema`",
+    "ce-traceparent": "optional: W3C trace context",
+}
 
 
 class Accepted(BaseModel):
@@ -69,32 +91,41 @@ class _Metrics:
             "Time to validate a request and have Kafka acknowledge it.",
             registry=self.registry,
         )
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def _authorised(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    token = credentials.credentials if credentials else ""
-    settings: IngestSettings = request.app.state.settings
-    if not any(secrets.compare_digest(token, known) for known in settings.tokens):
-        request.app.state.metrics.rejected.labels("401").inc()
-        raise Problem(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            "a valid bearer token is required",
-            headers={"WWW-Authenticate": 'Bearer realm="normwacht"'},
+        self.audit_failures = Counter(
+            "normwacht_ingest_audit_failures",
+            "Accepted requests whose audit row could not be written (each logged in full).",
+            registry=self.registry,
         )
 
 
+_bearer = HTTPBearer(
+    auto_error=False, description="A write partner's key, from `normwacht partners add`."
+)
+
+
+async def _writer(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # for the OpenAPI
+) -> Partner:
+    """The request's partner: 401/403/429 before the body is read. The raw header is read
+    (not the parsed credentials), so a header of any shape gets a 401, never a 500."""
+    access: Access = request.app.state.access
+    try:
+        return await access.writer(request.headers.get("authorization"))
+    except Problem as problem:
+        request.app.state.metrics.rejected.labels(str(problem.status)).inc()
+        raise
+
+
 def create_app(
-    settings: IngestSettings | None = None, publisher: EventPublisher | None = None
+    settings: IngestSettings | None = None,
+    publisher: EventPublisher | None = None,
+    webhooks: Webhooks | None = None,
 ) -> FastAPI:
+    """`webhooks`: the vendor webhooks to serve; by default those configured in the
+    environment (`NORMWACHT_META_*`, `NORMWACHT_ZGW_*`)."""
     settings = settings or IngestSettings()
+    webhooks = webhooks if webhooks is not None else Webhooks.from_environment()
     kafka = settings.kafka
     metrics = _Metrics()
     activity = SourceActivity(
@@ -105,12 +136,31 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = await asyncio.to_thread(connect_partners, settings.database_url)
+        access = Access(
+            engine,
+            development=settings.environment == "development",
+            refresh_s=settings.partners_refresh_s,
+        )
+        try:
+            await asyncio.to_thread(access.require_write_partner)  # fail closed
+        except BaseException:
+            engine.dispose()
+            raise
+        app.state.access = access
         await asyncio.to_thread(ensure_topics, kafka)
-        app.state.publisher = publisher or EventPublisher(kafka.bootstrap, kafka.events_topic)
+        app.state.publisher = publisher or EventPublisher(
+            kafka.bootstrap, kafka.events_topic, **kafka.aiokafka_options()
+        )
         await app.state.publisher.start()
         activity.restore(_read_sources(sources_file))
         keeping = asyncio.create_task(_keep_sources(activity, sources_file))
-        log.info("ingest_started", bootstrap=kafka.bootstrap, topic=kafka.events_topic)
+        log.info(
+            "ingest_started",
+            bootstrap=kafka.bootstrap,
+            topic=kafka.events_topic,
+            environment=settings.environment,
+        )
         try:
             yield
         finally:
@@ -119,6 +169,7 @@ def create_app(
                 await keeping
             _write_sources(activity.snapshot(), sources_file)
             await app.state.publisher.stop()
+            engine.dispose()
 
     app = FastAPI(
         title="Normwacht ingest",
@@ -141,11 +192,9 @@ def create_app(
                 raise _too_large(settings.max_body_bytes)
         return bytes(body)
 
-    def validate(media_type: str, body: bytes) -> list[Event]:
+    def validate(mode: Mode, headers: Mapping[str, str], body: bytes) -> list[Event]:
         try:
-            if media_type == SINGLE:
-                return [parse_event(body)]
-            events = parse_events(body)
+            events = from_http(mode, headers, body)
         except ValidationError as error:
             raise invalid(error.errors(include_url=False), skip=_UNION_TAGS) from None
         if not events:
@@ -159,47 +208,15 @@ def create_app(
             )
         return events
 
-    @app.post(
-        "/v1/events",
-        status_code=202,
-        response_model=Accepted,
-        dependencies=[Depends(_authorised)],
-        summary="Post one CloudEvent or a batch of them",
-        responses={
-            401: {"description": "Missing or wrong bearer token"},
-            413: {"description": "Body or batch too large"},
-            415: {"description": "Not a CloudEvents media type"},
-            422: {"description": "An event is invalid; nothing was written"},
-            503: {"description": "Kafka did not acknowledge; retry (duplicates are dropped by id)"},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    SINGLE: {"schema": event_json_schema()},
-                    BATCH: {"schema": {"type": "array", "items": event_json_schema()}},
-                },
-            }
-        },
-    )
-    async def post_events(request: Request) -> Accepted:
-        started = time.perf_counter()
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in (SINGLE, BATCH):
-            metrics.rejected.labels("415").inc()
-            raise Problem(
-                415,
-                "unsupported-media-type",
-                "Unsupported media type",
-                f"send {SINGLE} (one event) or {BATCH} (a JSON array)",
-            )
+    async def accept(events: list[Event], partner: Partner, mode: Mode = Mode.BATCH) -> Accepted:
+        """What every route that takes events does with valid ones: refuse the request whole
+        when an event is outside the partner's scope (403), publish, count, note the
+        sources' activity, audit. `mode` says how a 403 points at an event."""
+        if refused := out_of_scope(events, partner, mode):
+            metrics.rejected.labels("403").inc()
+            raise refused
         try:
-            events = validate(media_type, await read_body(request))
-        except Problem as problem:
-            metrics.rejected.labels(str(problem.status)).inc()
-            raise
-        try:
-            await request.app.state.publisher.publish(events)
+            await app.state.publisher.publish(events)
         except Exception as error:
             metrics.rejected.labels("503").inc()
             log.error("kafka_write_failed", error=str(error), events=len(events))
@@ -213,9 +230,92 @@ def create_app(
         for event in events:
             metrics.accepted.labels(event.type).inc()
         activity.seen(events)
-        metrics.latency.observe(time.perf_counter() - started)
-        log.info("events_accepted", count=len(events), subjects=len({e.subject for e in events}))
+        if not await app.state.access.audit(events, partner):
+            metrics.audit_failures.inc()
         return Accepted(accepted=len(events), ids=[e.id for e in events])
+
+    async def deliver(events: Sequence[Event], sender: str) -> None:
+        """A webhook's events, accepted as the registered partner it delivers as."""
+        partner = await app.state.access.sender(sender)
+        await accept(list(events), partner)
+
+    async def webhook_writer(request: Request) -> str:
+        """The ZGW Notificaties API sends the abonnement's `auth` as a partner's bearer key."""
+        return (await _writer(request, None)).name
+
+    if webhooks.meta is not None:
+        app.include_router(meta_router(webhooks.meta, deliver))
+    if webhooks.zgw is not None:
+        app.include_router(zgw_router(webhooks.zgw, deliver, webhook_writer))
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        response_model=Accepted,
+        summary="Post one CloudEvent or a batch of them",
+        responses=problem_responses(
+            {
+                401: {"description": "Missing, malformed, unknown, revoked or expired key"},
+                403: {
+                    "description": "A read-only key, or an event outside the partner's scope "
+                    "(`attribute` and `pointer` say which); nothing was written"
+                },
+                413: {"description": "Body or batch too large"},
+                415: {"description": "Not a CloudEvents media type"},
+                422: {"description": "An event is invalid; nothing was written"},
+                429: {"description": "Over the partner's rate limit; retry after `Retry-After` s"},
+                503: {
+                    "description": "Kafka did not acknowledge, or the partner registry could not "
+                    "be read; retry (duplicates are dropped by id)"
+                },
+            }
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    SINGLE: {"schema": event_json_schema()},
+                    BATCH: {"schema": {"type": "array", "items": event_json_schema()}},
+                    BINARY: {
+                        "schema": {
+                            "type": "object",
+                            "description": "Binary mode: the body is the event's `data` (a "
+                            "JSON object as its type defines it, or empty); the attributes "
+                            "are `ce-` headers: "
+                            + ", ".join(f"`{h}` ({what})" for h, what in _BINARY_HEADERS.items())
+                            + ". Problem details point at a header as `/headers/ce-subject`.",
+                        }
+                    },
+                },
+            },
+            "parameters": [
+                {
+                    "name": header,
+                    "in": "header",
+                    "required": False,
+                    "description": f"Binary mode only: {what}.",
+                    "schema": {"type": "string"},
+                }
+                for header, what in _BINARY_HEADERS.items()
+            ],
+        },
+    )
+    async def post_events(
+        request: Request, partner: Annotated[Partner, Depends(_writer)]
+    ) -> Accepted:
+        started = time.perf_counter()
+        mode = http_mode(request.headers)
+        if mode is None:
+            metrics.rejected.labels("415").inc()
+            raise Problem(415, "unsupported-media-type", "Unsupported media type", UNSUPPORTED)
+        try:
+            events = validate(mode, request.headers, await read_body(request))
+        except Problem as problem:
+            metrics.rejected.labels(str(problem.status)).inc()
+            raise
+        accepted = await accept(events, partner, mode)
+        metrics.latency.observe(time.perf_counter() - started)
+        return accepted
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, Any]:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from normwacht.core.events import Event
+from services.shared.bindings import to_kafka_record
 
 
 class EventPublisher:
     """An idempotent producer with acks=all: no write is lost or doubled by a retry."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, **security: Any) -> None:
+        """`security`: KafkaSettings.aiokafka_options() (TLS, SASL)."""
         self._topic = topic
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -22,6 +25,7 @@ class EventPublisher:
             enable_idempotence=True,
             linger_ms=2,
             request_timeout_ms=15_000,
+            **security,
         )
 
     async def start(self) -> None:
@@ -31,14 +35,12 @@ class EventPublisher:
         await self._producer.stop()
 
     async def publish(self, events: Sequence[Event]) -> None:
-        """Send every event, keyed by its subject; return when all are acknowledged."""
-        pending = [
-            await self._producer.send(
-                self._topic,
-                key=event.subject.encode(),
-                value=event.model_dump_json(exclude_none=True).encode(),
-                headers=[("ce_type", event.type.encode()), ("ce_source", event.source.encode())],
+        """Send every event, keyed by its subject, in the Kafka binding's structured mode;
+        return when all are acknowledged."""
+        pending = []
+        for event in events:
+            key, value, headers = to_kafka_record(event)
+            pending.append(
+                await self._producer.send(self._topic, key=key, value=value, headers=headers)
             )
-            for event in events
-        ]
         await asyncio.gather(*pending)

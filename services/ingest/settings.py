@@ -3,10 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.shared.kafka import KafkaSettings
+from services.shared.partners import DEVELOPMENT_TOKEN
+
+__all__ = ["DEVELOPMENT_TOKEN", "SILENT_AFTER", "IngestSettings"]
 
 # Office time without events after which a source of a channel counts as silent: short for
 # channels that are busy all day, a working day for those that see a few items a day.
@@ -23,21 +26,30 @@ SILENT_AFTER = {
     "objection": 30600.0,
 }
 
-DEVELOPMENT_TOKEN = "normwacht-dev-token"  # noqa: S105 - public on purpose: the README names it
-
 
 class IngestSettings(BaseSettings):
-    """`NORMWACHT_INGEST_*` environment variables.
+    """`NORMWACHT_INGEST_*` environment variables; the partner registry's database also
+    from `DATABASE_URL`.
 
-    `tokens` is a comma-separated list of bearer tokens integration partners may
-    use. A production environment refuses to start with the development token,
-    or with none at all.
+    Production (the default: fail closed) accepts only registered partners' keys and
+    refuses to start without an active write partner; development also accepts the
+    development token as a partner with every scope.
     """
 
     model_config = SettingsConfigDict(env_prefix="NORMWACHT_INGEST_")
 
-    environment: Literal["development", "production"] = "development"
-    tokens: Annotated[tuple[str, ...], NoDecode] = (DEVELOPMENT_TOKEN,)
+    environment: Literal["development", "production"] = "production"
+    database_url: str = Field(
+        default="sqlite:///.run/normwacht.db",
+        validation_alias=AliasChoices("DATABASE_URL", "NORMWACHT_INGEST_DATABASE_URL"),
+        description="The partner registry (the API's database).",
+    )
+    partners_refresh_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds between reads of the partner registry (0: every request); "
+        "a revocation takes effect within it.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     max_batch_events: int = 500
@@ -64,14 +76,6 @@ class IngestSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log_level: str = "INFO"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _split_tokens(cls, values: dict[str, object]) -> dict[str, object]:
-        tokens = values.get("tokens")
-        if isinstance(tokens, str):
-            values["tokens"] = tuple(t.strip() for t in tokens.split(",") if t.strip())
-        return values
-
     @field_validator("always_on", mode="before")
     @classmethod
     def _split_channels(cls, value: object) -> object:
@@ -85,16 +89,3 @@ class IngestSettings(BaseSettings):
     @classmethod
     def _over_the_defaults(cls, value: dict[str, float]) -> dict[str, float]:
         return {**SILENT_AFTER, **value}
-
-    @model_validator(mode="after")
-    def _production_needs_real_tokens(self) -> IngestSettings:
-        if self.environment == "production":
-            if not self.tokens:
-                raise ValueError("production needs NORMWACHT_INGEST_TOKENS")
-            if DEVELOPMENT_TOKEN in self.tokens:
-                raise ValueError(
-                    "production refuses the development token; set NORMWACHT_INGEST_TOKENS"
-                )
-            if any(len(t) < 24 for t in self.tokens):
-                raise ValueError("production tokens must be at least 24 characters")
-        return self

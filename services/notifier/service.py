@@ -62,6 +62,7 @@ class Notifier:
             self._settings.group_id,
             "normwacht-notifier",
             max_poll_interval_ms=int(self._settings.max_poll_interval * 1000),
+            **kafka.aiokafka_options(),
         )
         async with started(consumer):
             self.running = True

@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
 
+import faust
 import structlog
 from aiokafka import AIOKafkaConsumer
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+from kafka.errors import AuthorizationError, KafkaError, TopicAlreadyExistsError
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = structlog.get_logger(__name__)
+
+DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600 * 1000
+"""A week: time to look into a rejected record, short enough not to keep what a source
+should never have sent."""
 
 
 class KafkaSettings(BaseSettings):
@@ -33,6 +43,84 @@ class KafkaSettings(BaseSettings):
     dead_letter_topic: str = "normwacht.events.dlq"
     partitions: int = 6
     replication_factor: int = 1
+    dead_letter_retention_ms: int = Field(
+        default=DEAD_LETTER_RETENTION_MS,
+        gt=0,
+        description="How long the dead-letter topic keeps rejected records: their bytes are "
+        "whatever a source sent, possibly personal data, so only long enough to look into them.",
+    )
+
+    # Security: TLS and SASL (see docs/ARCHITECTURE.md, "Securing Kafka").
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _credentials_complete(self) -> KafkaSettings:
+        # Refuse at start rather than fail on the first connection with a vaguer error.
+        if self.uses_sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_username and sasl_password"
+            )
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile needs ssl_certfile")
+        return self
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client TLS context (the broker's certificate checked against `ssl_cafile`, or the
+        system's CAs, and its host name), or None without TLS."""
+        if not self.uses_ssl:
+            return None
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+        )
+        return context
+
+    def aiokafka_options(self) -> dict[str, Any]:
+        """Security options for AIOKafkaProducer/AIOKafkaConsumer/AIOKafkaAdminClient."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.uses_sasl:
+            assert self.sasl_password is not None  # checked by the validator
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password.get_secret_value(),
+            }
+        if self.uses_ssl:
+            options["ssl_context"] = self.ssl_context()
+        return options
+
+    def kafka_python_options(self) -> dict[str, Any]:
+        """Security options for kafka-python's KafkaAdminClient/KafkaProducer/KafkaConsumer
+        (the same names as aiokafka's)."""
+        return self.aiokafka_options()
+
+    def faust_credentials(self) -> faust.SASLCredentials | faust.SSLCredentials | None:
+        """faust's `broker_credentials`, which it hands on to every client it makes."""
+        context = self.ssl_context()
+        if self.uses_sasl:
+            assert self.sasl_password is not None
+            return faust.SASLCredentials(
+                username=self.sasl_username,
+                password=self.sasl_password.get_secret_value(),
+                ssl_context=context,  # SASL_SSL with one, SASL_PLAINTEXT without
+                mechanism=self.sasl_mechanism,
+            )
+        if context is not None:
+            return faust.SSLCredentials(context)
+        return None
 
     def topic_specs(self) -> dict[str, int]:
         """Partitions per public topic; events and outcomes share a count (co-partitioned)."""
@@ -46,15 +134,20 @@ class KafkaSettings(BaseSettings):
 def ensure_topics(
     settings: KafkaSettings, compacted: Sequence[str] = (), timeout_s: float = 60.0
 ) -> None:
-    """Create the public topics (and `compacted` ones, partitioned alike) if missing.
+    """Create the public topics (and `compacted` ones, partitioned alike) if missing, and
+    keep the dead-letter topic's retention at `dead_letter_retention_ms`.
 
-    Waits for the broker up to `timeout_s`.
+    Waits for the broker up to `timeout_s`. On a broker with ACLs a service's user may
+    not create or reconfigure topics: an operator does that with admin rights (by this
+    same function), and the service only logs what it could not do.
     """
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=settings.bootstrap, client_id="normwacht-admin"
+                bootstrap_servers=settings.bootstrap,
+                client_id="normwacht-admin",
+                **settings.kafka_python_options(),
             )
             break
         except KafkaError:
@@ -62,10 +155,17 @@ def ensure_topics(
                 raise
             time.sleep(0.5)
     try:
+        # Lists only the topics this user may describe (on a broker with ACLs).
         existing = set(admin.list_topics())
+        specs = settings.topic_specs()
         missing = [
-            NewTopic(name, num_partitions=count, replication_factor=settings.replication_factor)
-            for name, count in settings.topic_specs().items()
+            NewTopic(
+                name,
+                num_partitions=count,
+                replication_factor=settings.replication_factor,
+                topic_configs=_topic_configs(settings, name),
+            )
+            for name, count in specs.items()
             if name not in existing
         ] + [
             NewTopic(
@@ -77,13 +177,64 @@ def ensure_topics(
             for name in compacted
             if name not in existing
         ]
-        if missing:
+        created, refused = set(), set()
+        for topic in missing:
+            # One by one: a user may create its own topics but not the public ones.
             # Another service may create one between our list and our create.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(missing)
-            log.info("topics_created", topics=[t.name for t in missing])
+            try:
+                admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                pass
+            except AuthorizationError as error:
+                refused.add(topic.name)
+                log.warning("topic_not_created", topic=topic.name, error=type(error).__name__)
+            else:
+                created.add(topic.name)
+                log.info("topic_created", topic=topic.name)
+        # Made by someone else (before, or just now): its retention may differ. A user
+        # that may not even see it (ingest on a broker with ACLs) has nothing to check.
+        if settings.dead_letter_topic not in created | refused:
+            _keep_dead_letter_retention(admin, settings)
     finally:
         admin.close()
+
+
+def _topic_configs(settings: KafkaSettings, name: str) -> dict[str, str]:
+    if name == settings.dead_letter_topic:
+        return {"retention.ms": str(settings.dead_letter_retention_ms)}
+    return {}
+
+
+def _keep_dead_letter_retention(admin: KafkaAdminClient, settings: KafkaSettings) -> None:
+    """Set the existing dead-letter topic's retention to the configured one if it differs
+    (a topic made before this setting, or by faust, has the broker's default).
+
+    kafka-python reports a refused describe as an empty answer and a refused alter as an
+    error text, not as exceptions.
+    """
+    topic, wanted = settings.dead_letter_topic, str(settings.dead_letter_retention_ms)
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": None})],
+        config_filter="all",
+    )
+    current = described.get("topic", {}).get(topic, {}).get("retention.ms", {}).get("value")
+    if current == wanted:
+        return
+    result = "not allowed to describe it"
+    if current is not None:
+        altered = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": wanted})],
+            raise_on_unknown=False,
+            incremental=True,
+        )
+        result = altered.get("topic", {}).get(topic, "no answer")
+        if result == "OK":
+            log.info("dead_letter_retention_set", topic=topic, retention_ms=wanted, was=current)
+            return
+    log.warning(
+        "dead_letter_retention_not_set", topic=topic, retention_ms=current, wanted=wanted,
+        error=result,
+    )  # fmt: skip
 
 
 START_GRACE_S = 5.0

@@ -26,7 +26,9 @@ log = structlog.get_logger("normwacht.outcomes")
 def outcome_consumer(
     bootstrap: str, topic: str, group: str, client_id: str, **options: Any
 ) -> AIOKafkaConsumer:
-    """A consumer of the outcomes topic that commits by hand, from the start of new groups."""
+    """A consumer of the outcomes topic that commits by hand, from the start of new groups.
+
+    `options` include the security ones (KafkaSettings.aiokafka_options())."""
     return AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,

@@ -8,12 +8,37 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "urn:normwacht:problem:"
+
+
+class ProblemDetails(BaseModel):
+    """An error answer of ingest and the API (RFC 9457), as `application/problem+json`."""
+
+    model_config = ConfigDict(extra="allow")  # extension members, e.g. `attribute`
+
+    type: str = Field(examples=[_TYPE_BASE + "invalid-event"])
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    instance: str | None = Field(default=None, description="The request's path.")
+    # Plain objects, not a nested model: the schema is inlined into each route's OpenAPI.
+    errors: list[dict[str, str]] | None = Field(
+        default=None,
+        description="422: every invalid field, as `pointer` (RFC 6901) and `detail`.",
+    )
+
+
+def problem_responses(
+    described: Mapping[int, Mapping[str, Any]],
+) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: each status (with its description) answered as problem details."""
+    content = {PROBLEM_JSON: {"schema": ProblemDetails.model_json_schema()}}
+    return {status: {**response, "content": content} for status, response in described.items()}
 
 
 class Problem(Exception):
@@ -108,4 +133,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         ).response(request.url.path)
 
 
-__all__ = ["PROBLEM_JSON", "Problem", "ValidationError", "install_problem_handlers", "invalid"]
+__all__ = [
+    "PROBLEM_JSON",
+    "Problem",
+    "ProblemDetails",
+    "ValidationError",
+    "install_problem_handlers",
+    "invalid",
+    "problem_responses",
+]

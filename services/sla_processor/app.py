@@ -43,7 +43,7 @@ from normwacht.core.engine import (
     refuses,
     view,
 )
-from normwacht.core.events import parse_event
+from services.shared.bindings import from_kafka_record
 from services.sla_processor.codec import (
     VERSIONS,
     Writes,
@@ -120,6 +120,8 @@ def create_app(
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{kafka.bootstrap}",
+        # TLS and SASL for every client faust makes (consumer, producer, topic admin).
+        broker_credentials=kafka.faust_credentials(),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=kafka.partitions,
@@ -326,7 +328,8 @@ def create_app(
 
     async def on_event(record: faust.types.EventT[bytes], partition: int) -> None:
         try:
-            event = parse_event(record.value)
+            # Structured or binary mode (partners may write to the topic directly).
+            event = from_kafka_record(record.headers, record.value)
         except ValidationError as error:
             await dead_letter(record, "invalid_event", _explain(error))
             return

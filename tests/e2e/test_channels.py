@@ -23,7 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from tests.support.kafka_io import read_topic
 from tests.support.scenario import NOTE_KINDS
 from tests.support.services import eventually
-from tests.support.system import System, post
+from tests.support.system import AUTH, System, post
 
 pytestmark = pytest.mark.e2e
 
@@ -350,7 +350,7 @@ def test_met_breached_and_corrected(played: Played, name: str) -> None:
 
     # The api: each case's clock of this norm, and the standing breaches of the norm.
     def status(subject: str, wanted: str) -> JSON | None:
-        response = httpx.get(f"{system.api}/v1/cases/{subject}")
+        response = httpx.get(f"{system.api}/v1/cases/{subject}", headers=AUTH)
         if response.status_code != 200:
             return None
         clocks = [c for c in response.json()["clocks"] if c["norm"] == norm]
@@ -363,10 +363,14 @@ def test_met_breached_and_corrected(played: Played, name: str) -> None:
     if channel is None:
         assert clock["instance"] == played.website_instance
 
-    standing = httpx.get(f"{system.api}/v1/breaches", params={"norm": norm}).json()["items"]
+    standing = httpx.get(f"{system.api}/v1/breaches", params={"norm": norm}, headers=AUTH).json()[
+        "items"
+    ]
     assert {(b["subject"], b["corrected"]) for b in standing} == {(breached, False)}
     everything = httpx.get(
-        f"{system.api}/v1/breaches", params={"norm": norm, "include_corrected": "true"}
+        f"{system.api}/v1/breaches",
+        params={"norm": norm, "include_corrected": "true"},
+        headers=AUTH,
     ).json()["items"]
     assert {(b["subject"], b["corrected"]) for b in everything} == {
         (breached, False),

@@ -11,7 +11,7 @@ from tests.support.events import ago, call_event
 from tests.support.kafka_io import read_topic
 from tests.support.scenario import NOTE_KINDS
 from tests.support.services import eventually
-from tests.support.system import System, post
+from tests.support.system import AUTH, System, post
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,9 @@ def test_a_breach_a_met_call_and_an_excluded_call(system: System) -> None:
     assert decided == {("E2E-BREACH", "breached"), ("E2E-MET", "met"), ("E2E-EXCLUDED", "excluded")}
 
     def breach_listed() -> list[dict[str, object]]:
-        items: list[dict[str, object]] = httpx.get(f"{system.api}/v1/breaches").json()["items"]
+        items: list[dict[str, object]] = httpx.get(
+            f"{system.api}/v1/breaches", headers=AUTH
+        ).json()["items"]
         return items
 
     [breach] = eventually(breach_listed)
@@ -59,9 +61,11 @@ def test_a_breach_a_met_call_and_an_excluded_call(system: System) -> None:
         "phone.answer",
         "castricum",
     )
-    met = eventually(lambda: httpx.get(f"{system.api}/v1/cases/E2E-MET").json().get("clocks"))
+    met = eventually(
+        lambda: httpx.get(f"{system.api}/v1/cases/E2E-MET", headers=AUTH).json().get("clocks")
+    )
     assert met[0]["status"] == "met"
     excluded = eventually(
-        lambda: httpx.get(f"{system.api}/v1/cases/E2E-EXCLUDED").json().get("clocks")
+        lambda: httpx.get(f"{system.api}/v1/cases/E2E-EXCLUDED", headers=AUTH).json().get("clocks")
     )
     assert excluded[0]["status"] == "excluded"

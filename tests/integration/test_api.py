@@ -22,12 +22,14 @@ from services.api.consumer import OutcomeConsumer
 from services.api.db import Base, OutcomeRow, connect
 from services.api.settings import ApiSettings
 from services.shared.kafka import KafkaSettings
+from services.shared.partners import DEVELOPMENT_TOKEN
 from tests.support.kafka_io import produce
 from tests.support.services import eventually
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+DEVELOPMENT_READER = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -45,9 +47,12 @@ def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
 @pytest.fixture
 def api(kafka_settings: KafkaSettings, database_url: str) -> Iterator[TestClient]:
     settings = ApiSettings(
-        kafka=kafka_settings, database_url=database_url, consumer_group="api-test"
+        kafka=kafka_settings,
+        database_url=database_url,
+        consumer_group="api-test",
+        environment="development",  # the development token reads all (partners: test_partners)
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=DEVELOPMENT_READER) as client:
         yield client
 
 

@@ -38,7 +38,12 @@ def call(
 @pytest.fixture
 def settings(kafka_settings: KafkaSettings, tmp_path: Path) -> IngestSettings:
     return IngestSettings(
-        kafka=kafka_settings, max_batch_events=5, max_body_bytes=20_000, data_dir=tmp_path
+        kafka=kafka_settings,
+        max_batch_events=5,
+        max_body_bytes=20_000,
+        data_dir=tmp_path,
+        environment="development",  # the development token (partners: test_partners.py)
+        database_url=f"sqlite:///{tmp_path / 'partners.db'}",
     )
 
 
@@ -64,7 +69,8 @@ def test_one_event_is_on_kafka_keyed_by_subject(
     [record] = read_topic(kafka_settings.bootstrap, kafka_settings.events_topic, expect=1)
     assert record.key == b"KCC-7"
     assert json.loads(record.value)["subject"] == "KCC-7"
-    assert record.headers["ce_type"] == b"nl.buch.call.queued"
+    # The Kafka binding's structured mode: a content type and no ce_ headers.
+    assert record.headers == {"content-type": b"application/cloudevents+json; charset=utf-8"}
 
 
 def test_a_batch_keeps_each_case_in_one_partition_in_order(
@@ -133,7 +139,8 @@ def test_health_metrics_and_openapi(client: TestClient) -> None:
     metrics = client.get("/metrics").text
     assert 'normwacht_ingest_events_accepted_total{type="nl.buch.call.queued"} 1.0' in metrics
     spec = client.get("/openapi.json").json()
-    assert set(spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]) == {SINGLE, BATCH}
+    content = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]
+    assert set(content) == {SINGLE, BATCH, "application/json"}  # the last: binary mode
 
 
 def test_what_ingest_heard_of_each_source_survives_a_restart(settings: IngestSettings) -> None:

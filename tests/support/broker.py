@@ -14,9 +14,23 @@ import os
 import pathlib
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-__all__ = ["KAFKA_SH", "KafkaStartError", "free_port", "free_ports", "running_broker"]
+from pydantic import SecretStr
+
+from services.shared.kafka import KafkaSettings
+from services.shared.kafka_access import Grant, add_scram_user, grant
+
+__all__ = [
+    "KAFKA_SH",
+    "KafkaStartError",
+    "SecureBroker",
+    "free_port",
+    "free_ports",
+    "running_broker",
+    "running_secure_broker",
+]
 
 KAFKA_SH = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "kafka.sh"
 
@@ -62,7 +76,9 @@ def _stop(env: dict[str, str]) -> None:
         raise RuntimeError(f"kafka.sh stop failed ({result.returncode}):\n{result.stderr}")
 
 
-def _start(workdir: pathlib.Path, heap: str) -> tuple[str, dict[str, str]]:
+def _start(
+    workdir: pathlib.Path, heap: str, extra_env: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
     """Start on free ports; try new ones if another process took them first."""
     last_output = ""
     for _ in range(_START_ATTEMPTS):
@@ -73,6 +89,7 @@ def _start(workdir: pathlib.Path, heap: str) -> tuple[str, dict[str, str]]:
             "KAFKA_PORT": str(port),
             "KAFKA_CONTROLLER_PORT": str(controller_port),
             "KAFKA_HEAP": heap,
+            **(extra_env or {}),
         }
         result = _run("start", env, _START_TIMEOUT_S)
         if result.returncode == 0:
@@ -87,7 +104,9 @@ def _start(workdir: pathlib.Path, heap: str) -> tuple[str, dict[str, str]]:
 
 
 @contextlib.contextmanager
-def running_broker(workdir: pathlib.Path, *, heap: str = "512M") -> Iterator[str]:
+def running_broker(
+    workdir: pathlib.Path, *, heap: str = "512M", secure: bool = False
+) -> Iterator[str]:
     """Run a broker with its data under ``workdir``; yield ``"127.0.0.1:PORT"``.
 
     The ports are new on every call, so a second ``running_broker`` on the same
@@ -95,17 +114,65 @@ def running_broker(workdir: pathlib.Path, *, heap: str = "512M") -> Iterator[str
     tests (the broker's RSS is about 350 MB at 256 MiB to 1 GiB of heap). The
     broker is stopped on exit, also when the body raises; the data is left for
     ``workdir``'s owner (e.g. pytest's tmp_path) to remove.
+
+    With ``secure``, the broker of ``KAFKA_SECURE=1`` (SASL_SSL, ACLs): see
+    ``running_secure_broker`` for what its clients need.
     """
     workdir.mkdir(parents=True, exist_ok=True)
+    extra_env = {"KAFKA_SECURE": "1" if secure else "0"}
     try:
-        bootstrap, env = _start(workdir, heap)
+        bootstrap, env = _start(workdir, heap, extra_env)
     except BaseException:
         # kafka.sh stops a broker that failed to become ready; this covers an
         # interrupt or timeout of kafka.sh itself. Keep the original error.
         with contextlib.suppress(RuntimeError, OSError, subprocess.TimeoutExpired):
-            _stop({**os.environ, "KAFKA_DATA": str(workdir)})
+            _stop({**os.environ, "KAFKA_DATA": str(workdir), **extra_env})
         raise
     try:
         yield bootstrap
     finally:
         _stop(env)
+
+
+@dataclass(frozen=True)
+class SecureBroker:
+    """A broker with SASL_SSL and ACLs, and what its clients need: the CA that signed its
+    certificate and the admin's (a super user's) password."""
+
+    bootstrap: str
+    ca_file: pathlib.Path
+    admin_password: str
+
+    def settings(self, user: str, password: str, base: KafkaSettings) -> KafkaSettings:
+        """`base` (its topics), as `user` on this broker."""
+        return base.model_copy(
+            update={
+                "bootstrap": self.bootstrap,
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_username": user,
+                "sasl_password": SecretStr(password),
+                "ssl_cafile": self.ca_file,
+            }
+        )
+
+    def admin(self, base: KafkaSettings) -> KafkaSettings:
+        return self.settings("admin", self.admin_password, base)
+
+    def add_user(self, user: str, password: str, grants: Iterable[Grant]) -> None:
+        """A SCRAM user allowed exactly `grants`."""
+        admin = self.admin(KafkaSettings())
+        add_scram_user(admin, user, password)
+        grant(admin, user, grants)
+
+
+@contextlib.contextmanager
+def running_secure_broker(workdir: pathlib.Path, *, heap: str = "512M") -> Iterator[SecureBroker]:
+    """``running_broker`` with ``KAFKA_SECURE=1``: clients must log in (SCRAM-SHA-512 over
+    TLS, trusting ``ca_file``) and may do only what ACLs allow; ``admin`` may do all."""
+    with running_broker(workdir, heap=heap, secure=True) as bootstrap:
+        yield SecureBroker(
+            bootstrap=bootstrap,
+            ca_file=workdir / "certs" / "ca.pem",
+            admin_password=(workdir / "admin.password").read_text(),
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -17,8 +18,11 @@ class Record:
     headers: dict[str, bytes]
 
 
-def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+def produce(
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]], **security: Any
+) -> None:
+    """`security`: KafkaSettings.kafka_python_options(), for a broker with TLS or SASL."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **security)
     try:
         for key, value in records:
             producer.send(topic, key=key, value=value)
@@ -28,7 +32,7 @@ def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, by
 
 
 def read_topic(
-    bootstrap: str, topic: str, *, expect: int = 0, timeout_s: float = 20.0
+    bootstrap: str, topic: str, *, expect: int = 0, timeout_s: float = 20.0, **security: Any
 ) -> list[Record]:
     """Every record of `topic` from the start; waits until at least `expect` are there.
 
@@ -41,6 +45,7 @@ def read_topic(
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         consumer_timeout_ms=1000,
+        **security,
     )
     try:
         deadline = time.monotonic() + (timeout_s if expect else 3.0)

@@ -14,6 +14,8 @@ import httpx
 from services.shared.kafka import KafkaSettings
 
 TOKEN = "normwacht-dev-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+"""The development token: the services run in development mode (`services_env`)."""
 BATCH_LIMIT = 500
 
 
@@ -60,7 +62,26 @@ def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
         "NORMWACHT_KAFKA_OUTCOMES_TOPIC": kafka.outcomes_topic,
         "NORMWACHT_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
         "NORMWACHT_KAFKA_PARTITIONS": str(kafka.partitions),
+        **security_env(kafka),
     }
+
+
+def security_env(kafka: KafkaSettings) -> dict[str, str]:
+    """The environment for these TLS and SASL settings (none for PLAINTEXT)."""
+    env: dict[str, str] = {"NORMWACHT_KAFKA_SECURITY_PROTOCOL": kafka.security_protocol}
+    if kafka.uses_sasl and kafka.sasl_username and kafka.sasl_password:
+        env |= {
+            "NORMWACHT_KAFKA_SASL_MECHANISM": kafka.sasl_mechanism,
+            "NORMWACHT_KAFKA_SASL_USERNAME": kafka.sasl_username,
+            "NORMWACHT_KAFKA_SASL_PASSWORD": kafka.sasl_password.get_secret_value(),
+        }
+    files = {
+        "CAFILE": kafka.ssl_cafile,
+        "CERTFILE": kafka.ssl_certfile,
+        "KEYFILE": kafka.ssl_keyfile,
+    }
+    env |= {f"NORMWACHT_KAFKA_SSL_{name}": str(path) for name, path in files.items() if path}
+    return env
 
 
 def services_env(kafka: KafkaSettings, workdir: Path, ports: Mapping[str, int]) -> dict[str, str]:
@@ -79,5 +100,8 @@ def services_env(kafka: KafkaSettings, workdir: Path, ports: Mapping[str, int]) 
         "NORMWACHT_INGEST_DATA_DIR": str(workdir / "ingest"),
         "DATABASE_URL": f"sqlite:///{workdir / 'api.db'}",
         "NORMWACHT_NOTIFIER_DATABASE_URL": f"sqlite:///{workdir / 'notifier.db'}",
+        # As `make run`: ingest and the API take the development token.
+        "NORMWACHT_INGEST_ENVIRONMENT": "development",
+        "NORMWACHT_API_ENVIRONMENT": "development",
         **{port_variables[name]: str(port) for name, port in ports.items()},
     }

@@ -74,8 +74,11 @@ def test_unknown_data_fields_are_refused_so_no_personal_data_rides_along() -> No
     assert locations == [("nl.buch.call.queued", "data", "caller_name")]
 
 
-def test_unknown_envelope_attributes_are_refused() -> None:
-    assert ("nl.buch.call.queued", "callerphone") in error_locations(event(callerphone="0612"))
+def test_unknown_envelope_attributes_are_refused_or_dropped() -> None:
+    """Not an extension name: refused. An extension: accepted, and its value never kept."""
+    assert ("nl.buch.call.queued", "caller_phone") in error_locations(event(caller_phone="0612"))
+    kept = parse_event(event(callerphone="0612345678"))
+    assert "0612345678" not in kept.model_dump_json()
 
 
 def test_a_time_without_offset_is_refused() -> None:

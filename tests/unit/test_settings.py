@@ -6,29 +6,25 @@ import pytest
 from pydantic import ValidationError
 
 from normwacht.catalogue_file import load as load_catalogue
-from services.ingest.settings import DEVELOPMENT_TOKEN, IngestSettings
+from services.api.settings import ApiSettings
+from services.ingest.settings import IngestSettings
 from services.sla_processor.app import create_app
 from services.sla_processor.settings import ProcessorSettings
 
 
-def test_development_accepts_the_development_token_by_default() -> None:
-    assert IngestSettings().tokens == (DEVELOPMENT_TOKEN,)
+def test_ingest_and_api_are_in_production_mode_by_default() -> None:
+    """Fail closed: the development token works only where someone asked for development."""
+    assert IngestSettings().environment == "production"
+    assert ApiSettings().environment == "production"
 
 
-def test_production_refuses_the_development_token() -> None:
-    with pytest.raises(ValidationError, match="development token"):
-        IngestSettings(environment="production")
-
-
-def test_production_refuses_short_tokens() -> None:
-    with pytest.raises(ValidationError, match="24 characters"):
-        IngestSettings(environment="production", tokens="short")
-
-
-def test_tokens_come_comma_separated_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NORMWACHT_INGEST_ENVIRONMENT", "production")
-    monkeypatch.setenv("NORMWACHT_INGEST_TOKENS", "a" * 32 + ", " + "b" * 32)
-    assert IngestSettings().tokens == ("a" * 32, "b" * 32)
+def test_ingest_reads_partners_from_the_apis_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert IngestSettings().database_url == ApiSettings().database_url
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u@h/normwacht")
+    monkeypatch.setenv("NORMWACHT_INGEST_PARTNERS_REFRESH_S", "0")
+    settings = IngestSettings()
+    assert settings.database_url == "postgresql+psycopg://u@h/normwacht"
+    assert settings.partners_refresh_s == 0
 
 
 def test_a_processor_instance_id_makes_the_worker_a_static_group_member(tmp_path: Path) -> None:

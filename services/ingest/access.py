@@ -1,0 +1,214 @@
+"""Who may post what to ingest: authentication, role, rate limit, scope and audit per request.
+
+Order of refusal: no working key 401, a read-only key 403, over the rate 429 (all before the
+body is read), then after parsing an event outside the partner's scope 403. Nothing of a
+refused request is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import Engine
+
+from normwacht.core.events import Event
+from services.shared.bindings import Mode
+from services.shared.partners import (
+    DEVELOPMENT_PARTNER,
+    Audit,
+    Partner,
+    PartnerCache,
+    Registry,
+    Role,
+    Snapshot,
+    audit_fields,
+    authenticate,
+)
+from services.shared.problems import Problem
+
+log = structlog.get_logger("normwacht.ingest")
+
+
+class NoWritePartner(RuntimeError):
+    """Production ingest with nobody allowed to write: it refuses to start (fail closed)."""
+
+
+class TokenBucket:
+    """`rate` requests a second on average, up to `burst` at once.
+
+    In process: each ingest replica limits on its own, so N replicas let a partner send up
+    to N times its rate. Good enough to stop a runaway client; not a quota.
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def take(self) -> float:
+        """Take a token: 0 when granted, else the seconds until one will be there."""
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate
+
+
+class RateLimiter:
+    """One token bucket per partner, made again when the partner's limit changes."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def check(self, partner: Partner) -> None:
+        """Raise 429 with `Retry-After` (whole seconds, at least 1) when over the limit."""
+        if partner.rate is None:
+            return
+        bucket = self._buckets.get(partner.name)
+        if bucket is None or (bucket.rate, bucket.burst) != (partner.rate, partner.burst):
+            bucket = self._buckets[partner.name] = TokenBucket(
+                partner.rate, partner.burst, self._clock
+            )
+        wait = bucket.take()
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            raise Problem(
+                429,
+                "rate-limited",
+                "Too many requests",
+                f"at most {partner.rate:g} requests a second (bursts of {partner.burst}); "
+                f"retry after {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+
+
+def out_of_scope(events: Sequence[Event], partner: Partner, mode: Mode) -> Problem | None:
+    """403 naming the first event attribute outside the partner's scope, or None; the
+    pointer is where the request held it (`/0/source`, `/source`, `/headers/ce-source`)."""
+    for index, event in enumerate(events):
+        value = {"source": event.source, "type": event.type, "municipality": event.municipality}
+        attribute = partner.scope.refusal(event.source, event.type, event.municipality.value)
+        if attribute is not None:
+            pointer = {
+                Mode.BATCH: f"/{index}/{attribute}",
+                Mode.STRUCTURED: f"/{attribute}",
+                Mode.BINARY: f"/headers/ce-{attribute}",
+            }[mode]
+            return Problem(
+                403,
+                "out-of-scope",
+                "Out of scope",
+                f"{pointer}: {attribute} {str(value[attribute])!r} is outside the scope of "
+                f"partner {partner.name!r}; nothing was written",
+                attribute=attribute,
+                pointer=pointer,
+            )
+    return None
+
+
+class Access:
+    """Ingest's view of the partner registry, with its cache, rate limits and audit."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        development: bool,
+        refresh_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = Registry(engine)
+        self.development = development
+        self.cache = PartnerCache(self.registry, refresh_s)
+        self.limits = RateLimiter(clock)
+
+    async def snapshot(self) -> Snapshot:
+        last = self.cache.last()
+        if last is None or self.cache.stale():  # read in a thread, off the event loop
+            try:
+                return await asyncio.to_thread(self.cache.current)
+            except Exception as error:  # fail closed: no registry, nobody gets in
+                log.error("partners_unreadable", error=str(error))
+                raise Problem(
+                    503,
+                    "partners-unavailable",
+                    "Partner registry unavailable",
+                    "the partner registry could not be read; retry the same request",
+                    headers={"Retry-After": "1"},
+                ) from error
+        return last
+
+    async def writer(self, authorization: str | None) -> Partner:
+        """The partner of a request, allowed to write and within its rate; else 401/403/429."""
+        snapshot = await self.snapshot()
+        partner = authenticate(
+            authorization, snapshot, datetime.now(UTC), development=self.development
+        )
+        if partner.role is not Role.WRITE:
+            raise Problem(
+                403,
+                "read-only-key",
+                "Read-only key",
+                f"partner {partner.name!r} may read the API, not post events",
+            )
+        self.limits.check(partner)
+        return partner
+
+    async def sender(self, name: str) -> Partner:
+        """The registered write partner a webhook delivers as (its scope applies, its audit
+        name is used); in development the development partner stands in for a missing one.
+        A webhook whose partner is absent or revoked is refused: revoking it turns it off."""
+        partner = (await self.snapshot()).named(name)
+        if partner is not None and partner.role is Role.WRITE:
+            return partner
+        if self.development:
+            return replace(DEVELOPMENT_PARTNER, name=name)
+        raise Problem(
+            403,
+            "sender-not-registered",
+            "Sender not registered",
+            f"no active write partner {name!r} is registered for this webhook; "
+            f"add it with `normwacht partners add {name} --role write ...`",
+        )
+
+    def require_write_partner(self) -> None:
+        """Fail closed: production needs at least one active write partner to start."""
+        if self.development:
+            return
+        if not self.registry.snapshot().has_active(Role.WRITE):
+            raise NoWritePartner(
+                "ingest is in production mode and no active write partner is registered: "
+                "add one with `normwacht partners add NAME --role write --source ... --type ... "
+                "--municipality ...` (in the same DATABASE_URL), or, on a developer's machine "
+                "only, set NORMWACHT_INGEST_ENVIRONMENT=development to accept the "
+                "development token"
+            )
+
+    async def audit(self, events: Sequence[Event], partner: Partner) -> bool:
+        """A log line and a table row per accepted request; False when the row could not be
+        written, which is logged at error level with everything the row held (the events are
+        on Kafka by then: refusing the request would only make the partner send them again)."""
+        record = Audit(
+            partner.name,
+            datetime.now(UTC),
+            len(events),
+            tuple(sorted({e.source for e in events})),
+        )
+        log.info("request_audited", **audit_fields(record))
+        try:
+            await asyncio.to_thread(self.registry.audit, record)
+        except Exception as error:
+            log.error("audit_row_not_written", error=str(error), **audit_fields(record))
+            return False
+        return True

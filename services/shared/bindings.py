@@ -1,0 +1,269 @@
+"""The CloudEvents bindings, in one place: HTTP and Kafka, decoded with the `cloudevents` SDK.
+
+The SDK decodes a message into attributes and `data` (which headers hold attributes,
+percent-decoding, `content-type` as `datacontenttype`, `time` as a timestamp, `data` as
+JSON); our models (`normwacht.core.events`) then validate what it decoded. It is built
+with a factory that keeps what it is given: the SDK's own event class would make up an
+`id` and a `time` for a message without them.
+
+Every failure is a `pydantic.ValidationError` whose locations read as JSON pointers for
+problem details (`services.shared.problems.invalid`) and as the dead-letter detail:
+into the body in structured and batch mode (`/time`, `/1/subject`); in binary mode the
+header (`/headers/ce-subject`, `/headers/content-type`) or the field of `data`, which
+is the body (`/data/urgent`).
+
+HTTP: structured mode is `application/cloudevents+json` (one event), batch mode
+`application/cloudevents-batch+json` (a JSON array of them), both UTF-8 (a `charset`
+parameter may say so); binary mode is any other content type with `ce-` headers, the
+body being `data` (`application/json`).
+
+Kafka: ingest writes structured mode: the event as JSON in the value and
+`content-type: application/cloudevents+json; charset=utf-8`, and no `ce_` headers. The
+Kafka binding says the content type decides the mode, but the SDK's own reader (and
+others) take any record with a `ce_` header for binary mode and would read the whole
+event as its `data`; ingest's former `ce_type`/`ce_source` headers were read by no one,
+so they are gone. The reader takes a record as structured when its content type starts
+with `application/cloudevents`, or when it has no `ce_specversion` header (records
+ingest wrote before it set the content type: structured JSON, some with `ce_type` and
+`ce_source`); otherwise as binary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+from typing import Any, cast
+
+import pydantic_core
+from cloudevents.core.base import EventFactory
+from cloudevents.core.bindings import http, kafka
+from cloudevents.core.formats.json import JSONFormat
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from normwacht.core.events import EVENT_TYPES, Event, validate_event, validate_events
+
+__all__ = [
+    "BATCH",
+    "KAFKA_CONTENT_TYPE",
+    "STRUCTURED",
+    "Mode",
+    "from_http",
+    "from_kafka_record",
+    "http_mode",
+    "to_kafka_record",
+]
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+KAFKA_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+UNSUPPORTED = (
+    f"send {STRUCTURED} (one event), {BATCH} (a JSON array of events), or binary mode "
+    "(the attributes in ce- headers, data as application/json in the body), in UTF-8"
+)
+"""What a 415 says: the three modes."""
+
+_NOT_A_TIME = "time is an RFC 3339 timestamp with an offset, e.g. 2026-03-02T09:15:00+01:00"
+_FORMAT = JSONFormat()
+_TAGS = frozenset(EVENT_TYPES)
+Loc = tuple[int | str, ...]
+
+
+class Mode(StrEnum):
+    STRUCTURED = "structured"
+    BATCH = "batch"
+    BINARY = "binary"
+
+
+class _Decoded:
+    """What the SDK decoded, kept as it was given: no defaults, no checks (ours follow)."""
+
+    def __init__(
+        self, attributes: dict[str, Any], data: dict[str, Any] | str | bytes | None = None
+    ) -> None:
+        self.attributes = attributes
+        self.data = data
+
+    def get_attributes(self) -> dict[str, Any]:
+        return self.attributes
+
+    def get_data(self) -> dict[str, Any] | str | bytes | None:
+        return self.data
+
+    def fields(self) -> dict[str, Any]:
+        """The attributes and `data`, as our models take them (no `data` is absent data)."""
+        return self.attributes if self.data is None else {**self.attributes, "data": self.data}
+
+
+# The SDK calls its factory with (attributes, data) and uses only these two getters of
+# what it returns while decoding.
+_DECODED = cast(EventFactory, _Decoded)
+
+
+def _invalid(errors: Iterable[tuple[Loc, str]]) -> ValidationError:
+    line_errors: list[InitErrorDetails] = [
+        {"type": PydanticCustomError("cloudevent", message), "loc": loc, "input": None}
+        for loc, message in errors
+    ]
+    return ValidationError.from_exception_data("CloudEvent", line_errors)
+
+
+def _media_type(value: str) -> tuple[str, dict[str, str]]:
+    media_type, *params = value.split(";")
+    parsed = {}
+    for param in params:
+        name, _, param_value = param.partition("=")
+        parsed[name.strip().lower()] = param_value.strip().strip('"').lower()
+    return media_type.strip().lower(), parsed
+
+
+# HTTP
+
+
+def http_mode(headers: Mapping[str, str]) -> Mode | None:
+    """The request's content mode by its headers, or None for none of them (a 415)."""
+    media_type, params = _media_type(headers.get("content-type", ""))
+    if media_type in (STRUCTURED, BATCH):
+        if params.get("charset", "utf-8") != "utf-8":  # JSON is UTF-8 (RFC 8259)
+            return None
+        return Mode.STRUCTURED if media_type == STRUCTURED else Mode.BATCH
+    if any(name.lower().startswith(http.CE_PREFIX) for name in headers):
+        return Mode.BINARY
+    return None
+
+
+def from_http(mode: Mode, headers: Mapping[str, str], body: bytes) -> list[Event]:
+    """The events of a request in `mode` (see `http_mode`); raises ValidationError.
+
+    An empty batch gives an empty list: whether that is allowed is the caller's to say.
+    """
+    if mode is Mode.BINARY:
+        message = http.HTTPMessage(headers={k.lower(): v for k, v in headers.items()}, body=body)
+        return [_binary(lambda: http.from_binary(message, _FORMAT, _DECODED), http.CE_PREFIX)]
+    if mode is Mode.STRUCTURED:
+        return [validate_event(_structured(_json(body, ()), body, ()))]
+    items = _json(body, ())
+    if not isinstance(items, list):
+        raise _invalid([((), "a batch is a JSON array of events")])
+    decoded: list[dict[str, Any]] = []
+    errors: list[tuple[Loc, str]] = []
+    for index, item in enumerate(items):
+        try:
+            decoded.append(_structured(item, pydantic_core.to_json(item), (index,)))
+        except ValidationError as error:
+            errors.extend((e["loc"], e["msg"]) for e in error.errors(include_url=False))
+    if errors:
+        raise _invalid(errors)
+    return validate_events(decoded)
+
+
+# Kafka
+
+
+def to_kafka_record(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of `event` in structured mode, keyed by its case.
+
+    The value is the event as our models serialise it, the JSON of `schemas/`: the
+    SDK's writer would give the same event (tested), at several times the cost per
+    event.
+    """
+    return (
+        event.subject.encode(),
+        event.model_dump_json(exclude_none=True).encode(),
+        [("content-type", KAFKA_CONTENT_TYPE.encode())],
+    )
+
+
+def from_kafka_record(
+    headers: Mapping[str, bytes | None] | Iterable[tuple[str, bytes | None]] | None,
+    value: bytes | None,
+) -> Event:
+    """The event of a record in structured or binary mode; raises ValidationError.
+
+    The record key is not an attribute here (the SDK would add it as `partitionkey`):
+    the caller compares it with the subject.
+    """
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    named = {name.lower(): header for name, header in pairs if header is not None}
+    content_type = named.get("content-type", b"")
+    body = value or b""
+    if content_type.lower().startswith(b"application/cloudevents") or (
+        f"{kafka.CE_PREFIX}specversion" not in named
+    ):
+        return validate_event(_structured(_json(body, ()), body, ()))
+    texts: dict[str, bytes] = {}
+    for name, header in named.items():
+        if name.startswith(kafka.CE_PREFIX) or name == "content-type":
+            try:
+                header.decode()
+            except UnicodeDecodeError:
+                raise _invalid([(("headers", name), "a header value is UTF-8 text")]) from None
+            texts[name] = header
+    message = kafka.KafkaMessage(headers=texts, key=None, value=body)
+    return _binary(lambda: kafka.from_binary(message, _FORMAT, _DECODED), kafka.CE_PREFIX)
+
+
+# Both
+
+
+def _json(raw: bytes, loc: Loc) -> Any:
+    try:
+        return pydantic_core.from_json(raw)
+    except ValueError as error:
+        raise _invalid([(loc, f"Invalid JSON: {error}")]) from None
+
+
+def _structured(item: Any, raw: bytes, loc: Loc) -> dict[str, Any]:
+    """One event of the JSON event format (`item`, parsed from `raw`), as the SDK decodes it.
+
+    Checked first: what the SDK's JSON format would fail on without saying where.
+    """
+    if not isinstance(item, dict):
+        raise _invalid([(loc, "an event is a JSON object")])
+    if "data_base64" in item:
+        raise _invalid([((*loc, "data_base64"), "data is a JSON object, never base64")])
+    if "time" in item and not isinstance(item["time"], str):
+        raise _invalid([((*loc, "time"), "time is an RFC 3339 timestamp, as a string")])
+    try:
+        decoded = cast(_Decoded, _FORMAT.read(_DECODED, raw))
+    except (ValueError, OverflowError):  # what remains: `time`, parsed by the SDK
+        raise _invalid([((*loc, "time"), _NOT_A_TIME)]) from None
+    return decoded.fields()
+
+
+def _binary(decode: Callable[[], object], prefix: str) -> Event:
+    """Decode a binary-mode message with `decode` and validate it, errors by header."""
+    try:
+        decoded = cast(_Decoded, decode())
+    except (ValueError, OverflowError):  # the SDK parses only `time`
+        raise _invalid([(("headers", f"{prefix}time"), _NOT_A_TIME)]) from None
+    if isinstance(decoded.data, str | bytes):  # the SDK's answer to a body that is no JSON
+        content_type = decoded.attributes.get("datacontenttype") or "application/json"
+        if _media_type(content_type)[0] != "application/json":
+            where: Loc = ("headers", "content-type")
+            raise _invalid([(where, "binary mode takes data as application/json")])
+        raise _invalid([(("data",), "data is a JSON object: the body, as application/json")])
+    try:
+        return validate_event(decoded.fields())
+    except ValidationError as error:
+        raise _invalid(_by_header(e, prefix) for e in error.errors(include_url=False)) from None
+
+
+def _by_header(error: pydantic_core.ErrorDetails, prefix: str) -> tuple[Loc, str]:
+    """Where a binary-mode event's error is: the attribute's header, or `data` (the body)."""
+    loc = [part for part in error["loc"] if part not in _TAGS]
+    if error["type"] == "union_tag_not_found":  # no type at all
+        return ("headers", f"{prefix}type"), f"the {prefix}type header is required"
+    if error["type"] == "union_tag_invalid":  # a type we do not know
+        loc = ["type"]
+    if not loc:
+        return ("headers",), error["msg"]
+    attribute, *rest = loc
+    if attribute == "data":
+        if error["type"] == "missing":
+            return ("data",), "this type needs data: the body, as application/json"
+        return ("data", *rest), error["msg"]
+    header = "content-type" if attribute == "datacontenttype" else f"{prefix}{attribute}"
+    if error["type"] == "missing":
+        return ("headers", header), f"the {header} header is required"
+    return ("headers", header, *rest), error["msg"]

@@ -1,0 +1,1 @@
+"""Shells of the source adapters: read a vendor system, post its events to ingest."""

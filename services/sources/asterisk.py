@@ -1,0 +1,151 @@
+"""Follow an Asterisk `queue_log` like `tail -F` and post its calls' events to ingest.
+
+Where it stopped is kept in a state file (the file's inode and the byte offset after the
+last line ingest accepted), so a restart resumes there: lines are posted at least once,
+and a line read twice gives the same event id. A file rotated away (renamed, a new one
+created) is read to its end before the new one is followed, also when the rotation
+happened while the adapter was down (the old inode is looked for beside the file, as
+`queue_log.1` and the like); a file truncated in place (copytruncate) is read again from
+its start.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import BinaryIO
+
+import structlog
+from pydantic import ValidationError
+
+from normwacht.core.events import Event
+from normwacht.sources.asterisk import QueueLogMapping, Skipped, map_line
+from services.sources.poster import IngestPoster
+from services.sources.state import read_state, write_state
+
+log = structlog.get_logger("normwacht.sources.asterisk")
+
+_CHUNK = 1 << 20
+
+
+class QueueLogFollower:
+    def __init__(
+        self,
+        path: Path,
+        state_path: Path,
+        mapping: QueueLogMapping,
+        poster: IngestPoster,
+        max_lines: int = 500,
+    ) -> None:
+        self._path = path
+        self._state_path = state_path
+        self._mapping = mapping
+        self._poster = poster
+        self._max_lines = max_lines
+        self._file: BinaryIO | None = None
+        self._inode = 0
+        self._offset = 0
+        saved = read_state(state_path)
+        self._saved_inode = int(saved.get("inode", 0))
+        self._saved_offset = int(saved.get("offset", 0))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def run(self, stop: threading.Event, poll_s: float) -> None:
+        """Follow the file until `stop` is set."""
+        try:
+            while not stop.is_set():
+                if not self.poll():
+                    stop.wait(poll_s)
+        finally:
+            self.close()
+
+    def poll(self) -> int:
+        """Post what was written since the last call; the number of lines consumed."""
+        consumed = 0
+        while True:
+            if self._file is None and not self._open():
+                return consumed
+            assert self._file is not None
+            lines, end = self._complete_lines(self._file)
+            if lines:
+                self._ship(lines, end)
+                consumed += len(lines)
+                continue
+            try:
+                current = os.stat(self._path)
+            except FileNotFoundError:
+                return consumed  # rotated and not yet re-created: keep the old one open
+            if current.st_ino != self._inode:
+                log.info("queue_log_rotated")
+                self.close()
+                self._saved_inode, self._saved_offset = 0, 0
+                continue
+            if current.st_size < self._offset:
+                log.info("queue_log_truncated")
+                self._offset = 0
+                continue
+            return consumed
+
+    def _open(self) -> bool:
+        """Open the file to read: where the state says, else the file's start."""
+        try:
+            current = os.stat(self._path)
+        except FileNotFoundError:
+            return False
+        path, offset = self._path, 0
+        if self._saved_inode == current.st_ino and self._saved_offset <= current.st_size:
+            offset = self._saved_offset
+        elif self._saved_inode and (rotated := self._rotated_file()) is not None:
+            log.info("queue_log_resuming_rotated_file")
+            path, offset = rotated, self._saved_offset
+        self._file = path.open("rb")
+        self._inode = os.fstat(self._file.fileno()).st_ino
+        self._offset = offset
+        return True
+
+    def _rotated_file(self) -> Path | None:
+        """The file we were reading before a restart, renamed beside the followed one."""
+        for candidate in sorted(self._path.parent.glob(self._path.name + "?*")):
+            try:
+                found = candidate.stat()
+            except FileNotFoundError:
+                continue
+            if found.st_ino == self._saved_inode and self._saved_offset <= found.st_size:
+                return candidate
+        return None
+
+    def _complete_lines(self, file: BinaryIO) -> tuple[list[str], int]:
+        """Up to `max_lines` whole lines from the offset, and the offset after them."""
+        file.seek(self._offset)
+        data = file.read(_CHUNK)
+        last_newline = data.rfind(b"\n")
+        if last_newline < 0:
+            return [], self._offset
+        raw = data[: last_newline + 1].split(b"\n")[:-1][: self._max_lines]
+        end = self._offset + sum(len(line) + 1 for line in raw)
+        return [line.decode("utf-8", errors="replace") for line in raw], end
+
+    def _ship(self, lines: list[str], end: int) -> None:
+        events: list[Event] = []
+        skipped: Counter[str] = Counter()
+        for line in lines:
+            try:
+                result = map_line(line, self._mapping)
+            except ValidationError:
+                skipped["invalid"] += 1
+                continue
+            if isinstance(result, Skipped):
+                skipped[result.reason] += 1
+            else:
+                events.append(result)
+        if events:
+            self._poster.post(events)
+        self._offset = end
+        write_state(self._state_path, {"inode": self._inode, "offset": end})
+        log.info("queue_log_lines", lines=len(lines), events=len(events), skipped=dict(skipped))
