@@ -10,7 +10,8 @@ import normwacht.core
 ALLOWED = {
     "__future__", "collections", "dataclasses", "datetime", "enum", "typing", "re",
     "zoneinfo", "functools", "itertools", "math", "bisect", "heapq", "operator", "hashlib",
-    "hmac", "base64", "pydantic", "pydantic_core", "holidays", "pyrsistent", "immutables", "normwacht",
+    "hmac", "base64", "pydantic", "pydantic_core", "holidays", "pyrsistent", "immutables",
+    "normwacht",
 }  # fmt: skip
 
 
