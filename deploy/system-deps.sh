@@ -13,6 +13,8 @@
 #               Prometheus, promtool, Alertmanager and amtool: `make run` starts
 #               its own instances from deploy/prometheus and deploy/alertmanager,
 #               and the tests check their configuration and run them.
+#   nodejs, npm the AsyncAPI parser that validates schemas/asyncapi.yaml
+#               (tools/asyncapi; only when node or npm is missing).
 #
 # Note: Debian's postgresql package may create a default cluster ("main",
 # port 5432) and, where an init system runs, start it. We never use port
@@ -45,6 +47,8 @@ missing_packages() {
     have_cmd kcat || echo kcat
     have_cmd prometheus && have_cmd promtool || echo prometheus
     have_cmd prometheus-alertmanager && have_cmd amtool || echo prometheus-alertmanager
+    have_cmd node || echo nodejs
+    have_cmd npm || echo npm
 }
 
 # --- fast path ---------------------------------------------------------------

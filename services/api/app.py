@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, BeforeValidator
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,16 @@ from services.shared.partners import (
     create_tables,
 )
 from services.shared.problems import Problem, install_problem_handlers, problem_responses
+
+
+def _rfc3339(value: object) -> object:
+    """pydantic takes a bare number for Unix seconds; the OpenAPI says date-time."""
+    if isinstance(value, str) and not re.match(r"^\d{4}-\d\d-\d\d[Tt ]", value):
+        raise ValueError("an RFC 3339 date-time with an offset, e.g. 2026-11-24T09:00:00+01:00")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 log = structlog.get_logger("normwacht.api")
 
@@ -243,15 +254,19 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         "/v1/breaches",
         response_model=BreachPage,
         summary="Breaches, oldest first (of the reader's municipalities)",
-        responses={**_AUTH_RESPONSES, **_INVALID_REQUEST},
+        responses={
+            **_AUTH_RESPONSES,
+            **_INVALID_REQUEST,
+            **problem_responses({400: {"description": "A cursor that is not a `next_cursor`"}}),
+        },
     )
     def list_breaches(
         db: SessionDep,
         reader: ReaderDep,
         norm: str | None = None,
         municipality: str | None = None,
-        since: Annotated[AwareDatetime | None, Query(description="Breached at or after")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="Breached before")] = None,
+        since: Annotated[Instant | None, Query(description="Breached at or after")] = None,
+        until: Annotated[Instant | None, Query(description="Breached before")] = None,
         include_corrected: Annotated[
             bool, Query(description="Also list breaches a late event later turned into met")
         ] = False,

@@ -93,7 +93,7 @@ class _Metrics:
         )
         self.audit_failures = Counter(
             "normwacht_ingest_audit_failures",
-            "Accepted requests whose audit row could not be written (each logged in full).",
+            "Audit rows given up after failed writes (each request is in the log in full).",
             registry=self.registry,
         )
 
@@ -141,6 +141,8 @@ def create_app(
             engine,
             development=settings.environment == "development",
             refresh_s=settings.partners_refresh_s,
+            audit_every_s=settings.audit_every_s,
+            on_audit_lost=metrics.audit_failures.inc,
         )
         try:
             await asyncio.to_thread(access.require_write_partner)  # fail closed
@@ -155,6 +157,7 @@ def create_app(
         await app.state.publisher.start()
         activity.restore(_read_sources(sources_file))
         keeping = asyncio.create_task(_keep_sources(activity, sources_file))
+        auditing = asyncio.create_task(access.trail.keep(), name="audit-trail")
         log.info(
             "ingest_started",
             bootstrap=kafka.bootstrap,
@@ -164,9 +167,10 @@ def create_app(
         try:
             yield
         finally:
-            keeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeping
+            for task in (keeping, auditing):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             _write_sources(activity.snapshot(), sources_file)
             await app.state.publisher.stop()
             engine.dispose()
@@ -230,8 +234,7 @@ def create_app(
         for event in events:
             metrics.accepted.labels(event.type).inc()
         activity.seen(events)
-        if not await app.state.access.audit(events, partner):
-            metrics.audit_failures.inc()
+        app.state.access.audit(events, partner)
         return Accepted(accepted=len(events), ids=[e.id for e in events])
 
     async def deliver(events: Sequence[Event], sender: str) -> None:

@@ -50,6 +50,11 @@ class IngestSettings(BaseSettings):
         description="Seconds between reads of the partner registry (0: every request); "
         "a revocation takes effect within it.",
     )
+    audit_every_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between writes of the audit rows (one transaction each).",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     max_batch_events: int = 500

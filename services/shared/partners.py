@@ -19,7 +19,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -411,15 +411,12 @@ class Registry:
             }
         return Snapshot(keys)
 
-    def audit(self, record: Audit) -> None:
+    def audit(self, records: Sequence[Audit]) -> None:
+        """Write audit rows, all in one transaction."""
         with Session(self.engine) as session:
-            session.add(
-                AuditRow(
-                    partner=record.partner,
-                    at=record.at,
-                    count=record.count,
-                    sources=list(record.sources),
-                )
+            session.add_all(
+                AuditRow(partner=r.partner, at=r.at, count=r.count, sources=list(r.sources))
+                for r in records
             )
             session.commit()
 

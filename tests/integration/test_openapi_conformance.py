@@ -107,4 +107,7 @@ def test_ingest_conforms_to_its_openapi(case: Any, ingest_under_test: FastAPI) -
 @api.parametrize()
 @EXAMPLES
 def test_api_conforms_to_its_openapi(case: Any, api_under_test: FastAPI) -> None:
-    call(case, api_under_test)
+    # A cursor is opaque: only a `next_cursor` the API gave is one (another is a 400), which
+    # a schema cannot say. Without a cursor, every schema-valid request must be accepted.
+    has_cursor = bool((case.query or {}).get("cursor"))
+    call(case, api_under_test, excluded=[positive_data_acceptance] if has_cursor else [])

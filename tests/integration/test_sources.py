@@ -13,15 +13,12 @@ import os
 import smtplib
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -40,6 +37,7 @@ from tests.support.kafka_io import read_topic
 from tests.support.services import eventually, running_service
 from tests.support.sources import FIXTURES, KEY, personal_values_in
 from tests.support.system import TOKEN, fresh_kafka, kafka_env
+from tests.support.vendors import Open311Server
 
 pytestmark = pytest.mark.integration
 
@@ -285,48 +283,6 @@ def test_a_copy_is_deferred_while_ingest_is_away(tmp_path: Path) -> None:
 
 
 # --- Open311 --------------------------------------------------------------------------
-
-
-class Open311Server:
-    """The vendor side: `GET /v2/requests.json` over the requests it holds now."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.queries: list[dict[str, list[str]]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urlparse(self.path)
-                if url.path != "/v2/requests.json":
-                    self.send_error(404)
-                    return
-                query = parse_qs(url.query)
-                server.queries.append(query)
-                after = parse_time(query.get("updated_after", [""])[0])
-                body = json.dumps(
-                    [
-                        r
-                        for r in server.requests
-                        if after is None or (parse_time(r["updated_datetime"]) or after) >= after
-                    ]
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v2"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture

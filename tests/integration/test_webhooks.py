@@ -8,14 +8,10 @@ vendor side, not Kafka).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,71 +30,24 @@ from services.shared.partners import Registry, Role
 from services.shared.partners import connect as connect_partners
 from services.shared.problems import PROBLEM_JSON, Problem, install_problem_handlers
 from tests.support.kafka_io import Record, read_topic
+from tests.support.services import eventually
+from tests.support.vendors import (
+    ABONNEMENT_AUTH,
+    APP_SECRET,
+    CONTACTED,
+    KEY,
+    PERSONAL,
+    VERIFY_TOKEN,
+    ZAAKTYPE,
+    ZAKEN_API_AUTH,
+    ZakenApi,
+    meta_body,
+    signed,
+    zaken_api,
+    zgw_body,
+)
 
 pytestmark = pytest.mark.integration
-
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "sources"
-KEY = "a-key-of-at-least-thirty-two-bytes-for-tests"
-APP_SECRET = "meta-app-secret"
-VERIFY_TOKEN = "meta-verify-token"
-ABONNEMENT_AUTH = "Bearer zgw-abonnement-key"
-ZAKEN_API_AUTH = "Bearer zaken-api-jwt"
-FIXTURE_ZAKEN_API = "https://zaken.example.nl/zaken/api/v1"
-ZAAKTYPE = (
-    "https://catalogi.example.nl/catalogi/api/v1/zaaktypen/0b8f4b6e-2a51-4a70-9d9a-5c0a3f2e7d01"
-)
-CONTACTED = (
-    "https://catalogi.example.nl/catalogi/api/v1/statustypen/5f2a9c7e-1b3d-4e6f-8a0b-c2d4e6f8a0b1"
-)
-# Personal values of the fixtures (and vendor ids) that must never reach the topic.
-PERSONAL = [b"31612345678", b"Jan Jansen", b"Dorpsstraat", b"6543217890123456", b"001234511"]
-PERSONAL += [b"111222333", b"3e0c2a6b", b"wamid."]
-
-
-# --- a Zaken API --------------------------------------------------------------------------------
-
-
-@dataclass
-class ZakenApi:
-    base: str
-    resources: dict[str, bytes] = field(default_factory=dict)
-    seen: list[tuple[str, str | None]] = field(default_factory=list)
-
-    def serve(self, url: str, body: bytes) -> None:
-        self.resources[url.removeprefix(self.base.split("/zaken/")[0])] = body
-
-
-@contextmanager
-def zaken_api(authorization: str) -> Iterator[ZakenApi]:
-    """A Zaken API that answers GETs of the resources it was given, with the right token."""
-    api: ZakenApi | None = None
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            assert api is not None
-            given = self.headers.get("Authorization")
-            api.seen.append((self.path, given))
-            body = api.resources.get(self.path)
-            status = 403 if given != authorization else 404 if body is None else 200
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body if body is not None and status == 200 else b'{"detail": "no"}')
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api = ZakenApi(base=f"http://127.0.0.1:{server.server_address[1]}/zaken/api/v1")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
 
 # --- the app ----------------------------------------------------------------------------------
 
@@ -171,26 +120,9 @@ def hooks(kafka_settings: KafkaSettings, zaken: ZakenApi) -> Iterator[Webhooks]:
         yield running
 
 
-def meta_body(name: str) -> bytes:
-    return (FIXTURES / "meta" / f"{name}.json").read_bytes()
-
-
-def signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
-
-
 def post_meta(hooks: Webhooks, name: str) -> Any:
     body = meta_body(name)
     return hooks.client.post("/v1/webhooks/meta", content=body, headers=signed(body))
-
-
-def zgw_body(name: str, zaken: ZakenApi) -> bytes:
-    return (
-        (FIXTURES / "zgw" / f"{name}.json")
-        .read_bytes()
-        .replace(FIXTURE_ZAKEN_API.encode(), zaken.base.encode())
-    )
 
 
 def post_zgw(hooks: Webhooks, body: bytes, auth: str | None = ABONNEMENT_AUTH) -> Any:
@@ -389,6 +321,7 @@ def ingest_with_webhooks(
         kafka=kafka,
         database_url=database_url,
         partners_refresh_s=0,
+        audit_every_s=0.05,
         data_dir=tmp_path,
     )
     meta = MetaSettings(
@@ -441,7 +374,8 @@ def test_ingest_delivers_webhooks_as_their_registered_partners(
             "nl.buch.social.received",
         ]
         assert_nothing_personal(records)
-        assert sorted(a.partner for a in registry.audits()) == ["meta", "open-zaak"]
+        audits = eventually(lambda: registry.audits() if len(registry.audits()) == 2 else None)
+        assert sorted(a.partner for a in audits) == ["meta", "open-zaak"]
 
         registry.revoke("meta")  # turns the webhook off
         refused = client.post("/v1/webhooks/meta", content=body, headers=signed(body))

@@ -26,7 +26,7 @@ def cloud_event(
     """A CloudEvent of type `nl.buch.<type_>` at `at` (or an RFC 3339 text), as JSON."""
     event: dict[str, Any] = {
         "specversion": "1.0",
-        "id": event_id or uuid.uuid4().hex,
+        "id": event_id or str(uuid.uuid4()),  # a UUID's hex alone may read as a number
         "source": source,
         "type": f"nl.buch.{type_}",
         "time": at if isinstance(at, str) else at.isoformat(),

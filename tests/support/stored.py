@@ -3,7 +3,7 @@ state and every database table. Used to prove that no personal value was kept an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -12,12 +12,14 @@ from rocksdict import AccessType, Options, Rdict
 from sqlalchemy import MetaData, create_engine, select
 
 
-def kafka_records(bootstrap: str) -> Iterator[tuple[str, bytes]]:
-    """(where, bytes) for the key, value and each header of every record of every topic,
-    the broker's internal ones (`__consumer_offsets`, `__transaction_state`) included."""
+def kafka_records(
+    bootstrap: str, include: Callable[[str], bool] = lambda topic: True
+) -> Iterator[tuple[str, bytes]]:
+    """(where, bytes) for the key, value and each header of every record of every topic
+    `include` accepts, the broker's internal ones (`__consumer_offsets`) included."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="stored-scan")
     try:
-        topics = sorted(admin.list_topics())
+        topics = sorted(filter(include, admin.list_topics()))
     finally:
         admin.close()
     consumer = KafkaConsumer(
