@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from normwacht.kafka_cli import kafka_app
 from normwacht.partners_cli import app as partners_app
 from services.sources.cli import source_app
 
@@ -21,6 +22,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(norms_app, name="norms")
 app.add_typer(partners_app, name="partners")
 app.add_typer(source_app, name="source")
+app.add_typer(kafka_app, name="kafka")
 
 SCHEMA_DIR = Path("schemas")
 MunicipalitiesOption = Annotated[

@@ -25,7 +25,9 @@ from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAuthorizationFailedError
+from typer.testing import CliRunner
 
+from normwacht.cli import app as cli
 from normwacht.core.engine import Outcome
 from services.ingest.app import SINGLE, create_app
 from services.ingest.settings import DEVELOPMENT_TOKEN, IngestSettings
@@ -277,3 +279,31 @@ def test_the_dead_letter_topic_keeps_its_records_only_for_the_set_retention(
         eventually(lambda: retention() == "3600000")
     finally:
         admin.close()
+
+
+def test_normwacht_kafka_add_user_gives_a_partner_the_events_topic_only(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = pipeline.broker.admin(pipeline.topics)
+    for name, value in kafka_env(admin).items():
+        monkeypatch.setenv(name, value)
+    added = CliRunner().invoke(cli, ["kafka", "add-user", "partner-cli", "--as", "partner"])
+    assert added.exit_code == 0, added.output
+    password = added.stdout.strip()
+    assert "shown this once" in added.stderr
+    partner = pipeline.broker.settings("partner-cli", password, pipeline.topics)
+    producer = KafkaProducer(
+        bootstrap_servers=partner.bootstrap,
+        acks="all",
+        retries=0,
+        max_block_ms=10_000,
+        **partner.kafka_python_options(),
+    )
+    try:
+        producer.send(partner.events_topic, key=b"CLI-1", value=b"{}").get(timeout=30)
+        with pytest.raises(TopicAuthorizationFailedError):
+            producer.send(partner.outcomes_topic, key=b"CLI-1", value=b"{}").get(timeout=30)
+    finally:
+        producer.close()
+    refused = CliRunner().invoke(cli, ["kafka", "add-user", "x", "--as", "root"])
+    assert refused.exit_code == 2
