@@ -31,6 +31,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -311,6 +312,13 @@ ExtensionValue = Annotated[
 ]
 
 
+def _no_number(value: object) -> object:
+    """pydantic would read a number as Unix seconds; CloudEvents' `time` is RFC 3339 text."""
+    if isinstance(value, int | float):
+        raise ValueError("time is an RFC 3339 timestamp with an offset, as a string")
+    return value
+
+
 class _Envelope(BaseModel):
     """CloudEvents 1.0 attributes every event carries."""
 
@@ -329,7 +337,7 @@ class _Envelope(BaseModel):
     ] = Field(
         description="Absolute URI naming the sending system.", examples=["urn:buch:kcc:telephony"]
     )
-    time: AwareDatetime = Field(
+    time: Annotated[AwareDatetime, BeforeValidator(_no_number)] = Field(
         description="When it happened, RFC 3339 with offset; every clock runs on it."
     )
     subject: CaseId

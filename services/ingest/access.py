@@ -96,10 +96,15 @@ class RateLimiter:
 def out_of_scope(events: Sequence[Event], partner: Partner, mode: Mode) -> Problem | None:
     """403 naming the first event attribute outside the partner's scope, or None; the
     pointer is where the request held it (`/0/source`, `/source`, `/headers/ce-source`)."""
+    checked: set[tuple[str, str, str]] = set()  # a batch has few distinct triples
     for index, event in enumerate(events):
-        value = {"source": event.source, "type": event.type, "municipality": event.municipality}
-        attribute = partner.scope.refusal(event.source, event.type, event.municipality.value)
+        triple = (event.source, event.type, event.municipality.value)
+        if triple in checked:
+            continue
+        checked.add(triple)
+        attribute = partner.scope.refusal(*triple)
         if attribute is not None:
+            value = {"source": event.source, "type": event.type, "municipality": triple[2]}
             pointer = {
                 Mode.BATCH: f"/{index}/{attribute}",
                 Mode.STRUCTURED: f"/{attribute}",

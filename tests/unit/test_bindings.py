@@ -145,7 +145,7 @@ def test_unknown_data_fields_are_refused_in_every_mode() -> None:
     assert pointers(lambda: from_http(Mode.BINARY, binary_headers(), body)) == ["/data/street"]
 
 
-def test_structured_mode_points_at_what_the_sdk_cannot_decode() -> None:
+def test_structured_mode_points_at_what_cannot_be_decoded() -> None:
     assert pointers(lambda: from_http(Mode.STRUCTURED, {}, b'{"specversion": "1.0",')) == [""]
     assert pointers(lambda: structured(time="yesterday")) == ["/time"]
     assert pointers(lambda: structured(time=1_772_439_300)) == ["/time"]
