@@ -44,9 +44,15 @@ _DOTTED_ADDRESS = re.compile(
 _POSTCODE_HOUSE = re.compile(
     r"(?<![A-Za-z0-9])[1-9]\d{3}[\s.\-_:]?[A-Z]{2}[\s.\-_:]?\d{1,5}[A-Z]?(?![A-Za-z0-9])", re.I
 )
-# A UUID is opaque by construction; its hex may hold digit runs that pass the checks.
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-_NUMBER = re.compile(r"^(?:\+|00)?\d{8,15}$")
+# A UUID, or a hex token of 16 or more characters with a letter in it (a UUID without its
+# dashes, a hash, an object id), is random by construction: its digit runs may pass the
+# checks by chance (a UUID's hex one time in 120), not because they are someone's number.
+_UUID = re.compile(
+    r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|(?=[0-9a-f]*[a-f])[0-9a-f]{16,})$",
+    re.I,
+)
+_NUMBER = re.compile(r"^(?:\+|00)?\d{8,}$")
 # Runs that can be a BSN (9) or a phone number (10, or 11 from 31 on) inside an id.
 _LONG_RUN = re.compile(r"(?<!\d)\d{9,11}(?!\d)")
 _DUTCH_PHONE_WITHOUT_PLUS = re.compile(r"^31[1-9]\d{8}$")

@@ -68,8 +68,15 @@ def test_the_elfproef_decides_between_a_bsn_and_another_nine_digit_run() -> None
 
 
 @given(st.uuids())
-def test_uuids_are_opaque(value: uuid.UUID) -> None:
+def test_uuids_are_opaque_with_or_without_dashes(value: uuid.UUID) -> None:
     assert personal_data_reason(str(value)) is None
+    assert personal_data_reason(value.hex) is None
+
+
+def test_a_hex_token_is_opaque_only_when_it_is_one() -> None:
+    assert personal_data_reason("5f2a9c7e1b3d4e6f8a0bc2d4e6f8a0b1") is None
+    assert personal_data_reason("0612345678123456") is not None  # digits only: a number
+    assert personal_data_reason("0612345678") is not None  # too short for a token
 
 
 @given(st.text(min_size=1, max_size=64))
