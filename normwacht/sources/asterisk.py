@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from normwacht.core.events import Event, Municipality
 from normwacht.core.privacy import personal_data_reason
-from normwacht.sources.common import Pseudonyms, build_event
+from normwacht.sources.common import Pseudonyms, Skipped, build_event
 
 __all__ = ["EVENT_TYPES", "QueueLogMapping", "Skipped", "map_line"]
 
@@ -53,13 +53,6 @@ class QueueLogMapping:
         if _CODE.match(queue) and personal_data_reason(queue) is None:
             return queue
         return None
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A line that gives no event, and why (no personal data in `reason`)."""
-
-    reason: str
 
 
 def map_line(line: str, mapping: QueueLogMapping) -> Event | Skipped:

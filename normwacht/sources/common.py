@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from normwacht.core.events import EVENT_MODELS, TYPE_PREFIX, Event, Municipality
 from normwacht.core.privacy import pseudonym
@@ -61,3 +64,35 @@ def build_event(
     if data:
         raw["data"] = dict(data)
     return EVENT_MODELS[event_type].model_validate(raw)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A vendor record that gives no event, and why (no personal data in `reason`)."""
+
+    reason: str
+
+
+Item = TypeVar("Item")
+
+
+def mapped(
+    items: Iterable[Item], map_one: Callable[[Item], Event | list[Event] | Skipped]
+) -> tuple[list[Event], Counter[str]]:
+    """The events `items` stand for, and how many were skipped for which reason (a record
+    whose event would be invalid counts as `invalid`)."""
+    events: list[Event] = []
+    skipped: Counter[str] = Counter()
+    for item in items:
+        try:
+            result = map_one(item)
+        except ValidationError:
+            skipped["invalid"] += 1
+            continue
+        if isinstance(result, Skipped):
+            skipped[result.reason] += 1
+        elif isinstance(result, list):
+            events.extend(result)
+        else:
+            events.append(result)
+    return events, skipped

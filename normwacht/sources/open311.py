@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from normwacht.core.events import Event, Municipality
-from normwacht.sources.common import Pseudonyms, build_event
+from normwacht.sources.common import Pseudonyms, Skipped, build_event
 
 __all__ = ["ReportMapping", "Skipped", "latest_update", "map_request", "parse_time"]
 
@@ -32,11 +32,6 @@ class ReportMapping:
     pseudonyms: Pseudonyms
     municipality: Municipality
     urgent_service_codes: frozenset[str] = field(default_factory=frozenset)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    reason: str
 
 
 def parse_time(value: object) -> datetime | None:

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
 import structlog
-from pydantic import ValidationError
 
-from normwacht.core.events import Event
-from normwacht.sources.asterisk import QueueLogMapping, Skipped, map_line
+from normwacht.sources.asterisk import QueueLogMapping, map_line
+from normwacht.sources.common import mapped
 from services.sources.poster import IngestPoster
 from services.sources.state import read_state, write_state
 
@@ -132,18 +130,7 @@ class QueueLogFollower:
         return [line.decode("utf-8", errors="replace") for line in raw], end
 
     def _ship(self, lines: list[str], end: int) -> None:
-        events: list[Event] = []
-        skipped: Counter[str] = Counter()
-        for line in lines:
-            try:
-                result = map_line(line, self._mapping)
-            except ValidationError:
-                skipped["invalid"] += 1
-                continue
-            if isinstance(result, Skipped):
-                skipped[result.reason] += 1
-            else:
-                events.append(result)
+        events, skipped = mapped(lines, lambda line: map_line(line, self._mapping))
         if events:
             self._poster.post(events)
         self._offset = end

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import structlog
-from pydantic import ValidationError
 
-from normwacht.core.events import Event
-from normwacht.sources.open311 import ReportMapping, Skipped, latest_update, map_request, parse_time
+from normwacht.sources.common import mapped
+from normwacht.sources.open311 import ReportMapping, latest_update, map_request, parse_time
 from services.sources.poster import IngestPoster
 from services.sources.state import read_state, write_state
 
@@ -98,18 +96,7 @@ class Open311Poller:
         return [r for r in body if isinstance(r, dict)]
 
     def _ship(self, requests: list[dict[str, Any]]) -> None:
-        events: list[Event] = []
-        skipped: Counter[str] = Counter()
-        for request in requests:
-            try:
-                result = map_request(request, self._mapping)
-            except ValidationError:
-                skipped["invalid"] += 1
-                continue
-            if isinstance(result, Skipped):
-                skipped[result.reason] += 1
-            else:
-                events.extend(result)
+        events, skipped = mapped(requests, lambda request: map_request(request, self._mapping))
         if events:
             self._poster.post(events)
         log.info(
