@@ -31,7 +31,12 @@ from services.shared.partners import (
     authenticate,
     create_tables,
 )
-from services.shared.problems import Problem, install_problem_handlers, problem_responses
+from services.shared.problems import (
+    Problem,
+    install_problem_handlers,
+    known_query_only,
+    problem_responses,
+)
 
 
 def _rfc3339(value: object) -> object:
@@ -112,7 +117,9 @@ _AUTH_RESPONSES = problem_responses(
         503: {"description": "The partner registry could not be read; retry"},
     }
 )
-_INVALID_REQUEST = problem_responses({422: {"description": "An invalid path or query parameter"}})
+_INVALID_REQUEST = problem_responses(
+    {422: {"description": "An invalid path or query parameter, or one it does not take"}}
+)
 
 
 def _reader(
@@ -204,6 +211,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         version="1",
         summary="Cases, their SLA clocks and the breaches of the BUCH service norms.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.settings = settings
     install_problem_handlers(app)
@@ -333,7 +341,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         response_model=list[NormView],
         summary="The norm catalogue",
         dependencies=[Depends(_reader)],
-        responses=_AUTH_RESPONSES,
+        responses={**_AUTH_RESPONSES, **_INVALID_REQUEST},
     )
     def list_norms() -> list[NormView]:
         return norms

@@ -45,6 +45,7 @@ from services.shared.problems import (
     Problem,
     install_problem_handlers,
     invalid,
+    known_query_only,
     problem_responses,
 )
 
@@ -181,6 +182,7 @@ def create_app(
         version="1",
         summary="Post CloudEvents from source systems; they are on Kafka when you get 202.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -106,6 +106,27 @@ def invalid(
     )
 
 
+def known_query_only(request: Request) -> None:
+    """422 for a query parameter the route does not declare: a typo (`?municipalty=`) would
+    otherwise be ignored and the answer look right. Use as an app-wide dependency."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    declared = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        declared.update(param.alias for param in sub.query_params)
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise Problem(
+            422,
+            "unknown-query-parameter",
+            "Unknown query parameter",
+            f"this operation takes no query parameter {unknown[0]!r}"
+            + (f" (declared: {', '.join(sorted(declared))})" if declared else ""),
+        )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error, ours and the framework's, as problem details."""
 
@@ -140,5 +161,6 @@ __all__ = [
     "ValidationError",
     "install_problem_handlers",
     "invalid",
+    "known_query_only",
     "problem_responses",
 ]

@@ -473,3 +473,15 @@ def test_the_development_token_reads_everything_in_development(
         assert {b["subject"] for b in items} == {"H-1", "B-1"}
         assert api.get("/v1/cases/B-1", headers=bearer(DEVELOPMENT_TOKEN)).status_code == 200
         problem(api.get("/v1/breaches"), 401)
+
+
+def test_an_unknown_query_parameter_is_a_422_not_ignored(
+    ingest: TestClient, registry: Registry
+) -> None:
+    key = add_writer(registry)
+    answer = ingest.post(
+        "/v1/events?dry_run=true",
+        content=json.dumps([call()]),
+        headers={"Content-Type": BATCH} | bearer(key),
+    )
+    assert problem(answer, 422)["type"].endswith("unknown-query-parameter")
