@@ -1,18 +1,22 @@
-"""The pure parts of partner access: scopes, keys, the token bucket, the Authorization header."""
+"""The pure parts of partner access: scopes, keys, the token bucket, the Authorization header,
+the audit trail's batching (over an in-memory registry)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from normwacht.core.events import Event, parse_event
 from normwacht.partners_cli import parse_duration
-from services.ingest.access import RateLimiter, TokenBucket, out_of_scope
+from services.ingest.access import AuditTrail, RateLimiter, TokenBucket, out_of_scope
 from services.shared.bindings import Mode
 from services.shared.partners import (
     DEVELOPMENT_PARTNER,
     DEVELOPMENT_TOKEN,
+    Audit,
     Partner,
     Role,
     Scope,
@@ -213,3 +217,41 @@ def test_durations_for_a_rotation_grace() -> None:
     for bad in ("", "0s", "1x", "h", "-1h"):
         with pytest.raises(Exception, match="duration"):
             parse_duration(bad)
+
+
+class _Rows:
+    """A registry that keeps audit rows in memory, or fails while `down`."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Audit]] = []
+        self.down = False
+
+    def audit(self, records: Sequence[Audit]) -> None:
+        if self.down:
+            raise OSError("database away")
+        self.batches.append(list(records))
+
+
+def _audit(n: int) -> Audit:
+    return Audit("kcc", datetime(2026, 12, 3, tzinfo=UTC), n, ("urn:buch:kcc:telephony",))
+
+
+def test_audit_rows_are_written_in_one_batch_and_kept_while_the_database_is_away() -> None:
+    rows, lost = _Rows(), list[int]()
+    trail = AuditTrail(rows, every_s=1.0, on_lost=lost.append, max_pending=3)  # type: ignore[arg-type]
+    trail.add(_audit(1))
+    trail.add(_audit(2))
+    asyncio.run(trail.flush())
+    assert [[a.count for a in batch] for batch in rows.batches] == [[1, 2]]
+
+    rows.down = True
+    for n in (3, 4):
+        trail.add(_audit(n))
+    asyncio.run(trail.flush())  # fails: kept for the next one
+    for n in (5, 6):
+        trail.add(_audit(n))
+    assert lost == [1]  # past max_pending the oldest is given up (it is in the log)
+    rows.down = False
+    asyncio.run(trail.flush())
+    assert [[a.count for a in batch] for batch in rows.batches] == [[1, 2], [4, 5, 6]]
+    assert trail.pending == []
