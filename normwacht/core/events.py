@@ -22,7 +22,7 @@ Released names are only ever added to, never renamed: partners build against the
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
@@ -54,7 +54,6 @@ __all__ = [
     "parse_event",
     "parse_events",
     "validate_event",
-    "validate_events",
 ]
 
 TYPE_PREFIX = "nl.buch."
@@ -407,11 +406,6 @@ def parse_events(raw: bytes | str) -> list[Event]:
 def validate_event(attributes: Mapping[str, Any]) -> Event:
     """Validate one CloudEvent decoded by a binding (attributes and `data`, as Python values)."""
     return _EVENT.validate_python(attributes)
-
-
-def validate_events(events: Sequence[Mapping[str, Any]]) -> list[Event]:
-    """Validate decoded CloudEvents at once: errors are located by index, as for a batch."""
-    return _EVENTS.validate_python(events)
 
 
 def event_json_schema() -> dict[str, Any]:

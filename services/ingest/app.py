@@ -32,6 +32,7 @@ from normwacht.catalogue_file import load as load_catalogue
 from normwacht.core.events import EVENT_TYPES, Event, event_json_schema
 from services.ingest.access import Access, out_of_scope
 from services.ingest.activity import SourceActivity
+from services.ingest.body import read_body
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
 from services.ingest.webhooks import Webhooks, meta_router, zgw_router
@@ -188,17 +189,6 @@ def create_app(
     app.state.metrics = metrics
     install_problem_handlers(app)
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise _too_large(settings.max_body_bytes)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > settings.max_body_bytes:
-                raise _too_large(settings.max_body_bytes)
-        return bytes(body)
-
     def validate(mode: Mode, headers: Mapping[str, str], body: bytes) -> list[Event]:
         try:
             events = from_http(mode, headers, body)
@@ -315,7 +305,9 @@ def create_app(
             metrics.rejected.labels("415").inc()
             raise Problem(415, "unsupported-media-type", "Unsupported media type", UNSUPPORTED)
         try:
-            events = validate(mode, request.headers, await read_body(request))
+            events = validate(
+                mode, request.headers, await read_body(request, settings.max_body_bytes)
+            )
         except Problem as problem:
             metrics.rejected.labels(str(problem.status)).inc()
             raise
@@ -361,9 +353,3 @@ async def _keep_sources(activity: SourceActivity, path: Path, every_s: float = 1
             await asyncio.to_thread(_write_sources, activity.snapshot(), path)
         except OSError as error:
             log.warning("sources_file_unwritable", path=str(path), error=str(error))
-
-
-def _too_large(limit: int) -> Problem:
-    return Problem(
-        413, "body-too-large", "Body too large", f"the body may be at most {limit} bytes"
-    )

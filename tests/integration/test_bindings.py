@@ -21,11 +21,9 @@ from services.ingest.app import create_app
 from services.ingest.settings import DEVELOPMENT_TOKEN, IngestSettings
 from services.shared.bindings import KAFKA_CONTENT_TYPE
 from services.shared.kafka import KafkaSettings
-from tests.integration.test_processor import outcome_kinds, processor_env
-from tests.support.broker import free_port
+from tests.integration.test_processor import outcome_kinds
 from tests.support.events import ago
 from tests.support.kafka_io import read_topic
-from tests.support.services import running_service
 
 pytestmark = pytest.mark.integration
 
@@ -122,14 +120,6 @@ def test_binary_and_structured_requests_reach_kafka_in_structured_mode(
     assert kept["dataschema"] == structured["dataschema"]
     assert kept["datacontenttype"] == "application/json; charset=utf-8"
     assert "tracestate" not in kept  # an extension other than traceparent: dropped
-
-
-@pytest.fixture
-def processor(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = processor_env(kafka_settings, tmp_path / "state", port)
-    with running_service("processor", env, f"http://127.0.0.1:{port}/healthz", tmp_path):
-        yield f"http://127.0.0.1:{port}"
 
 
 def test_records_written_to_kafka_in_binary_mode_are_processed(

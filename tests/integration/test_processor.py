@@ -7,17 +7,15 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from services.shared.kafka import KafkaSettings
-from tests.support.broker import free_port
 from tests.support.events import ago, as_record, call_event
 from tests.support.kafka_io import produce, read_topic
-from tests.support.services import eventually, running_service
+from tests.support.services import eventually
 from tests.support.system import kafka_env
 
 pytestmark = pytest.mark.integration
@@ -30,14 +28,6 @@ def processor_env(kafka: KafkaSettings, data_dir: Path, port: int) -> dict[str, 
         "NORMWACHT_PROCESSOR_DATA_DIR": str(data_dir),
         "NORMWACHT_PROCESSOR_WEB_PORT": str(port),
     }
-
-
-@pytest.fixture
-def processor(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = processor_env(kafka_settings, tmp_path / "state", port)
-    with running_service("processor", env, f"http://127.0.0.1:{port}/healthz", tmp_path):
-        yield f"http://127.0.0.1:{port}"
 
 
 def outcome_kinds(

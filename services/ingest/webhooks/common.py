@@ -1,4 +1,4 @@
-"""What both webhooks share: the delivery callable, the body limit, the key setting."""
+"""What both webhooks share: the delivery callable, the key setting, a 503 on failure."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 import structlog
-from fastapi import Request
 from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 
 from normwacht.core.events import Event
@@ -36,19 +35,6 @@ HmacKey = Annotated[
 ]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 past `limit` bytes before it is all read."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
-    return bytes(body)
-
-
 async def deliver_or_503(deliver: Deliver, events: Sequence[Event], sender: str) -> None:
     """Hand the events on; a failure that is not a refusal becomes 503, so the vendor retries."""
     try:
@@ -64,9 +50,3 @@ async def deliver_or_503(deliver: Deliver, events: Sequence[Event], sender: str)
             "the events could not be stored; send the same notification again",
             headers={"Retry-After": "1"},
         ) from error
-
-
-def _too_large(limit: int) -> Problem:
-    return Problem(
-        413, "body-too-large", "Body too large", f"the body may be at most {limit} bytes"
-    )

@@ -26,7 +26,8 @@ from normwacht.sources.meta import (
     signature_valid,
     verification_challenge,
 )
-from services.ingest.webhooks.common import Deliver, HmacKey, deliver_or_503, read_body
+from services.ingest.body import read_body
+from services.ingest.webhooks.common import Deliver, HmacKey, deliver_or_503
 from services.shared.problems import Problem
 
 log = structlog.get_logger("normwacht.ingest.webhooks.meta")

@@ -32,7 +32,8 @@ from normwacht.sources.zgw import (
     map_notification,
     map_status,
 )
-from services.ingest.webhooks.common import Deliver, HmacKey, deliver_or_503, read_body
+from services.ingest.body import read_body
+from services.ingest.webhooks.common import Deliver, HmacKey, deliver_or_503
 from services.shared.problems import Problem, json_pointer
 
 log = structlog.get_logger("normwacht.ingest.webhooks.zgw")
