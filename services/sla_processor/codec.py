@@ -15,18 +15,15 @@ few kilobytes of a large one:
   `INLINE_CLOCKS` of them are; then they are all *spilled* to `case_clocks`, a value
   per clock, and a spilled clock's row is written there when it changes again.
 
-A typical event therefore writes one value, the head, as before. The tables reach
-Kafka separately and in no set order (each topic-partition's batch goes when it is
-ready), so after a crash and a restore from the changelogs any of them may be older or
-newer than the head. The head is the record of truth:
+A typical event therefore writes one value, the head, as before. The processor writes
+a commit interval's changes in two steps (state.py): chunks and spilled rows first, the
+heads after them, so a head is never ahead of what it points to; a chunk or row may be
+ahead of its head (a crash between the steps). The head is the record of truth:
 
 - it counts the facts: a chunk beyond its full chunks is not read;
 - a clock in the head's rows is read from the head, whatever `case_clocks` holds;
 - a spilled row keeps its last versions, each with the source offset of the record
-  that wrote it, and is read as of the head's offset (the newest version not after it);
-- the head keeps a journal of what its last records wrote to the other tables (as many
-  as the outbox keeps outcomes for): read in preference to those tables, and written
-  again when a record is read again after a crash (see `app.resend_if_replayed`).
+  that wrote it, and is read as of the head's offset (the newest version not after it).
 
 The engine's derivation cache is not stored: a case read back derives it once.
 """
@@ -52,8 +49,8 @@ INLINE_CLOCKS = 32
 Row = dict[str, Any]
 """A spilled clock's row: {"start": key, "versions": [[source offset, kinds], ...]}."""
 VERSIONS = 8
-"""Versions a spilled row keeps, and records the head's journal keeps at most (as many
-records as the processor's outbox keeps outcomes for)."""
+"""Versions a spilled row keeps: enough for the records of a commit interval that may
+be read again after a crash to find the version their head was written with."""
 
 
 def fact_key(subject: str, chunk: int) -> str:
@@ -113,8 +110,8 @@ def full_chunks(head: Mapping[str, Any]) -> range:
 
 
 def read_row(rows: Iterable[Row], offset: int) -> tuple[str, list[str]] | None:
-    """A spilled clock as the head written at `offset` knew it, from any copies of its row
-    (the table's, the journal's): the newest version not written after `offset`."""
+    """A spilled clock as the head written at `offset` knew it, from copies of its row:
+    the newest version not written after `offset`."""
     found: tuple[int, str, list[str]] | None = None
     for row in rows:
         for written, kinds in row["versions"]:
@@ -142,8 +139,6 @@ class Writes:
     """Full chunks for `case_facts`: [[chunk, facts], ...]."""
     rows: dict[str, Row] = field(default_factory=dict)
     """Spilled rows for `case_clocks`: {name: row}."""
-    journal: list[Any] = field(default_factory=list)
-    """The head's journal: [[source offset, {"chunks": ..., "rows": ...}], ...]."""
 
 
 def plan_writes(
@@ -153,12 +148,10 @@ def plan_writes(
     fact: Fact | None,
     offset: int,
     spilled: Callable[[str], Row | None],
-    committed: int,
 ) -> Writes:
     """What the record at `offset` writes: `case` as it made it from `before` (the case and
     its head as read), adding `fact` (if any) and changing the `recorded` clocks' kinds.
-    `spilled` reads a clock's row from `case_clocks`; records before `committed` (the
-    partition's committed offset) leave the journal, as they will not be read again."""
+    `spilled` reads a clock's row from `case_clocks`."""
     old, old_head = before if before else (None, None)
     writes = Writes(
         list(old_head["tail"]) if old_head else [], dict(old_head["rows"]) if old_head else {}
@@ -180,11 +173,6 @@ def plan_writes(
         for name, (start, kinds) in writes.inline.items():
             writes.rows[name] = new_version(None, start, kinds, offset)
         writes.inline = {}
-    journal = [entry for entry in old_head["journal"] if entry[0] >= committed] if old_head else []
-    if writes.chunks or writes.rows:
-        done = {"chunks": writes.chunks, "rows": writes.rows}
-        journal = [*journal[-(VERSIONS - 1) :], [offset, done]]
-    writes.journal = journal
     return writes
 
 
@@ -222,19 +210,11 @@ def read_case(
     row_of: Callable[[str], Row | None],
 ) -> Case:
     """The case whose head (the `cases` table's value) is `stored`; `chunk_of` and `row_of`
-    read `case_facts` and `case_clocks`. What the head's journal says its last records
-    wrote there is taken from the journal first: after a crash and a restore those
-    writes may not have reached their tables."""
+    read `case_facts` and `case_clocks`."""
     own = stored["case"]
-    chunks: dict[int, list[Any]] = {}
-    journaled: dict[str, list[Row]] = {}
-    for _, written in stored["journal"]:
-        chunks.update(written["chunks"])
-        for name, row in written["rows"].items():
-            journaled.setdefault(name, []).append(row)
     facts: list[Any] = []
     for chunk in full_chunks(own):
-        part = chunks.get(chunk) or chunk_of(chunk)
+        part = chunk_of(chunk)
         if part is None:
             raise LookupError(f"case {own['subject']!r}: chunk {chunk} of its facts is missing")
         facts.extend(part)
@@ -242,11 +222,8 @@ def read_case(
     rows = {}
     for name in clocks_of(own):
         row = stored["rows"].get(name)
-        if row is None:
-            copies = journaled.get(name, [])
-            if (table := row_of(name)) is not None:
-                copies = [*copies, table]
-            row = read_row(copies, stored["offset"])
+        if row is None and (table := row_of(name)) is not None:
+            row = read_row([table], stored["offset"])
         if row is not None:
             rows[name] = row
     return decode_case(own, facts, rows)

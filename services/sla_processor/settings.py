@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.shared.kafka import KafkaSettings
@@ -51,6 +51,12 @@ class ProcessorSettings(BaseSettings):
         ge=1,
         description="Cases kept decoded in memory, with the engine's derivation state, so "
         "that an event for a recently used case does not derive it again.",
+    )
+    due_record_key: SecretStr | None = Field(
+        default=None,
+        description="Signs the due-records the processor writes into the events topic, so "
+        "that it acts on its own only; required. One secret for every worker of a "
+        "deployment (and for a replay of its topic).",
     )
     log_level: str = "INFO"
 

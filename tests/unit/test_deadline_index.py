@@ -13,9 +13,9 @@ from normwacht.catalogue_file import default_paths
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, apply, due
 from normwacht.core.events import Event, parse_event
-from services.sla_processor.app import _may_be_due, partition_of, rebuild_index, stored_case
 from services.sla_processor.codec import decode_whole_case, encode_case
 from services.sla_processor.deadlines import DeadlineIndex, IndexEntry, rules_fingerprint
+from services.sla_processor.handler import may_be_due, partition_of, rebuild_index, stored_case
 from services.sla_processor.watermarks import Watermarks
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -141,13 +141,13 @@ def test_a_rebuild_from_stored_entries_equals_tracking_the_clocks() -> None:
 def test_a_stored_case_may_be_due_only_from_its_due_instant_on() -> None:
     rules = "rules-1"
     stored = {"due": at(10).timestamp(), "rules": rules}
-    assert not _may_be_due(stored, at(9), rules)
-    assert _may_be_due(stored, at(10), rules)  # at the instant itself: let the engine decide
-    assert _may_be_due(stored, at(11), rules)
-    assert not _may_be_due({"due": None, "rules": rules}, at(11), rules)  # never due
-    assert _may_be_due(None, at(11), rules)  # a new case: the engine decides
-    assert _may_be_due({"case": {}}, at(11), rules)  # stored by an earlier version: derive
-    assert _may_be_due(stored, at(9), "rules-2")  # other rules may have moved it earlier
+    assert not may_be_due(stored, at(9), rules)
+    assert may_be_due(stored, at(10), rules)  # at the instant itself: let the engine decide
+    assert may_be_due(stored, at(11), rules)
+    assert not may_be_due({"due": None, "rules": rules}, at(11), rules)  # never due
+    assert may_be_due(None, at(11), rules)  # a new case: the engine decides
+    assert may_be_due({"case": {}}, at(11), rules)  # stored by an earlier version: derive
+    assert may_be_due(stored, at(9), "rules-2")  # other rules may have moved it earlier
 
 
 def event(type_: str, subject: str, when: datetime) -> Event:
@@ -185,7 +185,7 @@ def table_of(catalogue: Catalogue, now: datetime, rules: str) -> list[tuple[str,
         case = apply(None, event(type_, subject, when), when, catalogue).case
         step = due(case, now, catalogue)
         entry = IndexEntry.of(step)
-        value = stored_case(step.case, 0, [], partition_of(subject, 2), entry, rules)
+        value = stored_case(step.case, 0, partition_of(subject, 2), entry, rules)
         CASES[subject] = decode_whole_case(json.loads(json.dumps(encode_case(step.case))))
         table.append((subject, json.loads(json.dumps(value))))
     return table

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from normwacht.catalogue_file import load as load_catalogue
 from services.api.settings import ApiSettings
 from services.ingest.settings import IngestSettings
-from services.sla_processor.app import create_app
+from services.sla_processor.app import NoDueRecordKey, create_app
 from services.sla_processor.settings import ProcessorSettings
 
 
@@ -41,3 +41,12 @@ def test_a_session_timeout_faust_would_refuse_is_refused_at_configuration() -> N
     assert ProcessorSettings(session_timeout_s=90).session_timeout_s == 90
     with pytest.raises(ValidationError, match="less than or equal to 90"):
         ProcessorSettings(session_timeout_s=120)
+
+
+def test_a_processor_without_a_due_record_key_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It would otherwise act on due-records anyone who may write the events topic forged."""
+    monkeypatch.delenv("NORMWACHT_PROCESSOR_DUE_RECORD_KEY")
+    with pytest.raises(NoDueRecordKey, match="NORMWACHT_PROCESSOR_DUE_RECORD_KEY"):
+        create_app(ProcessorSettings(data_dir=tmp_path), load_catalogue())

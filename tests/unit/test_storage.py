@@ -14,7 +14,6 @@ from typing import Any
 
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, Fact, Step, apply, clocks
-from services.sla_processor.app import stored_case
 from services.sla_processor.codec import (
     FACTS_PER_CHUNK,
     INLINE_CLOCKS,
@@ -29,6 +28,7 @@ from services.sla_processor.codec import (
     read_row,
 )
 from services.sla_processor.deadlines import IndexEntry
+from services.sla_processor.handler import stored_case
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -85,7 +85,7 @@ def test_a_website_subject_writes_kilobytes_not_tens_of_them(catalogue: Catalogu
 
 @dataclass
 class Tables:
-    """The processor's three case tables as dicts, written as `app.publish` writes them."""
+    """The processor's three case tables as dicts, written as `RecordHandler` writes them."""
 
     heads: dict[str, dict[str, Any]] = field(default_factory=dict)
     chunks: dict[int, list[Any]] = field(default_factory=dict)
@@ -94,10 +94,9 @@ class Tables:
     def write(self, before: Case | None, step: Step, fact: Fact | None, offset: int) -> int:
         """Store what the step changed; the bytes written (as JSON)."""
         old = self.heads.get(step.case.subject)
-        # Committed up to 10 records back: the journal keeps what came after.
         writes = plan_writes(step.case, (before, old) if before and old else None,
-                             step.recorded, fact, offset, self.rows.get, offset - 10)  # fmt: skip
-        value = stored_case(step.case, offset, [], 0, IndexEntry.of(step), "rules", writes)
+                             step.recorded, fact, offset, self.rows.get)  # fmt: skip
+        value = stored_case(step.case, offset, 0, IndexEntry.of(step), "rules", writes)
         value = json.loads(json.dumps(value))  # as the table holds it
         self.chunks.update(writes.chunks)
         self.rows.update(writes.rows)
@@ -143,19 +142,19 @@ def test_a_small_case_is_its_head_alone(catalogue: Catalogue) -> None:
     assert tables.read("BIG") == case
 
 
-def test_what_a_crash_kept_from_the_other_tables_is_read_from_the_journal(
-    catalogue: Catalogue,
-) -> None:
-    """The chunks and rows the head's last records wrote may never have reached their
-    tables (their changelogs are other topics): the head's journal has them."""
+def test_a_chunk_or_row_ahead_of_its_head_is_not_read(catalogue: Catalogue) -> None:
+    """The processor writes chunks and rows before heads; a crash between the two leaves
+    them ahead of the head, which still reads as the case it was."""
     tables = Tables()
-    case, _ = fed(catalogue, 70, tables)  # chunk 1 filled at the 64th fact, 6 records ago
-    journal = tables.heads["BIG"]["journal"]
-    assert [offset for offset, _ in journal] == [63, 65]  # the chunk; the last spill of rows
-    tables.chunks.pop(1)
-    for name in journal[-1][1]["rows"]:
-        tables.rows.pop(name)
-    assert tables.read("BIG") == case
+    fed(catalogue, 63, tables)
+    before = tables.read("BIG")
+    ahead = Tables(dict(tables.heads), dict(tables.chunks), dict(tables.rows))
+    fed_more = apply(before, Fact("call.queued", T0 + timedelta(hours=5), "t/63"),
+                     T0 + timedelta(hours=5), catalogue)  # fmt: skip
+    ahead.write(before, fed_more, Fact("call.queued", T0 + timedelta(hours=5), "t/63"), 63)
+    assert len(ahead.chunks) == len(tables.chunks) + 1  # the 64th fact filled chunk 1
+    ahead.heads = tables.heads  # the head's write was lost
+    assert ahead.read("BIG") == before
 
 
 def test_a_spilled_row_is_read_as_of_the_head() -> None:
