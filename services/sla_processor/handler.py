@@ -232,7 +232,7 @@ class RecordHandler:
         fact = Fact.of(event)
         step = apply(case, fact, mark, self.catalogue,
                      subject=event.subject, municipality=event.municipality.value)  # fmt: skip
-        self.metrics.events.labels(event.type).inc()
+        self.metrics.event(event.type)
         added = len(step.case.facts) > (len(loaded.case.facts) if loaded else 0)
         if earlier or step.changed:
             if earlier:
@@ -326,7 +326,7 @@ class RecordHandler:
             self._persisted_marks[partition] = timestamp
             # Staged: only the last of a commit interval's marks is written.
             self.state.put(MARKS, str(partition), [timestamp, offset], partition)
-            self.metrics.watermark.labels(str(partition)).set(timestamp)
+            self.metrics.set_watermark(partition, timestamp)
 
     async def _dead_letter(self, record: Record, reason: str, detail: str) -> None:
         """Park a record we cannot use, with why, and carry on: input never stops us."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -21,6 +22,17 @@ from services.shared.metrics import service_registry
 from services.sla_processor.deadlines import DeadlineIndex
 
 _OUTCOME_LABELS = ("norm", "channel", "municipality")
+
+
+DEAD_LETTER_REASONS = (
+    "invalid_event",
+    "key_mismatch",
+    "case_full",
+    "invalid_due_record",
+    "unsigned_due_record",
+    "due_record_from_the_future",
+)
+"""Why a record is dead-lettered (schemas/asyncapi.yaml lists them too)."""
 
 
 class ProcessorMetrics:
@@ -114,6 +126,9 @@ class ProcessorMetrics:
             ("reason",),
             registry=r,
         )
+        self._events: dict[str, Any] = {}
+        self._watermarks: dict[int, Any] = {}
+        self._outcomes: dict[tuple[Kind, tuple[str, str, str]], Any] = {}
         self._by_kind = {
             Kind.MET: self.met,
             Kind.BREACHED: self.breaches,
@@ -132,14 +147,32 @@ class ProcessorMetrics:
                     counter.labels(*labels)
                 for kind in sorted(FINAL_KINDS):
                     self.superseded.labels(*labels, kind.value)
-        self.dead_letters.labels("case_full")
+        for reason in DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason)
+
+    def event(self, type_: str) -> None:
+        """Count an applied event. The labelled child is kept: looking it up costs more
+        than counting (measured: `labels()` was 5 % of the processor's own time)."""
+        child = self._events.get(type_)
+        if child is None:
+            child = self._events[type_] = self.events.labels(type_)
+        child.inc()
+
+    def set_watermark(self, partition: int, timestamp: float) -> None:
+        child = self._watermarks.get(partition)
+        if child is None:
+            child = self._watermarks[partition] = self.watermark.labels(str(partition))
+        child.set(timestamp)
 
     def count(self, outcome: Outcome, fired_at: float | None = None) -> None:
         """Count a published outcome; `fired_at` is set for breaches the deadline timer fired."""
         labels = (outcome.norm, outcome.channel, outcome.municipality)
         counter = self._by_kind.get(outcome.kind)
         if counter is not None:
-            counter.labels(*labels).inc()
+            child = self._outcomes.get((outcome.kind, labels))
+            if child is None:
+                child = self._outcomes[(outcome.kind, labels)] = counter.labels(*labels)
+            child.inc()
         if outcome.corrects is Kind.BREACHED:
             self.corrections.labels(*labels).inc()
         if outcome.corrects is not None and outcome.corrects in FINAL_KINDS:

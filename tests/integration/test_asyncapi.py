@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from services.api.settings import ApiSettings
 from services.notifier.settings import NotifierSettings
 from services.shared.bindings import from_kafka_record, to_kafka_record
 from services.shared.kafka import KafkaSettings
+from services.sla_processor import due_records
 from services.sla_processor.app import DUE_RECORD_HEADER
+from services.sla_processor.metrics import DEAD_LETTER_REASONS
 from services.sla_processor.settings import ProcessorSettings
 
 pytestmark = pytest.mark.integration
@@ -130,6 +133,12 @@ def test_keys_headers_and_groups_are_those_of_the_code(document: dict[str, Any])
     assert binary["ce_subject"]["pattern"] == subject["pattern"]
     assert binary["ce_municipality"]["enum"] == [m.value for m in Municipality]
     assert components["messages"]["dueRecord"]["headers"]["required"] == [DUE_RECORD_HEADER]
+    value = due_records.write(b"key", "CALL-1", datetime(2026, 3, 2, tzinfo=UTC))
+    assert sorted(json.loads(value)) == sorted(
+        components["messages"]["dueRecord"]["payload"]["required"]
+    )
+    reasons = components["messages"]["deadLetter"]["headers"]["properties"]["normwacht-error"]
+    assert reasons["enum"] == list(DEAD_LETTER_REASONS)
     groups = {
         name: operation["bindings"]["kafka"]["groupId"]["const"]
         for name, operation in document["operations"].items()
