@@ -10,7 +10,10 @@ our own code runs:
 
 Configured by environment (it is started as a process, as the processor is):
 FLOOR_APP_ID, FLOOR_BOOTSTRAP, FLOOR_TOPIC, FLOOR_SINK, FLOOR_EVENTS, FLOOR_MODE, FLOOR_DATA_DIR,
-FLOOR_RESULT.
+FLOOR_RESULT, and FLOOR_PATCHED: "1" applies the patches of
+services/sla_processor/faust_compat.py as the processor does (every per-record patch and the
+three durability repairs); a comma-separated list of per-record patch names (with the repairs)
+applies only those, to measure one patch's effect; "0" or unset, none.
 When it has seen FLOOR_EVENTS records it writes {"events_per_s": ...} to FLOOR_RESULT;
 the benchmark then stops it.
 """
@@ -25,6 +28,31 @@ from pathlib import Path
 from typing import Any
 
 import faust
+
+from services.sla_processor import faust_compat
+
+PER_RECORD_PATCHES = {
+    "conductor": faust_compat.conductor_runs_inline_when_it_can,
+    "stream": lambda app: faust_compat.stream_iterator_yields_to_the_loop_every_few_ms(),
+    "buffer": faust_compat.producer_buffer_reads_its_settings_once,
+    "event": faust_compat.create_event_resolves_the_event_class_once,
+    "monitor": faust_compat.monitor_keeps_only_what_faust_reads,
+}
+
+
+def patch(app: faust.App, patched: str, topic: str) -> None:
+    """Apply what FLOOR_PATCHED names, right after the app is created (as the processor)."""
+    if patched in ("", "0"):
+        return
+    faust_compat.check_internals()
+    faust_compat.commit_only_after_changelog_is_written(app.producer)
+    faust_compat.resume_clears_queues_only_after_a_suspension(app.flow_control)
+    faust_compat.uncommitted_partitions_start_from_the_beginning(app.consumer, topic)
+    if patched == "1":
+        faust_compat.make_per_record_path_cheap(app)
+        return
+    for name in patched.split(","):
+        PER_RECORD_PATCHES[name](app)
 
 
 def main() -> None:
@@ -45,6 +73,7 @@ def main() -> None:
         key_serializer="raw",
         value_serializer="raw",
     )
+    patch(app, os.environ.get("FLOOR_PATCHED", "0"), topic_name)
     source = app.topic(topic_name)
     sink = os.environ["FLOOR_SINK"]
     table = app.Table("floor", default=None)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,15 +27,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from normwacht.core.catalogue import Catalogue
 from services.sla_processor import due_records
 from services.sla_processor.deadlines import rules_fingerprint
-from services.sla_processor.durability import (
+from services.sla_processor.faust_compat import (
     commit_only_after_changelog_is_written,
+    make_per_record_path_cheap,
     resume_clears_queues_only_after_a_suspension,
     uncommitted_partitions_start_from_the_beginning,
+    write_staged_state_before_commit,
 )
 from services.sla_processor.handler import TABLES, Record, RecordHandler
 from services.sla_processor.metrics import CatalogueFacts, OpenClocks, ProcessorMetrics
 from services.sla_processor.settings import ProcessorSettings
-from services.sla_processor.state import StagedState, Write
+from services.sla_processor.state import StagedState
 
 log = structlog.get_logger("normwacht.processor")
 
@@ -100,6 +101,8 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
     )
+    # Before any topic, table or agent is made (see faust_compat.py).
+    make_per_record_path_cheap(app)
     commit_only_after_changelog_is_written(app.producer)
     resume_clears_queues_only_after_a_suspension(app.flow_control)
     uncommitted_partitions_start_from_the_beginning(app.consumer, kafka.events_topic)
@@ -245,48 +248,3 @@ def create_app(
         return web.json({"status": "ok", "open_clocks": handler.index.open_clocks})
 
     return app
-
-
-def write_staged_state_before_commit(
-    app: faust.App, staged: StagedState, tables: dict[str, Any]
-) -> None:
-    """Patch the producer's flush, which faust awaits before it commits source offsets
-    (`Consumer._commit_offsets`), to write the staged state in the order state.py gives:
-    what the producer holds (the outcomes), then each step of the batch, each awaited."""
-    producer: Any = app.producer
-    flush = producer.flush
-    # One batch at a time (a rebalance's flush may meet a commit's): a later batch
-    # written first would be overwritten by an earlier one.
-    writing = asyncio.Lock()
-
-    async def flush_with_state() -> None:
-        async with writing:
-            batch = staged.take()
-            await flush()
-            for step in batch:
-                if not step:
-                    continue
-                for write in step:
-                    _write(tables[write.table], write)
-                await flush()
-            staged.written(batch)
-
-    producer.flush = flush_with_state
-
-
-def _write(table: Any, write: Write) -> None:
-    """Into the local store, then to the changelog: a local store ahead of its changelog
-    is read again at a restart and is no further than the outcomes (state.py)."""
-    key, value = write.key.encode(), orjson.dumps(write.value)
-    put_in_store(table.data, write.partition, key, value)
-    table.send_changelog(write.partition, key, value)
-
-
-def put_in_store(store: Any, partition: int, key: bytes, value: bytes) -> None:
-    """A value into the table's local store for `partition`, outside stream iteration
-    (faust's own `Store._set` takes the partition from the current event)."""
-    if hasattr(store, "_db_for_partition"):  # RocksDB: a database per partition
-        store._db_for_partition(partition).put(key, value)
-        store._key_index[key] = partition
-    else:  # memory
-        store.data[key] = value

@@ -14,7 +14,7 @@ from aiokafka.structs import TopicPartition
 from faust.types import TP
 from mode.utils.queues import FlowControlEvent, FlowControlQueue
 
-from services.sla_processor.durability import (
+from services.sla_processor.faust_compat import (
     commit_only_after_changelog_is_written,
     resume_clears_queues_only_after_a_suspension,
     uncommitted_partitions_start_from_the_beginning,

@@ -1,0 +1,353 @@
+"""faust_compat on the real faust: the start-up check, and each per-record patch's promise.
+
+No broker: a `faust.App` is built without one, and its consumer, producer buffer, monitor
+and streams are the real objects. The end-to-end proof of the durability repairs is
+the kill -9 test (tests/integration/test_resilience.py); the floors of
+`python -m bench throughput --floors` measure the per-record patches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+import faust._cython.streams as cython_streams
+import pytest
+from faust.transport.consumer import Consumer
+from faust.transport.producer import ProducerBuffer
+from faust.types import TP, Message
+
+from services.sla_processor import faust_compat
+from services.sla_processor.faust_compat import FaustIncompatible, check_internals
+from services.sla_processor.state import StagedState
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The loop the app's services are made for: the scenarios run on it, then it closes."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+@pytest.fixture
+def app(loop: asyncio.AbstractEventLoop) -> Iterator[faust.App]:
+    app = _app("faust-compat-test", loop)
+    yield app
+    _close_consumer_loop(app)
+
+
+def _app(name: str, loop: asyncio.AbstractEventLoop) -> faust.App:
+    return faust.App(
+        name,
+        broker="kafka://localhost:1",  # never contacted
+        store="memory://",
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        loop=loop,
+    )
+
+
+def _close_consumer_loop(app: faust.App) -> None:
+    """The aiokafka consumer made its thread's loop when created; nothing started it."""
+    consumer: Any = app._consumer
+    if consumer is not None:
+        consumer._thread.thread_loop.close()
+
+
+@pytest.fixture(autouse=True)
+def cython_sleep_restored() -> Iterator[None]:
+    """The stream patch is process-wide: leave the module as the test found it."""
+    sleep, marks = cython_streams.sleep, vars(cython_streams).get("__faust_compat_patch__")
+    yield
+    cython_streams.sleep = sleep
+    if marks is None:
+        vars(cython_streams).pop("__faust_compat_patch__", None)
+    else:
+        vars(cython_streams)["__faust_compat_patch__"] = marks
+
+
+def test_the_installed_faust_has_every_internal_the_patches_touch() -> None:
+    check_internals()
+
+
+def test_a_missing_internal_refuses_to_start_and_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(ProducerBuffer, "wait_until_ebb")
+    monkeypatch.delattr(cython_streams, "sleep")
+
+    with pytest.raises(FaustIncompatible) as refused:
+        check_internals()
+
+    message = str(refused.value)
+    assert "faust.transport.producer.ProducerBuffer.wait_until_ebb is missing" in message
+    assert "faust._cython.streams.sleep is missing" in message
+    assert "faust-streaming==0.15.3" in message
+
+
+def test_another_version_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(faust_compat.PINNED, "mode-streaming", "0.6.0")
+
+    with pytest.raises(FaustIncompatible, match=r"mode-streaming 0\.7\.1 is installed, 0\.6\.0"):
+        check_internals()
+
+
+def _patched_objects(app: faust.App) -> dict[str, Any]:
+    return {
+        "wait_first": vars(app.consumer)["wait_first"],
+        "sleep": cython_streams.sleep,
+        "put": vars(app.producer.buffer)["put"],
+        "wait_until_ebb": vars(app.producer.buffer)["wait_until_ebb"],
+        "create_event": vars(app)["create_event"],
+        **{hook: vars(app.monitor)[hook] for hook in ("on_message_in", "on_stream_event_in")},
+    }
+
+
+def test_each_patch_replaces_what_it_says_on_the_app_and_twice_is_once(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    released_sleep = cython_streams.sleep
+    faust_compat.make_per_record_path_cheap(app)
+    patched = _patched_objects(app)
+
+    assert patched["sleep"] is not released_sleep
+    assert patched["put"] == app.producer.buffer.pending.put_nowait
+    assert app.monitor.on_stream_event_in is patched["on_stream_event_in"]
+
+    faust_compat.make_per_record_path_cheap(app)
+    assert _patched_objects(app) == patched  # not wrapped again
+
+
+def test_another_app_in_the_process_keeps_faust_as_released(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.make_per_record_path_cheap(app)
+    other = _app("unpatched", loop)
+    try:
+        assert "wait_first" not in vars(other.consumer)
+        assert "put" not in vars(other.producer.buffer)
+        assert "create_event" not in vars(other)
+        assert "on_message_in" not in vars(other.monitor)
+    finally:
+        _close_consumer_loop(other)
+
+
+def test_the_conductor_runs_inline_when_it_does_not_wait(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.conductor_runs_inline_when_it_can(app)
+    consumer: Any = app.consumer
+
+    async def delivered() -> str:
+        return "queued"
+
+    async def scenario() -> Any:
+        return await consumer.wait_first(delivered(), consumer.suspend_flow.wait())
+
+    results = loop.run_until_complete(scenario())
+    assert (results.results, results.stopped) == (["queued"], False)
+
+
+def test_a_waiting_conductor_still_gives_way_to_a_rebalance(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.conductor_runs_inline_when_it_can(app)
+    consumer: Any = app.consumer
+    happened: list[str] = []
+
+    async def blocked_on_flow_control(resumed: asyncio.Future[None]) -> None:
+        happened.append("started")
+        try:
+            await resumed
+            happened.append("delivered")
+        except asyncio.CancelledError:
+            happened.append("cancelled")
+            raise
+
+    async def scenario() -> Any:
+        resumed = asyncio.get_running_loop().create_future()
+        waiting = asyncio.create_task(
+            consumer.wait_first(blocked_on_flow_control(resumed), consumer.suspend_flow.wait())
+        )
+        await asyncio.sleep(0.01)
+        consumer.stop_flow()  # a rebalance
+        return await waiting
+
+    results = loop.run_until_complete(scenario())
+    assert (results.results, results.stopped) == ([True], False)  # suspend_flow.wait() won
+    assert happened == ["started", "cancelled"]
+
+
+def test_a_waiting_conductor_finishes_when_it_may(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.conductor_runs_inline_when_it_can(app)
+    consumer: Any = app.consumer
+
+    async def delivered_once_resumed(resumed: asyncio.Future[str]) -> str:
+        return await resumed
+
+    async def scenario() -> Any:
+        resumed = asyncio.get_running_loop().create_future()
+        waiting = asyncio.create_task(
+            consumer.wait_first(delivered_once_resumed(resumed), consumer.suspend_flow.wait())
+        )
+        await asyncio.sleep(0.01)
+        resumed.set_result("queued")
+        return await waiting
+
+    results = loop.run_until_complete(scenario())
+    assert (results.results, results.stopped) == (["queued"], False)
+
+
+def test_a_failing_conductor_fails_the_drain_as_before(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.conductor_runs_inline_when_it_can(app)
+    consumer: Any = app.consumer
+
+    async def undecodable() -> None:
+        raise ValueError("bad record")
+
+    async def scenario() -> None:
+        await consumer.wait_first(undecodable(), consumer.suspend_flow.wait())
+
+    with pytest.raises(ValueError, match="bad record"):
+        loop.run_until_complete(scenario())
+
+
+def test_the_cython_stream_iterator_calls_the_module_sleep_for_every_record(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    """The seam the stream patch relies on: the extension looks `sleep` up at run time."""
+    calls: list[float] = []
+    released = cython_streams.sleep
+
+    def counting_sleep(delay: float, result: Any = None) -> Any:
+        calls.append(delay)
+        return released(delay, result)
+
+    cython_streams.sleep = counting_sleep
+    assert loop.run_until_complete(_stream_through(app, list(range(50)))) == list(range(50))
+    assert calls.count(0) >= 50
+
+
+def test_the_patched_stream_yields_every_record_in_order(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.stream_iterator_yields_to_the_loop_every_few_ms()
+
+    assert loop.run_until_complete(_stream_through(app, list(range(1000)))) == list(range(1000))
+
+
+async def _stream_through(app: faust.App, values: list[int]) -> list[int]:
+    return [value async for value in app.stream(values)]
+
+
+def test_the_patched_sleep_still_sleeps_when_asked_to() -> None:
+    faust_compat.stream_iterator_yields_to_the_loop_every_few_ms()
+
+    async def scenario() -> tuple[Any, Any]:
+        return await cython_streams.sleep(0), await cython_streams.sleep(0.001, "slept")
+
+    assert asyncio.run(scenario()) == (None, "slept")
+
+
+def test_the_producer_buffer_still_holds_back_when_full(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.producer_buffer_reads_its_settings_once(app)
+    buffer: Any = app.producer.buffer
+
+    async def scenario() -> None:
+        buffer.put(object())
+        await buffer.wait_until_ebb()  # below max_messages: returns at once
+        for _ in range(buffer.max_messages):
+            buffer.put(object())
+        # Full: faust's own wait runs, and flushes; this buffer was never started.
+        await buffer.wait_until_ebb()
+
+    with pytest.raises(RuntimeError, match="Cannot flush: Producer not Running"):
+        loop.run_until_complete(scenario())
+    assert buffer.size == buffer.max_messages + 1
+
+
+def test_a_decoded_record_is_the_configured_event(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.create_event_resolves_the_event_class_once(app)
+    topic = app.topic("events")  # created after the patch, as the processor's
+    message = Message("events", 3, 35, 0.0, 0, None, b"subject", b"value", None)
+
+    event = loop.run_until_complete(topic.decode(message))
+
+    assert type(event) is faust.Event  # the configured class (faust's default)
+    assert (event.key, event.value, event.message) == (b"subject", b"value", message)
+
+
+def test_the_monitor_keeps_what_faust_reads(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.monitor_keeps_only_what_faust_reads(app)
+    monitor: Any = app.monitor
+    tp = TP("events", 3)
+    message = Message("events", 3, 35, 0.0, 0, None, b"subject", b"value", None)
+
+    monitor.on_message_in(tp, 35, message)
+    state = monitor.on_stream_event_in(tp, 35, app.stream(app.channel()), None)
+    monitor.on_stream_event_out(tp, 35, app.stream(app.channel()), None, state)
+    monitor.on_message_out(tp, 35, message)
+
+    assert tp in monitor.stream_inbound_time  # the slow-processing check reads it
+    assert monitor.tp_read_offsets[tp] == 35
+    assert (monitor.messages_received_total, monitor.events_total) == (1, 1)
+    assert monitor.messages_active == 0
+
+
+def test_a_commit_that_no_longer_flushes_first_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def commit_without_flushing(self: Any, offsets: Any) -> bool:
+        return bool(await self._commit(offsets))
+
+    monkeypatch.setattr(Consumer, "_commit_offsets", commit_without_flushing)
+    with pytest.raises(FaustIncompatible, match=r"_commit_offsets no longer does await self\.app"):
+        check_internals()
+
+
+def test_staged_state_is_written_at_the_flush_in_its_order(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Outcomes first (the flush as it was), then chunks and rows, then heads; each step
+    flushed before the next, into the store and the changelog."""
+    happened: list[str] = []
+
+    async def flush() -> None:
+        happened.append("flush")
+
+    tables = {
+        name: app.Table(name, default=None, key_type=bytes, value_type=bytes)
+        for name in ("cases", "case_facts")
+    }
+
+    def sent_by(name: str) -> Any:
+        return lambda partition, key, value: happened.append(f"{name} {key.decode()}")
+
+    for name, table in tables.items():
+        setattr(table, "send_changelog", sent_by(name))  # noqa: B010 (an instance's method)
+    staged = StagedState(lambda table, key: None)
+    staged.put("cases", "C-1", {"offset": 1}, 0)
+    staged.put("case_facts", "C-1/0", [1], 0)
+    staged.put("cases", "C-1", {"offset": 2}, 0)  # the last value, once
+    app.producer.flush = flush  # type: ignore[method-assign]
+    faust_compat.write_staged_state_before_commit(app, staged, tables)
+
+    loop.run_until_complete(app.producer.flush())
+
+    assert happened == ["flush", "case_facts C-1/0", "flush", "cases C-1", "flush"]
+    assert tables["cases"].data[b"C-1"] == b'{"offset":2}'
+    assert staged.get("cases", "C-1") is None  # written: read from the tables from now on
