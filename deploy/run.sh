@@ -25,7 +25,16 @@ stop_all() {
 }
 trap stop_all EXIT INT TERM
 
+# The services create no topics and check theirs at start: made here, as a deployment does.
+.venv/bin/normwacht kafka create-topics
+
 mkdir -p .run/logs .run/prometheus .run/alertmanager
+# The processor signs the due-records it writes into the events topic and acts on no
+# others: one secret per installation, made on the first run and kept.
+if [ ! -s .run/due-record.key ]; then
+  (umask 077 && .venv/bin/python -c 'import secrets; print(secrets.token_hex(32))' > .run/due-record.key)
+fi
+export NORMWACHT_PROCESSOR_DUE_RECORD_KEY="${NORMWACHT_PROCESSOR_DUE_RECORD_KEY:-$(cat .run/due-record.key)}"
 # Development mode: ingest and the API take the development token (the README's examples).
 # Both default to production, which needs `normwacht partners add` first.
 export NORMWACHT_INGEST_ENVIRONMENT=development NORMWACHT_API_ENVIRONMENT=development

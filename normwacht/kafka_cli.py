@@ -1,7 +1,10 @@
-"""`normwacht kafka`: users and topics on a broker with ACLs (`KAFKA_SECURE=1`).
+"""`normwacht kafka`: the topics, made before the services start, and users on a broker
+with ACLs (`KAFKA_SECURE=1`).
 
-Run as the broker's admin: `NORMWACHT_KAFKA_*` carry the admin's credentials (its
-password is in `$KAFKA_DATA/admin.password`). What each kind of user may do is
+Services create no topics and the broker none by use: `create-topics` is a deployment
+step (`make run` runs it first). On a secured broker run it as the broker's admin:
+`NORMWACHT_KAFKA_*` carry the admin's credentials (its password is in
+`$KAFKA_DATA/admin.password`). What each kind of user may do is
 `services.shared.kafka_access.service_grants`, as docs/ARCHITECTURE.md lists it.
 """
 
@@ -14,9 +17,10 @@ import typer
 
 from services.shared.kafka import KafkaSettings, ensure_topics
 from services.shared.kafka_access import add_scram_user, grant, service_grants
+from services.sla_processor.app import changelog_topics
 from services.sla_processor.settings import ProcessorSettings
 
-kafka_app = typer.Typer(no_args_is_help=True, help="Users, grants and topics on a secured broker.")
+kafka_app = typer.Typer(no_args_is_help=True, help="Topics; users and grants on a secured broker.")
 
 KINDS = ("ingest", "processor", "api", "notifier", "partner")
 
@@ -44,7 +48,9 @@ def add_user(
 
 @kafka_app.command("create-topics")
 def create_topics() -> None:
-    """Create the public topics (as admin: services on a secured broker may not)."""
+    """Create the public topics and the processor's changelogs (of
+    NORMWACHT_PROCESSOR_APP_ID), partitioned as NORMWACHT_KAFKA_PARTITIONS, if missing."""
     settings = KafkaSettings()
-    ensure_topics(settings)
-    typer.echo(", ".join(settings.topic_specs()))
+    changelogs = changelog_topics(ProcessorSettings().app_id)
+    ensure_topics(settings, compacted=changelogs)
+    typer.echo(", ".join([*settings.topic_specs(), *changelogs]))

@@ -2,7 +2,8 @@
 
 Each test session starts its own broker (and database) in a temporary folder on
 free ports, so tests never collide with a running `make run`. Each test gets its
-own topic names, so tests never see each other's records.
+own topic names, so tests never see each other's records. The broker creates no topic by
+use (as deployed): a fixture creates them, as `normwacht kafka create-topics` would.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ import pytest
 from services.shared.kafka import KafkaSettings
 from tests.support.broker import running_broker
 from tests.support.postgres import running_postgres
-from tests.support.system import fresh_kafka
+from tests.support.system import create_topics, fresh_kafka
+
+
+@pytest.fixture(scope="session", autouse=True)
+def due_record_key() -> Iterator[None]:
+    """Every processor a test starts signs its due-records with one key, as a deployment's
+    workers do (inherited through the environment by the processes tests start)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NORMWACHT_PROCESSOR_DUE_RECORD_KEY", "test-" + "0" * 59)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +42,12 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
-    """Fresh topic names on the session's broker: a test sees only its own records."""
-    return fresh_kafka(kafka_bootstrap)
+    """Fresh topics on the session's broker, a test seeing only its own records: the public
+    ones created, as `normwacht kafka create-topics` does before the services start (a
+    processor's changelogs need its app id: `create_topics(kafka, app_id)`)."""
+    kafka = fresh_kafka(kafka_bootstrap)
+    create_topics(kafka)
+    return kafka
 
 
 @pytest.fixture

@@ -38,7 +38,6 @@ from services.ingest.settings import IngestSettings
 from services.ingest.webhooks import Webhooks, meta_router, zgw_router
 from services.shared import bindings
 from services.shared.bindings import UNSUPPORTED, Mode, from_http, http_mode
-from services.shared.kafka import ensure_topics
 from services.shared.metrics import service_registry
 from services.shared.partners import Partner
 from services.shared.partners import connect as connect_partners
@@ -153,7 +152,6 @@ def create_app(
             engine.dispose()
             raise
         app.state.access = access
-        await asyncio.to_thread(ensure_topics, kafka)
         app.state.publisher = publisher or EventPublisher(
             kafka.bootstrap, kafka.events_topic, **kafka.aiokafka_options()
         )

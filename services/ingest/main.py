@@ -7,6 +7,7 @@ import uvicorn
 from services.ingest.access import Access, NoWritePartner
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
+from services.shared.kafka import require_topics
 from services.shared.logging import configure_logging
 from services.shared.partners import connect
 
@@ -23,4 +24,8 @@ def run(settings: IngestSettings | None = None) -> None:
         raise SystemExit(f"normwacht ingest: {error}") from None
     finally:
         engine.dispose()
+    # It writes the events only. Their partition count matters to the processor, but a
+    # mismatch means a deployment configured two ways: refused here too.
+    kafka = settings.kafka
+    require_topics("ingest", kafka, {kafka.events_topic: kafka.partitions})
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")

@@ -4,6 +4,11 @@ Records are keyed by the case id (`subject`) as UTF-8 bytes and placed by the
 client's default murmur2 partitioner (the same in aiokafka, kafka-python and the
 Java client), so one case always lands in one partition, in order, whichever
 service wrote it.
+
+Topics are made in a deployment step, not by use: an admin runs `normwacht kafka
+create-topics` (`ensure_topics`), the broker does not create a topic someone merely
+names, and each service only checks at start that the topics it needs are there,
+partitioned as it needs (`check_topics`), and refuses to start otherwise.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +27,13 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.helpers import create_ssl_context
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
-from kafka.errors import AuthorizationError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -134,26 +146,16 @@ class KafkaSettings(BaseSettings):
 def ensure_topics(
     settings: KafkaSettings, compacted: Sequence[str] = (), timeout_s: float = 60.0
 ) -> None:
-    """Create the public topics (and `compacted` ones, partitioned alike) if missing, and
-    keep the dead-letter topic's retention at `dead_letter_retention_ms`.
+    """Create the public topics (and `compacted` ones, partitioned as the events) if
+    missing, and keep the dead-letter topic's retention at `dead_letter_retention_ms`.
 
-    Waits for the broker up to `timeout_s`. On a broker with ACLs a service's user may
-    not create or reconfigure topics: an operator does that with admin rights (by this
-    same function), and the service only logs what it could not do.
+    A deployment step, run with the right to create topics (on a broker with ACLs, as
+    the admin): `normwacht kafka create-topics`, which passes the processor's changelogs
+    as `compacted`. A topic that exists is left as it is, whatever its partition count;
+    the services' `check_topics` refuses one partitioned otherwise than they need.
+    Waits for the broker up to `timeout_s`.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=settings.bootstrap,
-                client_id="normwacht-admin",
-                **settings.kafka_python_options(),
-            )
-            break
-        except KafkaError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    admin = _admin_client(settings, "normwacht-admin", timeout_s)
     try:
         # Lists only the topics this user may describe (on a broker with ACLs).
         existing = set(admin.list_topics())
@@ -177,26 +179,128 @@ def ensure_topics(
             for name in compacted
             if name not in existing
         ]
-        created, refused = set(), set()
+        created = set()
         for topic in missing:
-            # One by one: a user may create its own topics but not the public ones.
-            # Another service may create one between our list and our create.
+            # One by one: someone else may create one between our list and our create.
+            # A refusal (a user without CREATE) is raised: the topics are not ready.
             try:
                 admin.create_topics([topic])
             except TopicAlreadyExistsError:
                 pass
-            except AuthorizationError as error:
-                refused.add(topic.name)
-                log.warning("topic_not_created", topic=topic.name, error=type(error).__name__)
             else:
                 created.add(topic.name)
                 log.info("topic_created", topic=topic.name)
-        # Made by someone else (before, or just now): its retention may differ. A user
-        # that may not even see it (ingest on a broker with ACLs) has nothing to check.
-        if settings.dead_letter_topic not in created | refused:
+        # Made by someone else (before, or just now): its retention may differ.
+        if settings.dead_letter_topic not in created:
             _keep_dead_letter_retention(admin, settings)
     finally:
         admin.close()
+
+
+class TopicsNotReady(RuntimeError):
+    """Topics a service needs are missing, or partitioned otherwise than it needs."""
+
+
+TOPICS_SETTLE_S = 3.0
+"""How long a missing topic is looked for again: one created a moment ago reaches the
+metadata of the broker asked a little after the controller made it."""
+
+
+def check_topics(
+    settings: KafkaSettings, needed: Mapping[str, int | None], timeout_s: float = 60.0
+) -> None:
+    """Raise `TopicsNotReady`, naming every problem, unless each topic of `needed` exists
+    with its partition count (None: any count).
+
+    Services do not create topics: a missing one would leave a consumer waiting and a
+    producer failing every write, and one partitioned otherwise breaks co-partitioning
+    (the processor writes each outcome to its event's partition number, and its tables'
+    changelogs must have the events' partitions). The describe needs only DESCRIBE on
+    each topic, which every grant that reads or writes it implies; a topic the user may
+    not describe is named as a problem too. Waits for the broker up to `timeout_s`.
+    """
+    admin = _admin_client(settings, "normwacht-topic-check", timeout_s)
+    try:
+        settle = time.monotonic() + TOPICS_SETTLE_S
+        while True:
+            problems = _topic_problems(admin.describe_topics(list(needed)), needed)
+            if not problems or time.monotonic() > settle:
+                break
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    if problems:
+        raise TopicsNotReady(_explain(settings, problems))
+
+
+def require_topics(service: str, settings: KafkaSettings, needed: Mapping[str, int | None]) -> None:
+    """`check_topics` at a command's start: refuse with a plain message and exit status 1."""
+    try:
+        check_topics(settings, needed)
+    except TopicsNotReady as error:
+        raise SystemExit(f"normwacht {service} refuses to start: {error}") from None
+
+
+@dataclass(frozen=True)
+class _TopicProblem:
+    topic: str
+    problem: str
+    partitions_differ: bool = False
+
+
+def _topic_problems(
+    described: Sequence[Mapping[str, Any]], needed: Mapping[str, int | None]
+) -> list[_TopicProblem]:
+    """What is wrong with each topic of `needed` that is not as needed."""
+    found = {topic["name"]: topic for topic in described}
+    problems = []
+    for name, partitions in needed.items():
+        topic = found.get(name, {"error_code": UnknownTopicOrPartitionError.errno})
+        code, count = topic["error_code"], len(topic.get("partitions") or ())
+        if code == UnknownTopicOrPartitionError.errno:
+            problems.append(_TopicProblem(name, "missing"))
+        elif code == TopicAuthorizationFailedError.errno:
+            # The broker says this of a missing topic too, to a user without DESCRIBE.
+            problems.append(_TopicProblem(name, "not allowed to describe it (or missing)"))
+        elif code:
+            problems.append(_TopicProblem(name, f"not described: {for_code(code).__name__}"))
+        elif partitions is not None and count != partitions:
+            problems.append(_TopicProblem(name, f"{count} partitions, needs {partitions}", True))
+    return problems
+
+
+def _explain(settings: KafkaSettings, problems: Sequence[_TopicProblem]) -> str:
+    lines = [f"topics on {settings.bootstrap} not as needed:"]
+    lines += [f"  {p.topic}: {p.problem}" for p in problems]
+    if not all(p.partitions_differ for p in problems):
+        lines.append(
+            "Create the topics before starting the services: `normwacht kafka create-topics` "
+            "(as the broker's admin on a secured broker), with the same NORMWACHT_KAFKA_* "
+            "topic settings and NORMWACHT_PROCESSOR_APP_ID."
+        )
+    if any(p.partitions_differ for p in problems):
+        lines.append(
+            "A topic that exists keeps its partition count (create-topics does not change "
+            f"it): NORMWACHT_KAFKA_PARTITIONS (here {settings.partitions}) must equal the "
+            "events topic's count, or the topic be made anew."
+        )
+    return "\n".join(lines)
+
+
+def _admin_client(settings: KafkaSettings, client_id: str, timeout_s: float) -> KafkaAdminClient:
+    """An admin client, once the broker answers (trying again for up to `timeout_s`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(
+                bootstrap_servers=settings.bootstrap,
+                client_id=client_id,
+                **settings.kafka_python_options(),
+            )
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _topic_configs(settings: KafkaSettings, name: str) -> dict[str, str]:

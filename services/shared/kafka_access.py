@@ -47,9 +47,10 @@ def service_grants(
 ) -> dict[str, list[Grant]]:
     """The grants of each service's user, and of a partner writing to Kafka directly.
 
-    WRITE implies DESCRIBE, and READ on a group lets its member commit; since Kafka 3.0
-    WRITE on a topic also lets an idempotent producer (ingest's) get its producer id
-    (KIP-679), so no one needs IDEMPOTENT_WRITE on the cluster.
+    WRITE and READ imply DESCRIBE (all `check_topics` needs at a service's start), and
+    READ on a group lets its member commit; since Kafka 3.0 WRITE on a topic also lets an
+    idempotent producer (ingest's) get its producer id (KIP-679), so no one needs
+    IDEMPOTENT_WRITE on the cluster.
     """
     topic, group = ResourceType.TOPIC, ResourceType.GROUP
     return {
@@ -58,11 +59,11 @@ def service_grants(
             # It reads the events and writes its own due-records into them.
             Grant(topic, kafka.events_topic, (Op.READ, Op.WRITE)),
             Grant(topic, kafka.outcomes_topic, (Op.WRITE,)),
-            # DESCRIBE_CONFIGS: ensure_topics checks the dead letters' retention at start.
-            Grant(topic, kafka.dead_letter_topic, (Op.WRITE, Op.DESCRIBE_CONFIGS)),
+            Grant(topic, kafka.dead_letter_topic, (Op.WRITE,)),
             Grant(group, processor_app_id, (Op.READ,)),
-            # faust's own topics: the tables' changelogs and its leader topic, all named
-            # `<app id>-...`, which it creates, writes and reads back.
+            # faust's own topics: the tables' changelogs (made by the admin beforehand,
+            # declared again by faust) and its leader topic, all named `<app id>-...`,
+            # which it creates, writes and reads back.
             Grant(
                 topic,
                 f"{processor_app_id}-",

@@ -1,7 +1,12 @@
-"""Start one processor worker: `normwacht processor`."""
+"""Start one processor worker: `normwacht processor`.
+
+It refuses to start on an invalid catalogue, and unless its topics are there as it needs
+them (`needed_topics`); it creates none: `normwacht kafka create-topics` does, beforehand.
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any
@@ -10,9 +15,15 @@ import faust
 
 from normwacht.catalogue_file import CatalogueError
 from normwacht.catalogue_file import load as load_catalogue
-from services.shared.kafka import ensure_topics
+from services.shared.kafka import require_topics
 from services.shared.logging import configure_logging
-from services.sla_processor.app import changelog_topics, create_app
+from services.sla_processor.app import (
+    NoDueRecordKey,
+    changelog_topics,
+    create_app,
+    due_record_key,
+)
+from services.sla_processor.faust_compat import FaustIncompatible, check_internals
 from services.sla_processor.settings import ProcessorSettings
 
 
@@ -24,6 +35,24 @@ class _Worker(faust.Worker):
         logger.setLevel(level)
 
 
+def needed_topics(settings: ProcessorSettings) -> dict[str, int | None]:
+    """The topics the processor works on, with the partitions each must have (None: any).
+
+    Outcomes are written to their event's partition number and each table's changelog
+    partition holds the state of the events partition of that number, so both have the
+    events' count. The changelogs must exist before faust starts too: a record processed
+    before the consumer's metadata listed a changelog made by faust itself crashed the
+    agent (PartitionsMismatch: "changelog topic has 0 partitions"), seen on a fresh broker.
+    """
+    kafka = settings.kafka
+    return {
+        kafka.events_topic: kafka.partitions,
+        kafka.outcomes_topic: kafka.partitions,
+        kafka.dead_letter_topic: None,
+        **dict.fromkeys(changelog_topics(settings.app_id), kafka.partitions),
+    }
+
+
 def run(settings: ProcessorSettings | None = None) -> None:
     settings = settings or ProcessorSettings()
     configure_logging(settings.log_level)
@@ -33,11 +62,19 @@ def run(settings: ProcessorSettings | None = None) -> None:
         # Refuse to start: a processor on a wrong catalogue publishes wrong outcomes.
         sys.stderr.write(f"invalid norm catalogue:\n{error}\n")
         raise SystemExit(2) from None
-    # The changelogs too, before faust starts: faust creates them itself, but a record
-    # processed before its consumer's metadata lists their partitions crashed the agent
-    # (PartitionsMismatch: "changelog topic has 0 partitions"), seen on a fresh broker.
-    ensure_topics(settings.kafka, compacted=changelog_topics(settings.app_id))
+    try:
+        check_internals()
+        due_record_key(settings)
+    except (FaustIncompatible, NoDueRecordKey) as error:
+        sys.stderr.write(f"normwacht processor refuses to start: {error}\n")
+        raise SystemExit(2) from None
+    require_topics("processor", settings.kafka, needed_topics(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, catalogue)
+    # What start-up made (modules, catalogue, calendars) stays for good: the collector
+    # need not walk it again, and it collects young objects less often (measured on the
+    # record handler alone, in-process: 15-20 % more records a second).
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     worker: Any = _Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.broker import free_ports
 from tests.support.services import running_service
-from tests.support.system import System, fresh_kafka, services_env
+from tests.support.system import System, create_topics, fresh_kafka, services_env
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +18,7 @@ def system(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     # Taken together, so that the three differ.
     ports = dict(zip(("ingest", "processor", "api"), free_ports(3), strict=True))
     env = services_env(kafka, tmp_path, ports)
+    create_topics(kafka, env["NORMWACHT_PROCESSOR_APP_ID"])
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with (
         running_service("processor", env, urls["processor"] + "/healthz", tmp_path),

@@ -39,7 +39,7 @@ from tests.support.services import running_service
 from tests.support.sources import FIXTURES, PERSONAL
 from tests.support.sources import KEY as SOURCE_KEY
 from tests.support.stored import database_values, files, found, kafka_records, rocksdb_entries
-from tests.support.system import TOKEN, fresh_kafka, services_env
+from tests.support.system import TOKEN, create_topics, fresh_kafka, services_env
 from tests.support.vendors import (
     APP_SECRET,
     CONTACTED,
@@ -183,6 +183,7 @@ def test_no_personal_value_of_any_adapter_is_kept_anywhere(
         ),
         "NORMWACHT_ZGW_MUNICIPALITIES": json.dumps({"001234511": "uitgeest"}),
     }
+    create_topics(kafka, env["NORMWACHT_PROCESSOR_APP_ID"])
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     adapters = tmp_path / "adapters"
     adapters.mkdir()

@@ -28,7 +28,7 @@ from tests.support.monitoring import (
 )
 from tests.support.receivers import Mailbox, Webhook, running_smtp, running_webhook
 from tests.support.services import eventually, running_service
-from tests.support.system import TOKEN, System, fresh_kafka, post, services_env
+from tests.support.system import TOKEN, System, create_topics, fresh_kafka, post, services_env
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +62,7 @@ def watched(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
                 "NORMWACHT_INGEST_SILENT_AFTER": f'{{"website": {SILENT_AFTER_S}}}',
                 "NORMWACHT_NOTIFIER_ALERTMANAGER_URL": alertmanager.url,
             }
+            create_topics(kafka, env["NORMWACHT_PROCESSOR_APP_ID"])
             targets = {
                 "normwacht-processor": f"127.0.0.1:{ports['processor']}",
                 "normwacht-ingest": f"127.0.0.1:{ports['ingest']}",

@@ -33,14 +33,14 @@ from normwacht.catalogue_file import load
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, apply, due
 from normwacht.core.events import Event, parse_event
-from services.shared.kafka import KafkaSettings, ensure_topics
+from services.shared.kafka import KafkaSettings
 from tests.support.broker import free_port
 from tests.support.events import as_record
 from tests.support.events import cloud_event as event_json
 from tests.support.kafka_io import produce
 from tests.support.scenario import NOTE_KINDS
 from tests.support.services import running_service
-from tests.support.system import fresh_kafka, kafka_env
+from tests.support.system import create_topics, fresh_kafka, kafka_env
 
 pytestmark = pytest.mark.integration
 
@@ -330,7 +330,8 @@ def run(
         expected.update(expected_states(case, catalogue, now))
 
     kafka = fresh_kafka(kafka_bootstrap, prefix="order")
-    ensure_topics(kafka)
+    app_id = f"normwacht-sla-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka, app_id)
     # The probe first (nothing of its partition before it), then the rest, mixed.
     produce(kafka.bootstrap, kafka.events_topic, [as_record(e) for e in cases[0].arrival])
     rest = interleaved(cases[1:], rng)
@@ -340,7 +341,7 @@ def run(
     port = free_port()
     env = {
         **kafka_env(kafka),
-        "NORMWACHT_PROCESSOR_APP_ID": f"normwacht-sla-{uuid.uuid4().hex[:8]}",
+        "NORMWACHT_PROCESSOR_APP_ID": app_id,
         "NORMWACHT_PROCESSOR_DATA_DIR": str(workdir / "state"),
         "NORMWACHT_PROCESSOR_WEB_PORT": str(port),
     }

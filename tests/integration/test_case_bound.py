@@ -18,12 +18,13 @@ import httpx
 import pytest
 
 from normwacht.core.engine import MAX_FACTS
-from services.shared.kafka import KafkaSettings, ensure_topics
+from services.shared.kafka import KafkaSettings
 from tests.integration.test_processor import processor_env
 from tests.support.broker import free_port
 from tests.support.events import ago, as_record, call_event
 from tests.support.kafka_io import produce, read_topic
 from tests.support.services import eventually, running_service
+from tests.support.system import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,9 @@ def a_full_case() -> list[dict[str, object]]:
 def test_a_full_case_refuses_new_events_and_still_decides_its_clocks(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
-    ensure_topics(kafka_settings)  # before the first record, which would create it unlike
+    port = free_port()
+    env = processor_env(kafka_settings, tmp_path / "state", port)
+    create_topics(kafka_settings, env["NORMWACHT_PROCESSOR_APP_ID"])
     events = a_full_case()
     assert len(events) == MAX_FACTS
     refused = [call_event(SUBJECT, "queued", ago(60), event_id=f"extra-{n}") for n in range(3)]
@@ -60,8 +63,6 @@ def test_a_full_case_refuses_new_events_and_still_decides_its_clocks(
         kafka_settings.events_topic,
         [as_record(e) for e in [*events, *refused, duplicate]],
     )
-    port = free_port()
-    env = processor_env(kafka_settings, tmp_path / "state", port)
     with running_service("processor", env, f"http://127.0.0.1:{port}/healthz", tmp_path):
         dead = read_topic(kafka_settings.bootstrap, kafka_settings.dead_letter_topic, expect=3)
         assert sorted(json.loads(d.value)["id"] for d in dead) == [e["id"] for e in refused]

@@ -65,7 +65,7 @@ def pipeline(broker: SecureBroker, tmp_path_factory: pytest.TempPathFactory) -> 
     running as its user."""
     topics = fresh_kafka(broker.bootstrap)
     app_id = f"normwacht-sla-{uuid.uuid4().hex[:8]}"
-    ensure_topics(broker.admin(topics))
+    ensure_topics(broker.admin(topics), compacted=changelog_topics(app_id))
     users = {}
     grants = service_grants(topics, processor_app_id=app_id, api_group=API_GROUP)
     for service, service_grant in grants.items():

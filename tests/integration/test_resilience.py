@@ -28,13 +28,13 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from services.shared.kafka import KafkaSettings, ensure_topics
+from services.shared.kafka import KafkaSettings
 from tests.support.broker import free_port
 from tests.support.events import as_record
 from tests.support.kafka_io import produce
 from tests.support.scenario import NOTE_KINDS, an_hour_ago, calls, outcome_map
 from tests.support.services import eventually, running_service
-from tests.support.system import fresh_kafka, kafka_env
+from tests.support.system import create_topics, fresh_kafka, kafka_env
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +49,9 @@ class Topics:
 
 def fresh_topics(bootstrap: str) -> Topics:
     kafka = fresh_kafka(bootstrap, prefix="r")
-    ensure_topics(kafka)
-    return Topics(kafka, f"normwacht-{kafka.events_topic.split('.')[0]}")
+    app_id = f"normwacht-{kafka.events_topic.split('.')[0]}"
+    create_topics(kafka, app_id)
+    return Topics(kafka, app_id)
 
 
 def processor(
@@ -272,7 +273,7 @@ def test_a_replay_from_the_start_gives_the_outcomes_of_the_live_run(
         update={"outcomes_topic": topics.kafka.outcomes_topic + ".replay"}
     )
     replay_topics = Topics(replay_kafka, topics.app_id + "-replay")
-    ensure_topics(replay_topics.kafka)
+    create_topics(replay_topics.kafka, replay_topics.app_id)
     replayed = Outcomes(replay_topics.kafka)
     with processor(replay_topics, tmp_path, "replay"):
         replayed.settle(at_least=decisions(outcome_map(live.values)))

@@ -36,7 +36,7 @@ from tests.support.broker import free_port
 from tests.support.kafka_io import read_topic
 from tests.support.services import eventually, running_service
 from tests.support.sources import FIXTURES, KEY, personal_values_in
-from tests.support.system import TOKEN, fresh_kafka, kafka_env
+from tests.support.system import TOKEN, create_topics, fresh_kafka, kafka_env
 from tests.support.vendors import Open311Server
 
 pytestmark = pytest.mark.integration
@@ -87,6 +87,7 @@ def ingest(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         "NORMWACHT_INGEST_PORT": str(port),
         "NORMWACHT_INGEST_DATA_DIR": str(workdir / "ingest"),
     }
+    create_topics(kafka)
     url = f"http://127.0.0.1:{port}"
     with running_service("ingest", env, f"{url}/healthz", workdir):
         yield Ingest(url, kafka)

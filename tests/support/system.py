@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from services.shared.kafka import KafkaSettings
+from services.shared.kafka import KafkaSettings, ensure_topics
+from services.sla_processor.app import changelog_topics
 
 TOKEN = "normwacht-dev-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -52,6 +53,12 @@ def fresh_kafka(bootstrap: str, prefix: str = "t", partitions: int = 3) -> Kafka
         dead_letter_topic=f"{run}.events.dlq",
         partitions=partitions,
     )
+
+
+def create_topics(kafka: KafkaSettings, processor_app_id: str | None = None) -> None:
+    """What `normwacht kafka create-topics` does before the services start (they create
+    none): the public topics and, for a processor of this app id, its tables' changelogs."""
+    ensure_topics(kafka, compacted=changelog_topics(processor_app_id) if processor_app_id else ())
 
 
 def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
