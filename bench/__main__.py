@@ -286,14 +286,27 @@ def breach_latency(
     background_rate: int = 200,
     runs: int = 3,
     workers: int = typer.Option(1, help="Processor workers sharing the partitions"),
+    relative_load: float = typer.Option(
+        0.0,
+        help="If set (e.g. 0.5): measure the processor's capacity first in the same run "
+        "(--capacity-events through it), and use this share of it as the background rate",
+    ),
+    capacity_events: int = 100_000,
 ) -> None:
     """Time from each deadline to its breach on the outcomes topic, with background load."""
     results = []
     for run in range(runs):
         with broker_stack() as stack, ExitStack() as services:
+            figures: dict[str, Any] = {}
+            if relative_load:
+                asyncio.run(_fill(stack.kafka, capacity_events))
             processors = start_workers(stack, services, workers)
+            if relative_load:
+                capacity = _processing_rate(processors, capacity_events)
+                background_rate = round(relative_load * capacity)
+                figures |= {"capacity_eps": capacity, "background_rate": background_rate}
             ingest, _ = start(stack, services, "ingest")
-            figures = asyncio.run(
+            figures |= asyncio.run(
                 _measure_breaches(stack, ingest, calls, spread_s, background_rate)
             )
             figures["processor_histogram_count"] = workers_sum(
@@ -305,13 +318,15 @@ def breach_latency(
     typer.echo(
         f"median of {runs} runs: p50 {summary['publish_p50_s']:.3f} s, "
         f"p99 {summary['publish_p99_s']:.3f} s, max {summary['publish_max_s']:.3f} s "
-        f"over {calls} breaches with {background_rate} events/s background, {workers} worker(s)"
+        f"over {calls} breaches with {summary.get('background_rate', background_rate):.0f} "
+        f"events/s background, {workers} worker(s)"
     )
     save(
         "breach-latency",
         {
             "calls": calls,
             "background_rate": background_rate,
+            "relative_load": relative_load,
             "workers": workers,
             "runs": results,
             "median": summary,
@@ -468,6 +483,22 @@ async def _bare_read(kafka: KafkaSettings, events: int) -> float:
     return events / (time.perf_counter() - started)
 
 
+def _processing_rate(processors: list[tuple[str, Service]], events: int) -> float:
+    """Events per second the workers apply until they have applied `events`, from the
+    first one counted to the last (a scrape of one counter every 0.2 s)."""
+    first_seen = first_count = None
+    while True:
+        count = workers_sum(processors, "normwacht_processor_events_total")
+        if count and first_seen is None:
+            first_seen, first_count = time.perf_counter(), count
+        if count >= events:
+            break
+        time.sleep(0.2)
+    assert first_seen is not None
+    assert first_count is not None
+    return (events - first_count) / (time.perf_counter() - first_seen)
+
+
 FLOOR_MODES = ("count", "table", "table+send")
 
 
@@ -541,17 +572,7 @@ def throughput(
                 services.enter_context(
                     py_spy(processors[0][1].pid, RESULTS / f"throughput-profile-{run + 1}.txt")
                 )
-            first_seen = first_count = None
-            while True:
-                count = workers_sum(processors, "normwacht_processor_events_total")
-                if count and first_seen is None:
-                    first_seen, first_count = time.perf_counter(), count
-                if count >= events:
-                    break
-                time.sleep(0.5)  # a scrape costs the processor CPU: not too often
-            assert first_seen is not None
-            assert first_count is not None
-            rate = (events - first_count) / (time.perf_counter() - first_seen)
+            rate = _processing_rate(processors, events)
             figures = {
                 "bare_consumer_eps": bare,
                 "processor_eps": rate,
