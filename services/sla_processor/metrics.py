@@ -197,6 +197,11 @@ class CatalogueFacts(Collector):
         self._catalogue = catalogue
         self._now = now
 
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Names without samples, so that a scrape of `?name[]=...` finds this collector.
+        yield GaugeMetricFamily("normwacht_sla_objective_ratio", "", labels=("norm",))
+        yield GaugeMetricFamily("normwacht_office_open", "", labels=("municipality",))
+
     def collect(self) -> Iterable[GaugeMetricFamily]:
         catalogue = self._catalogue
         objectives = GaugeMetricFamily(
@@ -229,6 +234,11 @@ class OpenClocks(Collector):
         self._index = index
         # Every norm and municipality, zeros included, so a dashboard sees them all.
         self._labels = [(n, m.value) for n in sorted(norms) for m in Municipality]
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Names without samples, so that a scrape of `?name[]=...` finds this collector.
+        for name in ("normwacht_sla_open_timers", "normwacht_sla_at_risk_timers"):
+            yield GaugeMetricFamily(name, "", labels=("norm", "municipality"))
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         for name, help_text, counts in (

@@ -19,7 +19,8 @@ from normwacht.core.catalogue import Catalogue
 from normwacht.core.events import parse_event
 from services.ingest.activity import SourceActivity
 from services.ingest.settings import SILENT_AFTER, IngestSettings
-from services.sla_processor.metrics import CatalogueFacts
+from services.sla_processor.deadlines import DeadlineIndex, IndexEntry
+from services.sla_processor.metrics import CatalogueFacts, OpenClocks, ProcessorMetrics
 from tests.support.events import call_event, cloud_event
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -128,3 +129,19 @@ def test_sources_are_kept_across_a_restart_and_forgotten_after_a_long_silence(
     now[0] += 86401  # a day and a second of silence: a retired source, not a silent one
     assert ("normwacht_ingest_silence_seconds", phone) not in samples(after)
     assert after.snapshot() == []
+
+
+def test_a_scrape_of_chosen_names_finds_the_collected_families(catalogue: Catalogue) -> None:
+    """`/metrics?name[]=...` (restricted_registry) finds only collectors that describe
+    their names; the benchmarks poll the open clocks that way."""
+    metrics = ProcessorMetrics(CollectorRegistry())
+    index = DeadlineIndex()
+    index.track("CASE-1", 0, "bergen", IndexEntry((("phone.answer", False, 2),), None))
+    metrics.registry.register(OpenClocks(index, catalogue.norms))
+    metrics.registry.register(CatalogueFacts(catalogue))
+    chosen = metrics.registry.restricted_registry(
+        ["normwacht_sla_open_timers", "normwacht_office_open"]
+    )
+    families = {family.name: family for family in chosen.collect()}
+    assert set(families) == {"normwacht_sla_open_timers", "normwacht_office_open"}
+    assert sum(sample.value for sample in families["normwacht_sla_open_timers"].samples) == 2
