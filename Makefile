@@ -73,10 +73,11 @@ bench: install ## Run the benchmarks of docs/BENCHMARKS.md (2 hours or more)
 	$(VENV)/bin/python -m bench deadlines --lines 10000 --runs 5
 	$(VENV)/bin/python -m bench apply-cost
 	$(VENV)/bin/python -m bench throughput --events 30000 --runs 3
-	$(VENV)/bin/python -m bench throughput --events 30000 --runs 2 --floors
+	$(VENV)/bin/python -m bench throughput --events 100000 --runs 3 --floors
 	$(VENV)/bin/python -m bench throughput --events 30000 --runs 3 --workers 2
 	$(VENV)/bin/python -m bench breach-latency --background-rate 200 --runs 3
 	$(VENV)/bin/python -m bench breach-latency --background-rate 500 --runs 3
+	$(VENV)/bin/python -m bench breach-latency --relative-load 0.5 --capacity-events 100000 --runs 3
 	$(VENV)/bin/python -m bench breach-latency --background-rate 2000 --runs 3
 	$(VENV)/bin/python -m bench breach-latency --background-rate 2000 --runs 3 --workers 2
 	$(VENV)/bin/python -m bench notify-latency --breaches 200 --background-rate 100 --runs 3

@@ -45,7 +45,6 @@ __all__ = [
     "FaustIncompatible",
     "check_internals",
     "commit_only_after_changelog_is_written",
-    "committed_offset",
     "conductor_runs_inline_when_it_can",
     "create_event_resolves_the_event_class_once",
     "make_per_record_path_cheap",
@@ -78,8 +77,6 @@ INTERNALS: Final = (
     ("faust.transport.drivers.aiokafka.Consumer", "seek_to_committed"),
     ("faust.transport.drivers.aiokafka.Consumer", "_thread"),
     ("faust.transport.drivers.aiokafka.AIOKafkaConsumerThread", "seek_to_beginning"),
-    # committed_offset
-    ("faust.transport.drivers.aiokafka.Consumer", "_committed_offset"),
     # conductor_runs_inline_when_it_can
     ("faust.App", "consumer"),
     ("faust.transport.drivers.aiokafka.Consumer", "_drain_messages"),
@@ -294,18 +291,6 @@ def uncommitted_partitions_start_from_the_beginning(consumer: Any, topic: str) -
         return committed
 
     consumer.seek_to_committed = seek_to_committed_or_start
-
-
-def committed_offset(consumer: Any, topic: str, partition: int) -> int | None:
-    """The offset faust last committed for the partition (the next record to read), if known.
-
-    Read from faust's own bookkeeping (`Consumer._committed_offset`, updated after each
-    commit): records before it will not be read again, so what is kept only to redo
-    them after a crash can go. A faust upgrade must re-check the attribute, as the
-    repairs above.
-    """
-    committed: int | None = consumer._committed_offset.get(TP(topic, partition))
-    return committed
 
 
 # --- the per-record path --------------------------------------------------------------
