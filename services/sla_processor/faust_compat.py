@@ -338,13 +338,19 @@ def write_staged_state_before_commit(
     async def flush_with_state() -> None:
         async with writing:
             batch = staged.take()
-            await flush()
-            for step in batch:
-                if not step:
-                    continue
-                for write in step:
-                    _write(tables[write.table], write)
+            try:
                 await flush()
+                for step in batch:
+                    if not step:
+                        continue
+                    for write in step:
+                        _write(tables[write.table], write)
+                    await flush()
+            except BaseException:
+                # No commit follows; the next batch carries these writes again, so a
+                # later commit never covers records whose state was not written.
+                staged.not_written(batch)
+                raise
             staged.written(batch)
 
     producer.flush = flush_with_state

@@ -77,6 +77,16 @@ class StagedState:
                 if self._writing.get((write.table, write.key)) is write:
                     del self._writing[(write.table, write.key)]
 
+    def not_written(self, writes: list[list[Write]]) -> None:
+        """Writing `writes` failed (the commit fails with it): they are pending again,
+        where nothing newer for their key is, and go with the next batch."""
+        for step in writes:
+            for write in step:
+                slot = (write.table, write.key)
+                if self._writing.get(slot) is write:
+                    del self._writing[slot]
+                    self._pending.setdefault(slot, write)
+
     def discard(self) -> None:
         """Drop what was not written (after a rebalance: those records are read again)."""
         self._pending.clear()

@@ -351,3 +351,28 @@ def test_staged_state_is_written_at_the_flush_in_its_order(
     assert happened == ["flush", "case_facts C-1/0", "flush", "cases C-1", "flush"]
     assert tables["cases"].data[b"C-1"] == b'{"offset":2}'
     assert staged.get("cases", "C-1") is None  # written: read from the tables from now on
+
+
+def test_staged_state_whose_write_failed_is_written_with_the_next_commit(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    calls = 0
+
+    async def flush() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the changelog records of the first step are not acknowledged
+            raise RuntimeError("broker gone")
+
+    tables = {"cases": app.Table("cases", default=None, key_type=bytes, value_type=bytes)}
+    setattr(tables["cases"], "send_changelog", lambda partition, key, value: None)  # noqa: B010
+    staged = StagedState(lambda table, key: None)
+    staged.put("cases", "C-1", {"offset": 1}, 0)
+    app.producer.flush = flush  # type: ignore[method-assign]
+    faust_compat.write_staged_state_before_commit(app, staged, tables)
+
+    with pytest.raises(RuntimeError, match="broker gone"):
+        loop.run_until_complete(app.producer.flush())
+    assert staged.pending() == 1
+    loop.run_until_complete(app.producer.flush())
+    assert staged.pending() == 0

@@ -287,3 +287,18 @@ def test_a_crash_at_any_record_loses_no_outcome_and_changes_none(catalogue: Cata
             assert seen.keys() == expected.keys(), (commit_at, crash_at)
             for outcome in published.outcomes:
                 assert outcome == expected[outcome["id"]], (commit_at, crash_at)
+
+
+def test_writes_that_failed_go_with_the_next_batch_unless_overtaken() -> None:
+    """A commit whose writes fail commits nothing; the next one must carry them, or it
+    would commit offsets past records whose state never reached the tables."""
+    tables: dict[tuple[str, str], Any] = {}
+    staged = StagedState(lambda table, key: tables.get((table, key)))
+    staged.put(CASES, "A", {"v": 1}, 0)
+    staged.put(CASES, "B", {"v": 1}, 0)
+    failed = staged.take()
+    staged.put(CASES, "B", {"v": 2}, 0)  # newer, staged while the batch was written
+    staged.not_written(failed)
+    assert staged.get(CASES, "A") == {"v": 1}
+    again = {(write.key, write.value["v"]) for step in staged.take() for write in step}
+    assert again == {("A", 1), ("B", 2)}
