@@ -21,7 +21,7 @@ outcomes are out: it moves the watermark and nothing else.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -155,11 +155,14 @@ class RecordHandler:
         for key, stored in marks:
             if stored is None:
                 continue
+            if not key.isdigit():  # faust's JSON key ('"4"'), as written before issue 12
+                raise StateFromAnEarlierVersion(f"watermarks key {key!r}")
             timestamp, offset = stored  # the mark, and the offset of the record it was after
             partition = int(key)
             restored[partition] = datetime.fromtimestamp(timestamp, UTC)
             self.marks.restore(partition, restored[partition], offset)
         wall = self.wall_clock() - self.marks.lateness
+        cases = _current(cases)
         rebuild_index(
             self.index, cases, self.rules, self.catalogue, self.partitions,
             lambda partition: restored.get(partition) or wall,
@@ -334,6 +337,29 @@ class RecordHandler:
         self.metrics.dead_letters.labels(reason).inc()
         log.warning("dead_lettered", reason=reason, detail=detail, topic=record.topic,
                     partition=record.partition, offset=record.offset)  # fmt: skip
+
+
+class StateFromAnEarlierVersion(RuntimeError):
+    """The tables hold state in the format before issue 12 (faust's JSON keys, heads with
+    an outbox and a journal), which this version does not read."""
+
+    def __init__(self, found: str) -> None:
+        super().__init__(
+            f"the processor's tables hold state written by an earlier version ({found}), "
+            "which this version does not read. Start it with a new "
+            "NORMWACHT_PROCESSOR_APP_ID (a new group and new changelogs, made by `normwacht "
+            "kafka create-topics`): it reads the events topic from its start and publishes "
+            "the same outcomes, with the same ids. On a development machine `make clean` "
+            "removes the old broker data and state (.run)."
+        )
+
+
+def _current(cases: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterator[tuple[str, Any]]:
+    """`cases`, refusing a head in the format before issue 12."""
+    for subject, stored in cases:
+        if stored is not None and ("outbox" in stored or "journal" in stored):
+            raise StateFromAnEarlierVersion(f"case {subject!r} with an outbox")
+        yield subject, stored
 
 
 def stored_case(

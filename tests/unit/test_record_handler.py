@@ -20,7 +20,13 @@ from prometheus_client import CollectorRegistry
 
 from normwacht.core.catalogue import Catalogue
 from services.sla_processor import due_records
-from services.sla_processor.handler import CASES, MARKS, Record, RecordHandler
+from services.sla_processor.handler import (
+    CASES,
+    MARKS,
+    Record,
+    RecordHandler,
+    StateFromAnEarlierVersion,
+)
 from services.sla_processor.metrics import ProcessorMetrics
 from services.sla_processor.state import FIRST, StagedState
 from tests.support.events import cloud_event
@@ -302,3 +308,17 @@ def test_writes_that_failed_go_with_the_next_batch_unless_overtaken() -> None:
     assert staged.get(CASES, "A") == {"v": 1}
     again = {(write.key, write.value["v"]) for step in staged.take() for write in step}
     assert again == {("A", 1), ("B", 2)}
+
+
+@pytest.mark.parametrize(
+    ("marks", "cases"),
+    [
+        ([('"4"', [1.0, 7])], []),  # faust's JSON key
+        ([], [("CALL-1", {"case": {}, "outbox": [], "journal": []})]),
+    ],
+)
+def test_state_in_the_format_before_issue_12_is_refused_with_the_way_out(
+    worker: Worker, marks: list[tuple[str, Any]], cases: list[tuple[str, Any]]
+) -> None:
+    with pytest.raises(StateFromAnEarlierVersion, match="NORMWACHT_PROCESSOR_APP_ID"):
+        worker.handler.restart(marks, cases)
