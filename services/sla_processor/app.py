@@ -41,8 +41,6 @@ from services.sla_processor.state import StagedState
 
 log = structlog.get_logger("normwacht.processor")
 
-DUE_RECORD_HEADER = due_records.HEADER
-
 
 def changelog_topics(app_id: str) -> list[str]:
     """The tables' changelog topics, named as faust names them."""
@@ -220,7 +218,7 @@ def create_app(
                     await events_topic.send(
                         key=subject.encode(),
                         value=value,
-                        headers=[(DUE_RECORD_HEADER, b"1")],
+                        headers=[(due_records.HEADER, b"1")],
                     )
                 except Exception as error:
                     log.warning("due_record_not_sent", error=str(error))

@@ -405,7 +405,9 @@ def rebuild_index(
         case = load(subject)
         if case is None:
             continue
-        partition = stored.get("partition", partition_of(subject, partitions))
+        partition = stored.get("partition")
+        if partition is None:
+            partition = partition_of(subject, partitions)
         step = view(case, mark_of(partition), catalogue)
         index.track(subject, partition, case.municipality, IndexEntry.of(step))
 

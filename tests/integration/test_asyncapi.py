@@ -27,7 +27,6 @@ from services.notifier.settings import NotifierSettings
 from services.shared.bindings import from_kafka_record, to_kafka_record
 from services.shared.kafka import KafkaSettings
 from services.sla_processor import due_records
-from services.sla_processor.app import DUE_RECORD_HEADER
 from services.sla_processor.metrics import DEAD_LETTER_REASONS
 from services.sla_processor.settings import ProcessorSettings
 
@@ -132,7 +131,7 @@ def test_keys_headers_and_groups_are_those_of_the_code(document: dict[str, Any])
     binary = components["messages"]["binaryEvent"]["headers"]["properties"]
     assert binary["ce_subject"]["pattern"] == subject["pattern"]
     assert binary["ce_municipality"]["enum"] == [m.value for m in Municipality]
-    assert components["messages"]["dueRecord"]["headers"]["required"] == [DUE_RECORD_HEADER]
+    assert components["messages"]["dueRecord"]["headers"]["required"] == [due_records.HEADER]
     value = due_records.write(b"key", "CALL-1", datetime(2026, 3, 2, tzinfo=UTC))
     assert sorted(json.loads(value)) == sorted(
         components["messages"]["dueRecord"]["payload"]["required"]
