@@ -29,6 +29,7 @@ from services.sla_processor import due_records
 from services.sla_processor.deadlines import rules_fingerprint
 from services.sla_processor.faust_compat import (
     commit_only_after_changelog_is_written,
+    fetches_wait_at_most,
     make_per_record_path_cheap,
     resume_clears_queues_only_after_a_suspension,
     uncommitted_partitions_start_from_the_beginning,
@@ -40,6 +41,10 @@ from services.sla_processor.settings import ProcessorSettings
 from services.sla_processor.state import StagedState
 
 log = structlog.get_logger("normwacht.processor")
+
+
+COMMIT_ON_THE_TIMER_ONLY = 2**31 - 1
+"""faust's `broker_commit_every` (records between commits) that is never reached."""
 
 
 def changelog_topics(app_id: str) -> list[str]:
@@ -88,6 +93,10 @@ def create_app(
         # measured +26 % events/s over 5 ms; a breach waits at most that much longer.
         producer_linger=0.05,
         broker_commit_interval=settings.commit_interval_s,
+        # Commit on that timer only. faust also commits every 10,000 records, inline in
+        # its fetch loop, so that no record reaches a stream until the commit's writes
+        # are acknowledged (measured: 0.25 s stalls at 1,500 events/s).
+        broker_commit_every=COMMIT_ON_THE_TIMER_ONLY,
         broker_session_timeout=settings.session_timeout_s,
         consumer_group_instance_id=settings.group_instance_id,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
@@ -104,6 +113,7 @@ def create_app(
     commit_only_after_changelog_is_written(app.producer)
     resume_clears_queues_only_after_a_suspension(app.flow_control)
     uncommitted_partitions_start_from_the_beginning(app.consumer, kafka.events_topic)
+    fetches_wait_at_most(app.consumer, settings.fetch_max_wait_s)
     events_topic = app.topic(kafka.events_topic, partitions=kafka.partitions)
     dead_letter_topic = app.topic(kafka.dead_letter_topic)
     # Values are the handler's JSON-able state, stored as orjson bytes.

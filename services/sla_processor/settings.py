@@ -40,6 +40,13 @@ class ProcessorSettings(BaseSettings):
         description="How often processed offsets are committed: after a crash, at most "
         "this much work is read again (faust's default).",
     )
+    fetch_max_wait_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=1.5,
+        description="How long the broker may hold a fetch for want of new records. It "
+        "bounds how long a record can wait unseen behind others (faust_compat.py).",
+    )
     allowed_lateness_s: float = Field(
         default=0.0,
         ge=0,

@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from services.shared.kafka import KafkaSettings
+from services.sla_processor import due_records
 from tests.support.events import ago, as_record, call_event
 from tests.support.kafka_io import produce, read_topic
 from tests.support.services import eventually
@@ -88,6 +90,38 @@ def test_phone_answer_outcomes_and_dead_letters(
     assert f"normwacht_sla_excluded_total{{{labels}}} 1.0" in metrics
     assert 'normwacht_processor_dead_letters_total{reason="invalid_event"} 1.0' in metrics
     assert 'normwacht_sla_open_timers{municipality="bergen",norm="phone.answer"} 0.0' in metrics
+
+
+def test_due_records_not_written_by_the_processor_are_dead_lettered(
+    processor: str, kafka_settings: KafkaSettings
+) -> None:
+    """Anyone who may write the events topic can set the due-record header: the processor
+    acts on its own due-records only, parks the others with the reason, and carries on."""
+    bootstrap, events = kafka_settings.bootstrap, kafka_settings.events_topic
+    subject = "FORGED"
+    produce(bootstrap, events, [as_record(call_event(subject, "queued", ago(2)))])
+    key = os.environ["NORMWACHT_PROCESSOR_DUE_RECORD_KEY"].encode()  # tests/conftest.py
+    in_an_hour = datetime.now(UTC) + timedelta(hours=1)
+    forged = [
+        b"{not json",
+        due_records.write(b"not the processor's key", subject, in_an_hour),
+        due_records.write(key, subject, in_an_hour),  # its key, but an hour ahead
+    ]
+    produce(bootstrap, events, [(subject.encode(), value) for value in forged],
+            headers=[(due_records.HEADER, b"1")])  # fmt: skip
+    produce(bootstrap, events, [as_record(call_event(subject, "answered", ago(1)))])
+
+    dead = read_topic(bootstrap, kafka_settings.dead_letter_topic, expect=3)
+    assert [(d.value, d.headers["normwacht-error"]) for d in dead] == [
+        (forged[0], b"invalid_due_record"),
+        (forged[1], b"unsigned_due_record"),
+        (forged[2], b"due_record_from_the_future"),
+    ]
+    # None moved the watermark an hour on: answered in time, the call is met, never breached.
+    assert outcome_kinds(kafka_settings, expect=2) == {subject: ["opened", "met"]}
+    metrics = httpx.get(f"{processor}/metrics").text
+    for reason in ("invalid_due_record", "unsigned_due_record", "due_record_from_the_future"):
+        assert f'normwacht_processor_dead_letters_total{{reason="{reason}"}} 1.0' in metrics
 
 
 def test_late_answer_dated_in_time_corrects_the_breach(

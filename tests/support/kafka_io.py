@@ -19,13 +19,19 @@ class Record:
 
 
 def produce(
-    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]], **security: Any
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes]],
+    *,
+    headers: Sequence[tuple[str, bytes]] = (),
+    **security: Any,
 ) -> None:
-    """`security`: KafkaSettings.kafka_python_options(), for a broker with TLS or SASL."""
+    """`headers` go with every record; `security`: KafkaSettings.kafka_python_options(),
+    for a broker with TLS or SASL."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **security)
     try:
         for key, value in records:
-            producer.send(topic, key=key, value=value)
+            producer.send(topic, key=key, value=value, headers=list(headers))
         producer.flush()
     finally:
         producer.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 import faust._cython.streams as cython_streams
@@ -319,6 +319,28 @@ def test_a_commit_that_no_longer_flushes_first_refuses_to_start(
         check_internals()
 
 
+class Sent(NamedTuple):
+    """What aiokafka answers for a record acknowledged (its RecordMetadata's fields)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def _producer_send(app: faust.App, happened: list[str]) -> None:
+    """`app.producer.send` noting each record and acknowledging it at once."""
+    offsets: dict[str, int] = {}
+
+    async def send(topic: str, key: bytes, value: bytes, partition: int, *_: Any) -> Any:
+        happened.append(f"{topic.split('-')[-2]} {key.decode()}")  # app-<table>-changelog
+        offsets[topic] = offsets.get(topic, -1) + 1
+        acknowledged = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(Sent(topic, partition, offsets[topic]))
+        return acknowledged
+
+    app.producer.send = send  # type: ignore[method-assign,assignment]
+
+
 def test_staged_state_is_written_at_the_flush_in_its_order(
     app: faust.App, loop: asyncio.AbstractEventLoop
 ) -> None:
@@ -333,24 +355,25 @@ def test_staged_state_is_written_at_the_flush_in_its_order(
         name: app.Table(name, default=None, key_type=bytes, value_type=bytes)
         for name in ("cases", "case_facts")
     }
-
-    def sent_by(name: str) -> Any:
-        return lambda partition, key, value: happened.append(f"{name} {key.decode()}")
-
-    for name, table in tables.items():
-        setattr(table, "send_changelog", sent_by(name))  # noqa: B010 (an instance's method)
+    persisted: list[tuple[TP, int]] = []
+    store: Any = tables["cases"].data
+    store.set_persisted_offset = lambda tp, offset: persisted.append((tp, offset))
     staged = StagedState(lambda table, key: None)
     staged.put("cases", "C-1", {"offset": 1}, 0)
     staged.put("case_facts", "C-1/0", [1], 0)
     staged.put("cases", "C-1", {"offset": 2}, 0)  # the last value, once
+    staged.put("cases", "C-2", {"offset": 3}, 0)
+    _producer_send(app, happened)
     app.producer.flush = flush  # type: ignore[method-assign]
     faust_compat.write_staged_state_before_commit(app, staged, tables)
 
     loop.run_until_complete(app.producer.flush())
 
-    assert happened == ["flush", "case_facts C-1/0", "flush", "cases C-1", "flush"]
+    assert happened == ["flush", "case_facts C-1/0", "flush", "cases C-1", "cases C-2", "flush"]
     assert tables["cases"].data[b"C-1"] == b'{"offset":2}'
     assert staged.get("cases", "C-1") is None  # written: read from the tables from now on
+    # The store says how far into its changelog it holds: once, at its last offset.
+    assert persisted == [(TP("faust-compat-test-cases-changelog", 0), 1)]
 
 
 def test_staged_state_whose_write_failed_is_written_with_the_next_commit(
@@ -365,9 +388,9 @@ def test_staged_state_whose_write_failed_is_written_with_the_next_commit(
             raise RuntimeError("broker gone")
 
     tables = {"cases": app.Table("cases", default=None, key_type=bytes, value_type=bytes)}
-    setattr(tables["cases"], "send_changelog", lambda partition, key, value: None)  # noqa: B010
     staged = StagedState(lambda table, key: None)
     staged.put("cases", "C-1", {"offset": 1}, 0)
+    _producer_send(app, [])
     app.producer.flush = flush  # type: ignore[method-assign]
     faust_compat.write_staged_state_before_commit(app, staged, tables)
 
@@ -376,3 +399,17 @@ def test_staged_state_whose_write_failed_is_written_with_the_next_commit(
     assert staged.pending() == 1
     loop.run_until_complete(app.producer.flush())
     assert staged.pending() == 0
+
+
+def test_the_consumer_asks_the_broker_to_hold_a_fetch_no_longer_than_told(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    faust_compat.fetches_wait_at_most(app.consumer, 0.1)
+
+    async def fetch_wait_ms() -> int:  # aiokafka makes its consumer on a running loop
+        created = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
+        await created.stop()  # never started: closes its client
+        wait: int = created._fetch_max_wait_ms
+        return wait
+
+    assert loop.run_until_complete(fetch_wait_ms()) == 100  # faust's own: 1500
