@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
+import threading
 from typing import Any
 
 import faust
@@ -26,13 +28,41 @@ from services.sla_processor.app import (
 from services.sla_processor.faust_compat import FaustIncompatible, check_internals
 from services.sla_processor.settings import ProcessorSettings
 
+STOP_TIMED_OUT = 3
+"""The exit status of a worker that did not stop within its `stop_timeout_s`."""
+
 
 class _Worker(faust.Worker):
+    stop_timeout_s: float = 30.0
+
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
         # Measured: without this the root logger ended at DEBUG under faust's worker,
         # and formatting aiokafka's debug records cost ~5 % of the processor's CPU.
         logger.setLevel(level)
+
+    async def on_stop(self) -> None:
+        # Stopping commits and leaves the group through the broker, and faust waits for
+        # it without end: with the broker gone, SIGTERM never ended the worker (seen).
+        # Past the deadline it ends as a kill -9 would, which loses nothing: what it
+        # had not committed is read again by whoever takes its partitions.
+        _exit_after(self.stop_timeout_s)
+        await super().on_stop()
+
+
+def _exit_after(seconds: float) -> None:
+    def exit_now() -> None:
+        sys.stderr.write(
+            f"normwacht processor did not stop within {seconds:g} s (is the broker "
+            "reachable?); exiting without a last commit: its records are read again.\n"
+        )
+        sys.stderr.flush()
+        os._exit(STOP_TIMED_OUT)
+
+    # A thread, not the event loop: the loop may be what is stuck.
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def needed_topics(settings: ProcessorSettings) -> dict[str, int | None]:
@@ -77,4 +107,5 @@ def run(settings: ProcessorSettings | None = None) -> None:
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
     worker: Any = _Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.stop_timeout_s = settings.stop_timeout_s
     worker.execute_from_commandline()

@@ -47,6 +47,13 @@ class ProcessorSettings(BaseSettings):
         description="How long the broker may hold a fetch for want of new records. It "
         "bounds how long a record can wait unseen behind others (faust_compat.py).",
     )
+    stop_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a stopping worker may take to commit and leave its group "
+        "before it exits without (as after a kill -9: nothing is lost, its records are "
+        "read again).",
+    )
     allowed_lateness_s: float = Field(
         default=0.0,
         ge=0,

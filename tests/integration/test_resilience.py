@@ -16,6 +16,8 @@ import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -24,12 +26,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from services.shared.kafka import KafkaSettings
-from tests.support.broker import free_port
+from services.sla_processor.main import STOP_TIMED_OUT
+from tests.support.broker import free_port, running_broker
 from tests.support.events import as_record
 from tests.support.kafka_io import produce
 from tests.support.scenario import NOTE_KINDS, an_hour_ago, calls, outcome_map
@@ -313,3 +317,51 @@ def final_kinds(outcomes: dict[str, dict[str, Any]]) -> dict[tuple[str, str, int
         if key not in final or corrected:
             final[key] = (datetime.fromisoformat(o["decided_at"]), o["kind"])
     return {k: kind for k, (_, kind) in final.items()}
+
+
+def test_a_worker_told_to_stop_ends_even_when_its_broker_is_gone(tmp_path: Path) -> None:
+    """faust's stop waits on the broker (a last commit, leaving the group) for as long as
+    it takes; without a deadline, a SIGTERM after the broker had gone never ended it."""
+    port, log_path = free_port(), tmp_path / "processor.log"
+    with running_broker(tmp_path / "kafka") as bootstrap, log_path.open("wb") as log:
+        topics = fresh_topics(bootstrap)
+        env = {
+            **os.environ,
+            **kafka_env(topics.kafka),
+            "NORMWACHT_PROCESSOR_APP_ID": topics.app_id,
+            "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "state"),
+            "NORMWACHT_PROCESSOR_WEB_PORT": str(port),
+            "NORMWACHT_PROCESSOR_STOP_TIMEOUT_S": "5",
+            # Nothing committed before the stop: it has state and offsets to write.
+            "NORMWACHT_PROCESSOR_COMMIT_INTERVAL_S": "600",
+        }
+        worker = subprocess.Popen([sys.executable, "-m", "normwacht", "processor"], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        eventually(partial(_healthy, f"{url}/healthz"), timeout_s=90)
+        events = calls(20, an_hour_ago())
+        produce(bootstrap, topics.kafka.events_topic, [as_record(e) for e in events])
+        eventually(partial(_processed, f"{url}/metrics", len(events)), timeout_s=60)
+    # The broker is gone now.
+    try:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=120) == STOP_TIMED_OUT
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert "did not stop within 5 s" in log_path.read_text()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _processed(url: str, events: int) -> bool:
+    metrics = httpx.get(url, params={"name[]": "normwacht_processor_events_total"}).text
+    counts = [float(line.split()[-1]) for line in metrics.splitlines()
+              if line.startswith("normwacht_processor_events_total")]  # fmt: skip
+    return sum(counts) >= events
