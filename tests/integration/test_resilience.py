@@ -323,31 +323,32 @@ def test_a_worker_told_to_stop_ends_even_when_its_broker_is_gone(tmp_path: Path)
     """faust's stop waits on the broker (a last commit, leaving the group) for as long as
     it takes; without a deadline, a SIGTERM after the broker had gone never ended it."""
     port, log_path = free_port(), tmp_path / "processor.log"
-    with running_broker(tmp_path / "kafka") as bootstrap, log_path.open("wb") as log:
-        topics = fresh_topics(bootstrap)
-        env = {
-            **os.environ,
-            **kafka_env(topics.kafka),
-            "NORMWACHT_PROCESSOR_APP_ID": topics.app_id,
-            "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "state"),
-            "NORMWACHT_PROCESSOR_WEB_PORT": str(port),
-            "NORMWACHT_PROCESSOR_STOP_TIMEOUT_S": "5",
-            # Nothing committed before the stop: it has state and offsets to write.
-            "NORMWACHT_PROCESSOR_COMMIT_INTERVAL_S": "600",
-        }
-        worker = subprocess.Popen([sys.executable, "-m", "normwacht", "processor"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        eventually(partial(_healthy, f"{url}/healthz"), timeout_s=90)
-        events = calls(20, an_hour_ago())
-        produce(bootstrap, topics.kafka.events_topic, [as_record(e) for e in events])
-        eventually(partial(_processed, f"{url}/metrics", len(events)), timeout_s=60)
-    # The broker is gone now.
+    worker: subprocess.Popen[bytes] | None = None
     try:
+        with running_broker(tmp_path / "kafka") as bootstrap, log_path.open("wb") as log:
+            topics = fresh_topics(bootstrap)
+            env = {
+                **os.environ,
+                **kafka_env(topics.kafka),
+                "NORMWACHT_PROCESSOR_APP_ID": topics.app_id,
+                "NORMWACHT_PROCESSOR_DATA_DIR": str(tmp_path / "state"),
+                "NORMWACHT_PROCESSOR_WEB_PORT": str(port),
+                "NORMWACHT_PROCESSOR_STOP_TIMEOUT_S": "5",
+                # Nothing committed before the stop: it has state and offsets to write.
+                "NORMWACHT_PROCESSOR_COMMIT_INTERVAL_S": "600",
+            }
+            worker = subprocess.Popen([sys.executable, "-m", "normwacht", "processor"],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            url = f"http://127.0.0.1:{port}"
+            eventually(partial(_healthy, f"{url}/healthz"), timeout_s=90)
+            events = calls(20, an_hour_ago())
+            produce(bootstrap, topics.kafka.events_topic, [as_record(e) for e in events])
+            eventually(partial(_processed, f"{url}/metrics", len(events)), timeout_s=60)
+        # The broker is gone now.
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=120) == STOP_TIMED_OUT
     finally:
-        if worker.poll() is None:
+        if worker is not None and worker.poll() is None:
             worker.kill()
             worker.wait()
     assert "did not stop within 5 s" in log_path.read_text()
