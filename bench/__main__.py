@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench import engine_cost, ingest_load
 from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
+from services.sla_processor.due_records import HEADER
 from tests.support.broker import free_port, running_broker
 from tests.support.events import call_event, cloud_event
 from tests.support.monitoring import alertmanager_config, running_alertmanager
@@ -248,6 +249,8 @@ async def _measure_breaches(
     deadline_by_subject = {
         e["subject"]: datetime.fromisoformat(e["time"]).timestamp() + 20 for e in events
     }
+    deadlines = dict(deadline_by_subject)
+    breached_at: dict[str, float] = {}
     give_up = time.monotonic() + spread_s + 60
     while len(published) < calls and time.monotonic() < give_up:
         batches = await consumer.getmany(timeout_ms=200)
@@ -259,6 +262,7 @@ async def _measure_breaches(
                     # pop: a breach read twice (a redelivery) is counted once.
                     deadline = deadline_by_subject.pop(outcome["subject"])
                     published.append(record.timestamp / 1000 - deadline)
+                    breached_at[outcome["subject"]] = record.timestamp / 1000
                     received.append(arrived - deadline)
     stop.set()
     sent = await load if load else 0
@@ -268,6 +272,17 @@ async def _measure_breaches(
     # percentiles show an overloaded processor instead of the run failing.
     published += [math.inf] * missing
     received += [math.inf] * missing
+    written = await _due_records_written(stack.kafka, set(deadlines))
+    # Each breach's wait in two: until the due-record that decided it was written (the
+    # watermark reaching the deadline, the timer's tick), and from there to the breach
+    # (the due-record read back behind the records before it, and applied).
+    until_due: list[float] = []
+    due_to_breach: list[float] = []
+    for subject, breached in breached_at.items():
+        due = max((t for t in written.get(subject, ()) if t <= breached), default=None)
+        if due is not None:
+            until_due.append(due - deadlines[subject])
+            due_to_breach.append(breached - due)
     return {
         "breaches": calls - missing,
         "missing": missing,
@@ -276,7 +291,32 @@ async def _measure_breaches(
         "publish_p99_s": percentile(published, 0.99),
         "publish_max_s": max(published),
         "received_p99_s": percentile(received, 0.99),
+        "due_record_written_p99_s": percentile(until_due, 0.99) if until_due else math.nan,
+        "due_record_to_breach_p99_s": (
+            percentile(due_to_breach, 0.99) if due_to_breach else math.nan
+        ),
     }
+
+
+async def _due_records_written(kafka: KafkaSettings, subjects: set[str]) -> dict[str, list[float]]:
+    """When the processor wrote each due-record for `subjects` into the events topic."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    written: dict[str, list[float]] = {}
+    try:
+        partitions = [TopicPartition(kafka.events_topic, p) for p in range(kafka.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        end = await consumer.end_offsets(partitions)
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                for record in records:
+                    subject = (record.key or b"").decode()
+                    if subject in subjects and any(name == HEADER for name, _ in record.headers):
+                        written.setdefault(subject, []).append(record.timestamp / 1000)
+    finally:
+        await consumer.stop()
+    return written
 
 
 @app.command("breach-latency")
