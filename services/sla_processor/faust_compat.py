@@ -135,8 +135,19 @@ CALL_ORDERS: Final = (
         "_commit_offsets",
         ("await self.app.producer.flush()", "await self._commit("),
     ),
-    # fetches_wait_at_most: aiokafka keeps the wait it is given, and its fetcher reads it
-    # when the consumer starts.
+    # fetches_wait_at_most: faust makes the worker's consumer through the patched
+    # method, then starts it; aiokafka keeps the wait it is given, and its fetcher
+    # reads it when the consumer starts.
+    (
+        "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread",
+        "on_start",
+        ("self._consumer = self._create_consumer(", "await self._consumer.start()"),
+    ),
+    (
+        "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread",
+        "_create_consumer",
+        ("return self._create_worker_consumer(",),
+    ),
     (
         "aiokafka.consumer.consumer.AIOKafkaConsumer",
         "__init__",

@@ -52,12 +52,14 @@ class _Worker(faust.Worker):
 
 def _exit_after(seconds: float) -> None:
     def exit_now() -> None:
-        sys.stderr.write(
+        message = (
             f"normwacht processor did not stop within {seconds:g} s (is the broker "
             "reachable?); exiting without a last commit: its records are read again.\n"
         )
-        sys.stderr.flush()
-        os._exit(STOP_TIMED_OUT)
+        try:  # to the file descriptor: mode's worker replaces sys.stderr with a logger
+            os.write(2, message.encode())
+        finally:
+            os._exit(STOP_TIMED_OUT)
 
     # A thread, not the event loop: the loop may be what is stuck.
     timer = threading.Timer(seconds, exit_now)

@@ -42,7 +42,7 @@ class ProcessorSettings(BaseSettings):
     )
     fetch_max_wait_s: float = Field(
         default=0.1,
-        gt=0,
+        ge=0.01,  # less would have an idle worker fetch in a busy loop
         le=1.5,
         description="How long the broker may hold a fetch for want of new records. It "
         "bounds how long a record can wait unseen behind others (faust_compat.py).",

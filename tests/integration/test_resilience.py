@@ -362,7 +362,10 @@ def _healthy(url: str) -> bool:
 
 
 def _processed(url: str, events: int) -> bool:
-    metrics = httpx.get(url, params={"name[]": "normwacht_processor_events_total"}).text
+    try:
+        metrics = httpx.get(url, params={"name[]": "normwacht_processor_events_total"}).text
+    except httpx.HTTPError:
+        return False
     counts = [float(line.split()[-1]) for line in metrics.splitlines()
               if line.startswith("normwacht_processor_events_total")]  # fmt: skip
     return sum(counts) >= events

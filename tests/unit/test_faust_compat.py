@@ -327,78 +327,135 @@ class Sent(NamedTuple):
     offset: int
 
 
-def _producer_send(app: faust.App, happened: list[str]) -> None:
-    """`app.producer.send` noting each record and acknowledging it at once."""
-    offsets: dict[str, int] = {}
+class Broker:
+    """`app.producer`'s `send` and `flush` as aiokafka's behave: a send is acknowledged
+    (or fails, for a key in `refuse`) only when the producer is flushed."""
 
-    async def send(topic: str, key: bytes, value: bytes, partition: int, *_: Any) -> Any:
-        happened.append(f"{topic.split('-')[-2]} {key.decode()}")  # app-<table>-changelog
-        offsets[topic] = offsets.get(topic, -1) + 1
-        acknowledged = asyncio.get_running_loop().create_future()
-        acknowledged.set_result(Sent(topic, partition, offsets[topic]))
+    def __init__(self, app: faust.App, happened: list[str], refuse: frozenset[str] = frozenset()):
+        self.happened, self.refuse = happened, refuse
+        self.offsets: dict[tuple[str, int], int] = {}
+        self.unanswered: list[tuple[asyncio.Future[Sent], str, int, str]] = []
+        app.producer.send = self.send  # type: ignore[method-assign,assignment]
+        app.producer.flush = self.flush  # type: ignore[method-assign]
+
+    async def send(self, topic: str, key: bytes, value: bytes, partition: int, *_: Any) -> Any:
+        table = topic.split("-")[-2]  # <app id>-<table>-changelog
+        self.happened.append(f"{table} {key.decode()} p{partition}")
+        acknowledged: asyncio.Future[Sent] = asyncio.get_running_loop().create_future()
+        self.unanswered.append((acknowledged, topic, partition, key.decode()))
         return acknowledged
 
-    app.producer.send = send  # type: ignore[method-assign,assignment]
+    async def flush(self) -> None:
+        self.happened.append("flush")
+        for acknowledged, topic, partition, key in self.unanswered:
+            if key in self.refuse:
+                acknowledged.set_exception(RuntimeError(f"{key} not written"))
+                continue
+            offset = self.offsets[(topic, partition)] = self.offsets.get((topic, partition), -1) + 1
+            acknowledged.set_result(Sent(topic, partition, offset))
+        self.unanswered.clear()
+
+
+def _tables(app: faust.App, happened: list[str], *names: str) -> dict[str, Any]:
+    """Tables whose store notes each persisted offset it is told."""
+    tables = {n: app.Table(n, default=None, key_type=bytes, value_type=bytes) for n in names}
+    for name, table in tables.items():
+        store: Any = table.data
+
+        def persisted(tp: TP, offset: int, name: str = name) -> None:
+            happened.append(f"{name} persisted p{tp.partition} at {offset}")
+
+        store.set_persisted_offset = persisted
+    return tables
 
 
 def test_staged_state_is_written_at_the_flush_in_its_order(
     app: faust.App, loop: asyncio.AbstractEventLoop
 ) -> None:
     """Outcomes first (the flush as it was), then chunks and rows, then heads; each step
-    flushed before the next, into the store and the changelog."""
+    flushed before the next, into the store and the changelog; each store then told up
+    to which changelog offset of each partition it holds, once."""
     happened: list[str] = []
-
-    async def flush() -> None:
-        happened.append("flush")
-
-    tables = {
-        name: app.Table(name, default=None, key_type=bytes, value_type=bytes)
-        for name in ("cases", "case_facts")
-    }
-    persisted: list[tuple[TP, int]] = []
-    store: Any = tables["cases"].data
-    store.set_persisted_offset = lambda tp, offset: persisted.append((tp, offset))
+    Broker(app, happened)
+    tables = _tables(app, happened, "cases", "case_facts")
     staged = StagedState(lambda table, key: None)
     staged.put("cases", "C-1", {"offset": 1}, 0)
     staged.put("case_facts", "C-1/0", [1], 0)
     staged.put("cases", "C-1", {"offset": 2}, 0)  # the last value, once
-    staged.put("cases", "C-2", {"offset": 3}, 0)
-    _producer_send(app, happened)
-    app.producer.flush = flush  # type: ignore[method-assign]
+    staged.put("cases", "C-2", {"offset": 3}, 1)
+    staged.put("cases", "C-3", {"offset": 4}, 0)
     faust_compat.write_staged_state_before_commit(app, staged, tables)
 
     loop.run_until_complete(app.producer.flush())
 
-    assert happened == ["flush", "case_facts C-1/0", "flush", "cases C-1", "cases C-2", "flush"]
+    assert happened == [
+        "flush",
+        "case_facts C-1/0 p0",
+        "flush",
+        "case_facts persisted p0 at 0",
+        "cases C-1 p0",
+        "cases C-2 p1",
+        "cases C-3 p0",
+        "flush",
+        "cases persisted p0 at 1",
+        "cases persisted p1 at 0",
+    ]
     assert tables["cases"].data[b"C-1"] == b'{"offset":2}'
     assert staged.get("cases", "C-1") is None  # written: read from the tables from now on
-    # The store says how far into its changelog it holds: once, at its last offset.
-    assert persisted == [(TP("faust-compat-test-cases-changelog", 0), 1)]
 
 
 def test_staged_state_whose_write_failed_is_written_with_the_next_commit(
     app: faust.App, loop: asyncio.AbstractEventLoop
 ) -> None:
-    calls = 0
-
-    async def flush() -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # the changelog records of the first step are not acknowledged
-            raise RuntimeError("broker gone")
-
-    tables = {"cases": app.Table("cases", default=None, key_type=bytes, value_type=bytes)}
+    happened: list[str] = []
+    broker = Broker(app, happened, refuse=frozenset({"C-2"}))
+    tables = _tables(app, happened, "cases")
     staged = StagedState(lambda table, key: None)
     staged.put("cases", "C-1", {"offset": 1}, 0)
-    _producer_send(app, [])
-    app.producer.flush = flush  # type: ignore[method-assign]
+    staged.put("cases", "C-2", {"offset": 2}, 0)
     faust_compat.write_staged_state_before_commit(app, staged, tables)
 
-    with pytest.raises(RuntimeError, match="broker gone"):
+    with pytest.raises(RuntimeError, match="C-2 not written"):
         loop.run_until_complete(app.producer.flush())
-    assert staged.pending() == 1
+    # No commit follows, and the store claims nothing of a step not wholly written.
+    assert not [line for line in happened if "persisted" in line]
+    assert staged.pending() == 2
+
+    broker.refuse = frozenset()
     loop.run_until_complete(app.producer.flush())
     assert staged.pending() == 0
+    assert happened[-1] == "cases persisted p0 at 2"  # offset 0: C-1 in the failed step
+
+
+def test_a_long_step_lets_the_streams_run_between_its_writes(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    happened: list[str] = []
+    Broker(app, happened)
+    tables = _tables(app, happened, "cases")
+    staged = StagedState(lambda table, key: None)
+    writes = faust_compat.WRITES_BETWEEN_YIELDS * 2
+    for n in range(writes):
+        staged.put("cases", f"C-{n}", {"offset": n}, 0)
+    faust_compat.write_staged_state_before_commit(app, staged, tables)
+
+    async def flush_beside_a_stream() -> None:
+        async def stream() -> None:
+            while True:
+                happened.append("record")
+                await asyncio.sleep(0)
+
+        beside = asyncio.ensure_future(stream())
+        await asyncio.sleep(0)
+        await app.producer.flush()
+        beside.cancel()
+
+    loop.run_until_complete(flush_beside_a_stream())
+
+    sends = [n for n, line in enumerate(happened) if line.startswith("cases C-")]
+    records_between = [line for line in happened[sends[0] : sends[-1]] if line == "record"]
+    assert len(sends) == writes
+    assert len(records_between) >= 1  # the stream ran in the middle of the step
 
 
 def test_the_consumer_asks_the_broker_to_hold_a_fetch_no_longer_than_told(
