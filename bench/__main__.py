@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from bench import engine_cost, ingest_load
 from normwacht.catalogue_file import load
@@ -41,7 +41,7 @@ from tests.support.events import call_event, cloud_event
 from tests.support.monitoring import alertmanager_config, running_alertmanager
 from tests.support.receivers import Webhook, running_smtp, running_webhook
 from tests.support.scenario import NOTE_KINDS, calls
-from tests.support.services import Service, running_service
+from tests.support.services import Service, metric_sum, running_service
 from tests.support.system import create_topics, fresh_kafka, kafka_env
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
@@ -108,16 +108,6 @@ def start(
 def start_workers(stack: Stack, stack_exit: ExitStack, workers: int) -> list[tuple[str, Service]]:
     """Processor workers in one group: the partitions are shared out among them."""
     return [start(stack, stack_exit, "processor", worker) for worker in range(workers)]
-
-
-def metric_sum(metrics_url: str, *names: str) -> float:
-    """Every sample of these metrics added up, from one scrape of just them (a full page
-    costs the worker ~25 ms: polled twice a second it took 12 % of its time)."""
-    text = httpx.get(metrics_url, params={"name[]": list(names)}, timeout=5).text
-    prefixes = tuple(prefix for name in names for prefix in (name + "{", name + " "))
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefixes)
-    )
 
 
 def workers_sum(processors: list[tuple[str, Service]], *names: str) -> float:
@@ -298,24 +288,30 @@ async def _measure_breaches(
     }
 
 
-async def _due_records_written(kafka: KafkaSettings, subjects: set[str]) -> dict[str, list[float]]:
-    """When the processor wrote each due-record for `subjects` into the events topic."""
+async def _whole_topic(kafka: KafkaSettings, topic: str) -> AsyncIterator[ConsumerRecord[Any, Any]]:
+    """Every record of `topic`, from its start to its end when called."""
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
     await consumer.start()
-    written: dict[str, list[float]] = {}
     try:
-        partitions = [TopicPartition(kafka.events_topic, p) for p in range(kafka.partitions)]
+        partitions = [TopicPartition(topic, p) for p in range(kafka.partitions)]
         consumer.assign(partitions)
-        await consumer.seek_to_beginning()
-        end = await consumer.end_offsets(partitions)
-        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
                 for record in records:
-                    subject = (record.key or b"").decode()
-                    if subject in subjects and any(name == HEADER for name, _ in record.headers):
-                        written.setdefault(subject, []).append(record.timestamp / 1000)
+                    yield record
     finally:
         await consumer.stop()
+
+
+async def _due_records_written(kafka: KafkaSettings, subjects: set[str]) -> dict[str, list[float]]:
+    """When the processor wrote each due-record for `subjects` into the events topic."""
+    written: dict[str, list[float]] = {}
+    async for record in _whole_topic(kafka, kafka.events_topic):
+        subject = (record.key or b"").decode()
+        if subject in subjects and any(name == HEADER for name, _ in record.headers):
+            written.setdefault(subject, []).append(record.timestamp / 1000)
     return written
 
 
@@ -756,22 +752,11 @@ async def _fill_history(kafka: KafkaSettings, events: int) -> int:
 
 async def _decisions(kafka: KafkaSettings, topic: str) -> dict[str, int]:
     """Every outcome on `topic` but at-risk warnings (a live-only signal): id -> content hash."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
-    await consumer.start()
     decisions: dict[str, int] = {}
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(kafka.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
-            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                for record in records:
-                    outcome = json.loads(record.value)
-                    if outcome["kind"] not in NOTE_KINDS:
-                        decisions[outcome["id"]] = hash(record.value)
-    finally:
-        await consumer.stop()
+    async for record in _whole_topic(kafka, topic):
+        outcome = json.loads(record.value)
+        if outcome["kind"] not in NOTE_KINDS:
+            decisions[outcome["id"]] = hash(record.value)
     return decisions
 
 

@@ -252,21 +252,19 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
         if case is None:
             if subject is None or municipality is None:
                 raise ValueError("a new case from a bare fact needs subject and municipality")
-            case = Case(subject=subject, municipality=municipality)
+            # A new case: nothing to derive (so nothing to look at whole, as one read back).
+            case = Case(subject=subject, municipality=municipality, derived={})
     else:
         fact = Fact.of(event)
         if case is None:
-            case = Case(subject=event.subject, municipality=event.municipality.value)
+            case = Case(subject=event.subject, municipality=event.municipality.value,
+                        derived={})  # fmt: skip
     if fact.type == _PROBES:
         counted = _count_probe(case, fact)
         return _publish(counted, now, catalogue, changed=counted is not case)
     if fact.key in case.keys:
         return _publish(case, now, catalogue)
     index = _index(catalogue)
-    if not case.facts and case.derived is None:
-        # A new case: nothing to derive, so no need to look at it whole.
-        case = Case(case.subject, case.municipality, case.facts, case.keys, case.published,
-                    case.instances, case.now, case.probes, case.recent_probes, {})  # fmt: skip
     read_back = case.derived is None
     case = _warm(case, index)
     assert case.derived is not None
@@ -672,9 +670,9 @@ def _live(case: Case, now: datetime, index: _Index) -> list[Clock]:
     """The clocks a later fact or instant can still change, at `now`."""
     assert case.derived is not None
     live: list[Clock] = []
-    derived = case.derived.items()
+    derived = list(case.derived.items())
     if len(derived) > 1:  # in the catalogue's order, so outcomes come out in it
-        derived = sorted(derived, key=lambda item: index.position[item[0]])  # type: ignore[assignment]
+        derived.sort(key=lambda item: index.position[item[0]])
     for norm, state in derived:
         live.extend(run.at(norm, now) for run in state.runs)
     live.extend(_availability(case, now, index))

@@ -257,6 +257,9 @@ def commit_only_after_changelog_is_written(producer: Any) -> None:
     the case without them, and they would not be read again. Found by reading the
     code while chasing the loss above, not seen on its own. A failed write raises, so
     the commit does not happen and the records are read again.
+
+    The processor's own state no longer takes this path (`_write_step` sends and awaits
+    its changelog records itself); it stays for any faust table write or `send_soon`.
     """
     in_flight: set[asyncio.Future[Any]] = set()
     send_soon = producer.send_soon

@@ -37,7 +37,7 @@ from tests.support.broker import free_port, running_broker
 from tests.support.events import as_record
 from tests.support.kafka_io import produce
 from tests.support.scenario import NOTE_KINDS, an_hour_ago, calls, outcome_map
-from tests.support.services import eventually, running_service
+from tests.support.services import eventually, metric_sum, running_service, wait_healthy
 from tests.support.system import create_topics, fresh_kafka, kafka_env
 
 pytestmark = pytest.mark.integration
@@ -340,7 +340,7 @@ def test_a_worker_told_to_stop_ends_even_when_its_broker_is_gone(tmp_path: Path)
             worker = subprocess.Popen([sys.executable, "-m", "normwacht", "processor"],
                                       env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
             url = f"http://127.0.0.1:{port}"
-            eventually(partial(_healthy, f"{url}/healthz"), timeout_s=90)
+            wait_healthy(worker, f"{url}/healthz", log_path, timeout_s=90)
             events = calls(20, an_hour_ago())
             produce(bootstrap, topics.kafka.events_topic, [as_record(e) for e in events])
             eventually(partial(_processed, f"{url}/metrics", len(events)), timeout_s=60)
@@ -354,18 +354,8 @@ def test_a_worker_told_to_stop_ends_even_when_its_broker_is_gone(tmp_path: Path)
     assert "did not stop within 5 s" in log_path.read_text()
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _processed(url: str, events: int) -> bool:
     try:
-        metrics = httpx.get(url, params={"name[]": "normwacht_processor_events_total"}).text
+        return metric_sum(url, "normwacht_processor_events_total") >= events
     except httpx.HTTPError:
         return False
-    counts = [float(line.split()[-1]) for line in metrics.splitlines()
-              if line.startswith("normwacht_processor_events_total")]  # fmt: skip
-    return sum(counts) >= events
