@@ -338,7 +338,7 @@ def breach_latency(
                 asyncio.run(_fill(stack.kafka, capacity_events))
             processors = start_workers(stack, services, workers)
             if relative_load:
-                capacity = _processing_rate(processors, capacity_events)
+                capacity, _ = _processing_rate(processors, capacity_events)
                 background_rate = round(relative_load * capacity)
                 figures |= {"capacity_eps": capacity, "background_rate": background_rate}
             ingest, _ = start(stack, services, "ingest")
@@ -519,23 +519,29 @@ async def _bare_read(kafka: KafkaSettings, events: int) -> float:
     return events / (time.perf_counter() - started)
 
 
-def _processing_rate(processors: list[tuple[str, Service]], events: int) -> float:
+def _processing_rate(processors: list[tuple[str, Service]], events: int) -> tuple[float, float]:
     """Events per second the workers apply until they have applied `events`, from the
-    first one counted to the last (a scrape of one counter every 0.2 s)."""
-    first_seen = first_count = None
+    first one counted to the last (a scrape of one counter every 0.2 s), and the workers'
+    CPU microseconds per event over the same stretch: on this shared machine the CPU
+    cost varies less from run to run than the rate does."""
+    first_seen = first_count = first_cpu = None
     while True:
         count = workers_sum(processors, "normwacht_processor_events_total")
         if count and first_seen is None:
             first_seen, first_count = time.perf_counter(), count
+            first_cpu = sum(service.cpu_seconds() for _, service in processors)
         if count >= events:
             break
         time.sleep(0.2)
     assert first_seen is not None
     assert first_count is not None
-    return (events - first_count) / (time.perf_counter() - first_seen)
+    assert first_cpu is not None
+    cpu = sum(service.cpu_seconds() for _, service in processors) - first_cpu
+    applied = events - first_count
+    return applied / (time.perf_counter() - first_seen), cpu / applied * 1e6
 
 
-FLOOR_MODES = ("count", "table", "table+send")
+FLOOR_MODES = ("count", "send", "table", "table+send")
 
 
 def _faust_floor(stack: Stack, mode: str, events: int, patched: str = "0") -> float:
@@ -592,7 +598,7 @@ def throughput(
     workers: int = typer.Option(1, help="Processor workers sharing the partitions"),
     floors: bool = typer.Option(
         False,
-        help="Also run bare faust agents (count; + table write; + a send) on the topic, "
+        help="Also run bare faust agents (count; + a send; + a table write; + both) on the topic, "
         "as released and with services/sla_processor/faust_compat.py's patches",
     ),
 ) -> None:
@@ -608,10 +614,11 @@ def throughput(
                 services.enter_context(
                     py_spy(processors[0][1].pid, RESULTS / f"throughput-profile-{run + 1}.txt")
                 )
-            rate = _processing_rate(processors, events)
+            rate, cpu_us = _processing_rate(processors, events)
             figures = {
                 "bare_consumer_eps": bare,
                 "processor_eps": rate,
+                "processor_cpu_us_per_event": cpu_us,
                 "ratio": rate / bare,
                 "processor_rss_mib": max(service.rss_bytes() for _, service in processors) / 2**20,
             }

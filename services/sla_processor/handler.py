@@ -21,6 +21,7 @@ outcomes are out: it moves the watermark and nothing else.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -119,7 +120,9 @@ class RecordHandler:
         # The cases last used, decoded and with the engine's derivation cache, as the
         # state holds them (every write goes through `_keep`): an event for a case in
         # here costs the same however many facts it holds.
-        self._recent: dict[str, Loaded] = {}
+        # An OrderedDict: evicting the oldest is O(1); a dict's first key is found by
+        # scanning past the slots of keys deleted before it (measured 1-1.4 us more per use).
+        self._recent: OrderedDict[str, Loaded] = OrderedDict()
         self._persisted_marks: dict[int, float] = {}
 
     async def handle(self, record: Record) -> None:
@@ -249,9 +252,9 @@ class RecordHandler:
     # State
 
     def _load(self, subject: str) -> Loaded | None:
-        found = self._recent.pop(subject, None)
+        found = self._recent.get(subject)
         if found is not None:
-            self._recent[subject] = found  # the most recently used go last
+            self._recent.move_to_end(subject)  # the most recently used go last
             return found
         stored = self.state.get(CASES, subject)
         if stored is None:
@@ -267,10 +270,10 @@ class RecordHandler:
 
     def _keep(self, loaded: Loaded) -> None:
         subject = loaded.case.subject
-        self._recent.pop(subject, None)
         self._recent[subject] = loaded
+        self._recent.move_to_end(subject)
         if len(self._recent) > self._cached_cases:
-            del self._recent[next(iter(self._recent))]
+            self._recent.popitem(last=False)
 
     @staticmethod
     def _already_applied(loaded: Loaded, offset: int) -> bool:

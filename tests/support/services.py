@@ -34,6 +34,12 @@ class Service:
                 return int(line.split()[1]) * 1024
         raise ServiceFailed(f"no VmRSS for pid {self.pid}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used so far (user and system), from /proc."""
+        # Fields 14 and 15 of /proc/PID/stat, after the command name in parentheses.
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 @contextmanager
 def running_service(
