@@ -31,7 +31,7 @@ import importlib
 import importlib.metadata
 import inspect
 import time
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, Final
 
 import faust
@@ -123,6 +123,10 @@ INTERNALS: Final = (
     ("faust.stores.memory.Store", "data"),
     # fetches_wait_at_most
     ("faust.transport.drivers.aiokafka.AIOKafkaConsumerThread", "_create_worker_consumer"),
+    # the outcome batches (batches.py) on aiokafka's producer, as faust makes it
+    ("faust.transport.drivers.aiokafka.Producer", "_ensure_producer"),
+    ("aiokafka.producer.producer.AIOKafkaProducer", "create_batch"),
+    ("aiokafka.producer.producer.AIOKafkaProducer", "send_batch"),
 )
 
 
@@ -372,12 +376,16 @@ _PATCHED: Final = "__faust_compat_patch__"
 
 
 def write_staged_state_before_commit(
-    app: faust.App, staged: StagedState, tables: Mapping[str, Any]
+    app: faust.App,
+    staged: StagedState,
+    tables: Mapping[str, Any],
+    outcomes: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Patch the producer's flush, which faust awaits before it commits source offsets
     (`Consumer._commit_offsets`), to write the processor's staged state first, in the
-    order services/sla_processor/state.py gives: what the producer holds (the outcomes),
-    then each step of the batch, each awaited.
+    order services/sla_processor/state.py gives: the outcomes (`outcomes` confirms the
+    ones batched outside the producer, batches.py), what the producer holds, then each
+    step of the batch, each awaited.
 
     What it mends: faust writes each table change to the changelog and the local store
     at once, a changelog record per write. Measured on the throughput benchmark's
@@ -401,8 +409,10 @@ def write_staged_state_before_commit(
 
     async def flush_with_state() -> None:
         async with writing:
-            batch = staged.take()
+            batch = staged.take()  # before the outcomes: theirs are all appended
             try:
+                if outcomes is not None:
+                    await outcomes()
                 await flush()
                 for step in batch:
                     if step:

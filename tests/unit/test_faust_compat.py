@@ -20,6 +20,7 @@ from faust.transport.producer import ProducerBuffer
 from faust.types import TP, Message
 
 from services.sla_processor import faust_compat
+from services.sla_processor.batches import OutcomesNotWritten
 from services.sla_processor.faust_compat import FaustIncompatible, check_internals
 from services.sla_processor.state import StagedState
 
@@ -372,9 +373,10 @@ def _tables(app: faust.App, happened: list[str], *names: str) -> dict[str, Any]:
 def test_staged_state_is_written_at_the_flush_in_its_order(
     app: faust.App, loop: asyncio.AbstractEventLoop
 ) -> None:
-    """Outcomes first (the flush as it was), then chunks and rows, then heads; each step
-    flushed before the next, into the store and the changelog; each store then told up
-    to which changelog offset of each partition it holds, once."""
+    """Outcomes first (the batched ones confirmed, then the producer flushed as it was),
+    then chunks and rows, then heads; each step flushed before the next, into the store
+    and the changelog; each store then told up to which changelog offset of each
+    partition it holds, once."""
     happened: list[str] = []
     Broker(app, happened)
     tables = _tables(app, happened, "cases", "case_facts")
@@ -384,11 +386,16 @@ def test_staged_state_is_written_at_the_flush_in_its_order(
     staged.put("cases", "C-1", {"offset": 2}, 0)  # the last value, once
     staged.put("cases", "C-2", {"offset": 3}, 1)
     staged.put("cases", "C-3", {"offset": 4}, 0)
-    faust_compat.write_staged_state_before_commit(app, staged, tables)
+
+    async def outcomes() -> None:
+        happened.append("outcomes confirmed")
+
+    faust_compat.write_staged_state_before_commit(app, staged, tables, outcomes)
 
     loop.run_until_complete(app.producer.flush())
 
     assert happened == [
+        "outcomes confirmed",
         "flush",
         "case_facts C-1/0 p0",
         "flush",
@@ -425,6 +432,27 @@ def test_staged_state_whose_write_failed_is_written_with_the_next_commit(
     loop.run_until_complete(app.producer.flush())
     assert staged.pending() == 0
     assert happened[-1] == "cases persisted p0 at 2"  # offset 0: C-1 in the failed step
+
+
+def test_no_state_is_written_while_outcomes_are_not(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    happened: list[str] = []
+    Broker(app, happened)
+    tables = _tables(app, happened, "cases")
+    staged = StagedState(lambda table, key: None)
+    staged.put("cases", "C-1", {"offset": 1}, 0)
+
+    async def outcomes() -> None:
+        raise OutcomesNotWritten("lost")
+
+    faust_compat.write_staged_state_before_commit(app, staged, tables, outcomes)
+
+    with pytest.raises(OutcomesNotWritten):
+        loop.run_until_complete(app.producer.flush())
+    assert happened == []  # no changelog record, no store write: no commit follows
+    assert b"C-1" not in tables["cases"].data
+    assert staged.pending() == 1
 
 
 def test_a_long_step_lets_the_streams_run_between_its_writes(
