@@ -32,7 +32,7 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from bench import engine_cost, ingest_load
+from bench import engine_cost, handler_cost, ingest_load
 from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from services.sla_processor.due_records import HEADER
@@ -541,7 +541,7 @@ def _processing_rate(processors: list[tuple[str, Service]], events: int) -> tupl
     return applied / (time.perf_counter() - first_seen), cpu / applied * 1e6
 
 
-FLOOR_MODES = ("count", "send", "table", "table+send")
+FLOOR_MODES = ("count", "send", "batch", "table", "table+send")
 
 
 def _faust_floor(stack: Stack, mode: str, events: int, patched: str = "0") -> float:
@@ -598,7 +598,8 @@ def throughput(
     workers: int = typer.Option(1, help="Processor workers sharing the partitions"),
     floors: bool = typer.Option(
         False,
-        help="Also run bare faust agents (count; + a send; + a table write; + both) on the topic, "
+        help="Also run bare faust agents (count; + a send, or a batch append; + a table write; "
+        "+ a table write and a send) on the topic, "
         "as released and with services/sla_processor/faust_compat.py's patches",
     ),
 ) -> None:
@@ -1016,6 +1017,15 @@ def apply_cost(
 ) -> None:
     """The pure engine's `apply`, no broker: per event as a case grows, and feeding one case."""
     save("apply-cost", engine_cost.measure(max_events, repeats, rounds, feed_runs, typer.echo))
+
+
+@app.command("handler-cost")
+def handler_cost_command(
+    calls: int = typer.Option(15_000, help="Call pairs: twice as many records"),
+    rounds: int = typer.Option(5, help="Rounds, each with a new handler"),
+) -> None:
+    """The processor's own work per record (`RecordHandler`), no broker, no faust."""
+    save("handler-cost", handler_cost.measure(calls, rounds, typer.echo))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,17 @@ four modes, to show what faust's per-record path costs on this machine before an
 our own code runs:
 
 - `count`: an agent that only counts records;
-- `send`: and produces one record per event: the processor's shape since it writes its
-  state once per case per commit (services/sla_processor/state.py), not per record;
+- `send`: and produces one record per event (`producer.send`): the processor's shape
+  since it writes its state once per case per commit (services/sla_processor/state.py);
+- `batch`: the same record appended to one aiokafka batch per partition instead, sent
+  every 50 ms, as the processor sends its outcomes (services/sla_processor/batches.py);
 - `table`: and writes each record's value into a RocksDB table (changelogged);
 - `table+send`: and also produces one record per event (as an outcome would be).
 
 Configured by environment (it is started as a process, as the processor is):
 FLOOR_APP_ID, FLOOR_BOOTSTRAP, FLOOR_TOPIC, FLOOR_SINK, FLOOR_EVENTS, FLOOR_MODE, FLOOR_DATA_DIR,
-FLOOR_RESULT, and FLOOR_PATCHED: "1" applies the patches of
+FLOOR_RESULT, FLOOR_BATCH_BYTES (the producer's batch size; the processor's unless set),
+and FLOOR_PATCHED: "1" applies the patches of
 services/sla_processor/faust_compat.py as the processor does (every per-record patch and the
 three durability repairs); a comma-separated list of per-record patch names (with the repairs)
 applies only those, to measure one patch's effect; "0" or unset, none.
@@ -32,6 +35,8 @@ from typing import Any
 import faust
 
 from services.sla_processor import faust_compat
+from services.sla_processor.app import OUTCOMES_LINGER_S
+from services.sla_processor.batches import BATCH_BYTES, OutcomeBatches
 
 PER_RECORD_PATCHES = {
     "conductor": faust_compat.conductor_runs_inline_when_it_can,
@@ -69,7 +74,8 @@ def main() -> None:
         topic_partitions=int(os.environ["FLOOR_PARTITIONS"]),  # the table's, as the topic's
         topic_replication_factor=1,
         producer_acks=-1,
-        producer_linger=0.05,  # as the processor
+        producer_linger=OUTCOMES_LINGER_S,  # as the processor
+        producer_max_batch_size=int(os.environ.get("FLOOR_BATCH_BYTES", BATCH_BYTES)),
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         key_serializer="raw",
@@ -80,6 +86,12 @@ def main() -> None:
     sink = os.environ["FLOOR_SINK"]
     table = app.Table("floor", default=None)
     seen: dict[str, Any] = {"n": 0, "started": None}
+    producer: Any = app.producer
+    batches = OutcomeBatches(producer._ensure_producer, sink)
+
+    @app.timer(interval=OUTCOMES_LINGER_S)  # type: ignore[untyped-decorator]
+    async def send_batches() -> None:
+        await batches.send()
 
     @app.agent(source)
     async def floor(stream: faust.StreamT[bytes]) -> None:
@@ -88,6 +100,8 @@ def main() -> None:
                 seen["started"] = time.perf_counter()
             if mode.startswith("table"):
                 table[record.key.decode()] = record.value.decode()
+            if mode == "batch":
+                batches.append(record.message.partition, record.key, record.value)
             if mode.endswith("send"):
                 await app.producer.send(sink, record.key, record.value, None, None, None)
             seen["n"] += 1

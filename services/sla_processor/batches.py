@@ -75,11 +75,12 @@ class OutcomeBatches:
         async with self._sending:  # one at a time: a later batch never overtakes
             ready, self._full = [*self._full, *self._open.items()], []
             self._open = {}
-            producer = self._producer()
-            for partition, batch in ready:
-                batch.close()  # complete: aiokafka sends it without lingering
-                sent = await producer.send_batch(batch, self._topic, partition=partition)
-                self._unconfirmed.append(sent)
+            if ready:  # (only then: a stopping worker's producer may be gone)
+                producer = self._producer()
+                for partition, batch in ready:
+                    batch.close()  # complete: aiokafka sends it without lingering
+                    sent = await producer.send_batch(batch, self._topic, partition=partition)
+                    self._unconfirmed.append(sent)
         self._confirm()
 
     async def flush(self) -> None:

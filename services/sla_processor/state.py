@@ -10,9 +10,9 @@ last value once, in one batch.
 That is also what makes a crash safe without resending anything. The batch is written
 in this order, each step awaited before the next:
 
-1. everything the producer holds (the outcomes and due-records of every record whose
-   state is in the batch: a record hands its outcomes to the producer before it stages
-   its state);
+1. the outcomes of every record whose state is in the batch, acknowledged (a record
+   hands its outcomes over, batches.py, before it stages its state), and everything
+   else the producer holds (due-records, dead letters);
 2. the batch's `FIRST` tables (a case's fact chunks and spilled clock rows);
 3. the rest (the case heads, which say which chunks and rows exist, and the watermarks);
 4. then faust commits the source offsets.
