@@ -1,11 +1,12 @@
 """Outcomes produced a batch per partition, not a record at a time.
 
 Why: each `producer.send` costs faust's wrapper and, in aiokafka, a metadata check, a
-future and an accumulator append per record. On the throughput benchmark's floor
-(bench/faust_floor.py, 2026-12-03, 100,000 events) a patched faust agent that only
-counted reached 22,800-25,700 events/s; with one `send` per event 7,700-8,900 (16 KB
-batches) and 8,500-14,700 (256 KB); appending each record to an aiokafka
-`BatchBuilder` of its partition instead, 18,700-24,300 (256 KB-1 MB).
+future and an accumulator append per record. On the throughput benchmark's floors
+(bench/faust_floor.py, `python -m bench throughput --events 100000 --runs 3 --floors`,
+2026-12-03, patched faust, 256 KB producer batches) an agent that only counted reached
+25,794-27,733 events/s; with one `send` per event 10,633-11,875; appending each record
+to an aiokafka `BatchBuilder` of its partition instead, 21,990-26,752: about what
+counting costs.
 
 And why it is safer: aiokafka's `flush` waits for every batch but does not say
 whether one failed, so a commit after it could cover records whose outcomes were
