@@ -370,6 +370,21 @@ def _tables(app: faust.App, happened: list[str], *names: str) -> dict[str, Any]:
     return tables
 
 
+class Commit(NamedTuple):
+    """What a commit test watches: what happened, the broker, the tables, the staged state."""
+
+    happened: list[str]
+    broker: Broker
+    tables: dict[str, Any]
+    staged: StagedState
+
+
+def _commit(app: faust.App, *tables: str, refuse: frozenset[str] = frozenset()) -> Commit:
+    happened: list[str] = []
+    broker = Broker(app, happened, refuse)
+    return Commit(happened, broker, _tables(app, happened, *tables), StagedState(lambda t, k: None))
+
+
 def test_staged_state_is_written_at_the_flush_in_its_order(
     app: faust.App, loop: asyncio.AbstractEventLoop
 ) -> None:
@@ -377,10 +392,7 @@ def test_staged_state_is_written_at_the_flush_in_its_order(
     then chunks and rows, then heads; each step flushed before the next, into the store
     and the changelog; each store then told up to which changelog offset of each
     partition it holds, once."""
-    happened: list[str] = []
-    Broker(app, happened)
-    tables = _tables(app, happened, "cases", "case_facts")
-    staged = StagedState(lambda table, key: None)
+    happened, _, tables, staged = _commit(app, "cases", "case_facts")
     staged.put("cases", "C-1", {"offset": 1}, 0)
     staged.put("case_facts", "C-1/0", [1], 0)
     staged.put("cases", "C-1", {"offset": 2}, 0)  # the last value, once
@@ -414,10 +426,7 @@ def test_staged_state_is_written_at_the_flush_in_its_order(
 def test_staged_state_whose_write_failed_is_written_with_the_next_commit(
     app: faust.App, loop: asyncio.AbstractEventLoop
 ) -> None:
-    happened: list[str] = []
-    broker = Broker(app, happened, refuse=frozenset({"C-2"}))
-    tables = _tables(app, happened, "cases")
-    staged = StagedState(lambda table, key: None)
+    happened, broker, tables, staged = _commit(app, "cases", refuse=frozenset({"C-2"}))
     staged.put("cases", "C-1", {"offset": 1}, 0)
     staged.put("cases", "C-2", {"offset": 2}, 0)
     faust_compat.write_staged_state_before_commit(app, staged, tables)
@@ -437,10 +446,7 @@ def test_staged_state_whose_write_failed_is_written_with_the_next_commit(
 def test_no_state_is_written_while_outcomes_are_not(
     app: faust.App, loop: asyncio.AbstractEventLoop
 ) -> None:
-    happened: list[str] = []
-    Broker(app, happened)
-    tables = _tables(app, happened, "cases")
-    staged = StagedState(lambda table, key: None)
+    happened, _, tables, staged = _commit(app, "cases")
     staged.put("cases", "C-1", {"offset": 1}, 0)
 
     async def outcomes() -> None:
@@ -458,10 +464,7 @@ def test_no_state_is_written_while_outcomes_are_not(
 def test_a_long_step_lets_the_streams_run_between_its_writes(
     app: faust.App, loop: asyncio.AbstractEventLoop
 ) -> None:
-    happened: list[str] = []
-    Broker(app, happened)
-    tables = _tables(app, happened, "cases")
-    staged = StagedState(lambda table, key: None)
+    happened, _, tables, staged = _commit(app, "cases")
     writes = faust_compat.WRITES_BETWEEN_YIELDS * 2
     for n in range(writes):
         staged.put("cases", f"C-{n}", {"offset": n}, 0)
