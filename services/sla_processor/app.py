@@ -212,8 +212,13 @@ def create_app(
             if partition in handler.processed:
                 lag = max(0, highwater - 1 - handler.processed[partition])
             else:
-                position = await app.consumer.position(tp)
-                lag = None if position is None else max(0, highwater - position)
+                # Nothing handled since the last rebalance: the worker reads on from the
+                # committed offset. Not the consumer's position: that moves when records
+                # are fetched, and fetched records not yet handled counted as none left
+                # (seen: a due-record at the wall clock breached calls whose answers were
+                # fetched, then corrected them to met).
+                committed = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+                lag = max(0, highwater - (committed or 0))
         if lag is not None:
             metrics.consumer_lag.labels(str(partition)).set(lag)
         if lag == 0:

@@ -123,6 +123,8 @@ INTERNALS: Final = (
     ("faust.stores.memory.Store", "data"),
     # fetches_wait_at_most
     ("faust.transport.drivers.aiokafka.AIOKafkaConsumerThread", "_create_worker_consumer"),
+    # app.py's candidate_mark: the offset a partition is read on from after a rebalance
+    ("faust.transport.consumer.Consumer", "_committed_offset"),
     # the outcome batches (batches.py) on aiokafka's producer, as faust makes it
     ("faust.transport.drivers.aiokafka.Producer", "_ensure_producer"),
     ("aiokafka.producer.producer.AIOKafkaProducer", "create_batch"),
