@@ -37,7 +37,7 @@ from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from services.sla_processor.due_records import HEADER
 from tests.support.broker import free_port, running_broker
-from tests.support.events import call_event, cloud_event
+from tests.support.events import call_event, call_pairs, cloud_event
 from tests.support.monitoring import alertmanager_config, running_alertmanager
 from tests.support.receivers import Webhook, running_smtp, running_webhook
 from tests.support.scenario import NOTE_KINDS, calls
@@ -482,15 +482,10 @@ async def _fill(kafka: KafkaSettings, events: int) -> None:
     await producer.start()
     base = datetime.now(UTC) - timedelta(hours=1)
     try:
-        for n in range(events // 2):
-            subject = f"TP-{n}"
-            queued = base + timedelta(milliseconds=n)
-            for kind, at in (("queued", queued), ("answered", queued + timedelta(seconds=5))):
-                await producer.send(
-                    kafka.events_topic,
-                    json.dumps(call_event(subject, kind, at)).encode(),
-                    key=subject.encode(),
-                )
+        for subject, event in call_pairs(events // 2, base):
+            await producer.send(
+                kafka.events_topic, json.dumps(event).encode(), key=subject.encode()
+            )
         await producer.flush()
     finally:
         await producer.stop()
@@ -522,8 +517,7 @@ async def _bare_read(kafka: KafkaSettings, events: int) -> float:
 def _processing_rate(processors: list[tuple[str, Service]], events: int) -> tuple[float, float]:
     """Events per second the workers apply until they have applied `events`, from the
     first one counted to the last (a scrape of one counter every 0.2 s), and the workers'
-    CPU microseconds per event over the same stretch: on this shared machine the CPU
-    cost varies less from run to run than the rate does."""
+    CPU microseconds per event over the same stretch."""
     first_seen = first_count = first_cpu = None
     while True:
         count = workers_sum(processors, "normwacht_processor_events_total")

@@ -35,8 +35,7 @@ from typing import Any
 import faust
 
 from services.sla_processor import faust_compat
-from services.sla_processor.app import OUTCOMES_LINGER_S
-from services.sla_processor.batches import BATCH_BYTES, OutcomeBatches
+from services.sla_processor.batches import BATCH_BYTES, LINGER_S, batched_outcomes
 
 PER_RECORD_PATCHES = {
     "conductor": faust_compat.conductor_runs_inline_when_it_can,
@@ -74,7 +73,7 @@ def main() -> None:
         topic_partitions=int(os.environ["FLOOR_PARTITIONS"]),  # the table's, as the topic's
         topic_replication_factor=1,
         producer_acks=-1,
-        producer_linger=OUTCOMES_LINGER_S,  # as the processor
+        producer_linger=LINGER_S,  # as the processor
         producer_max_batch_size=int(os.environ.get("FLOOR_BATCH_BYTES", BATCH_BYTES)),
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
@@ -86,12 +85,7 @@ def main() -> None:
     sink = os.environ["FLOOR_SINK"]
     table = app.Table("floor", default=None)
     seen: dict[str, Any] = {"n": 0, "started": None}
-    producer: Any = app.producer
-    batches = OutcomeBatches(producer._ensure_producer, sink)
-
-    @app.timer(interval=OUTCOMES_LINGER_S)  # type: ignore[untyped-decorator]
-    async def send_batches() -> None:
-        await batches.send()
+    batches = batched_outcomes(app, sink)
 
     @app.agent(source)
     async def floor(stream: faust.StreamT[bytes]) -> None:

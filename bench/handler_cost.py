@@ -25,7 +25,7 @@ from normwacht.catalogue_file import load
 from services.sla_processor.handler import Record, RecordHandler
 from services.sla_processor.metrics import ProcessorMetrics
 from services.sla_processor.state import StagedState
-from tests.support.events import call_event
+from tests.support.events import call_pairs
 
 COMMIT_EVERY = 2_000
 
@@ -43,14 +43,10 @@ class _Outlets:
 
 def _records(calls: int) -> list[Record]:
     start = datetime.now(UTC) - timedelta(hours=1)
-    records: list[Record] = []
-    for n in range(calls):  # as the throughput benchmark writes them (bench._fill)
-        subject = f"TP-{n}"
-        queued = start + timedelta(milliseconds=n)
-        for kind, at in (("queued", queued), ("answered", queued + timedelta(seconds=5))):
-            value = orjson.dumps(call_event(subject, kind, at))
-            records.append(Record(subject.encode(), value, (), "events", n % 6, len(records)))
-    return records
+    return [
+        Record(subject.encode(), orjson.dumps(event), (), "events", offset // 2 % 6, offset)
+        for offset, (subject, event) in enumerate(call_pairs(calls, start))
+    ]
 
 
 async def _round(records: list[Record]) -> tuple[float, float]:

@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from normwacht.core.catalogue import Catalogue
 from services.sla_processor import due_records
-from services.sla_processor.batches import BATCH_BYTES, OutcomeBatches
+from services.sla_processor.batches import BATCH_BYTES, LINGER_S, batched_outcomes
 from services.sla_processor.deadlines import rules_fingerprint
 from services.sla_processor.faust_compat import (
     commit_only_after_changelog_is_written,
@@ -43,9 +43,6 @@ from services.sla_processor.state import StagedState
 
 log = structlog.get_logger("normwacht.processor")
 
-
-OUTCOMES_LINGER_S = 0.05
-"""How long outcomes (and the producer's own batches) wait to be sent with others."""
 
 COMMIT_ON_THE_TIMER_ONLY = 2**31 - 1
 """faust's `broker_commit_every` (records between commits) that is never reached."""
@@ -95,7 +92,7 @@ def create_app(
         producer_acks=-1,
         # Batch outcome and changelog writes for 50 ms instead of one request per record:
         # measured +26 % events/s over 5 ms; a breach waits at most that much longer.
-        producer_linger=OUTCOMES_LINGER_S,
+        producer_linger=LINGER_S,
         producer_max_batch_size=BATCH_BYTES,
         broker_commit_interval=settings.commit_interval_s,
         # Commit on that timer only. faust also commits every 10,000 records, inline in
@@ -138,13 +135,7 @@ def create_app(
         return None if value is None else orjson.loads(value)
 
     staged = StagedState(stored)
-    # `_ensure_producer`: aiokafka's producer, which faust makes when its own starts.
-    producer: Any = app.producer
-    outcomes = OutcomeBatches(producer._ensure_producer, kafka.outcomes_topic)
-
-    @app.timer(interval=OUTCOMES_LINGER_S)  # type: ignore[untyped-decorator]
-    async def send_outcomes() -> None:
-        await outcomes.send()  # raises, crashing the worker, once a batch was lost
+    outcomes = batched_outcomes(app, kafka.outcomes_topic)
 
     class FaustOutlets:
         async def outcome(self, subject: str, value: bytes, partition: int) -> None:

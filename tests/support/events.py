@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,16 @@ def call_event(
 ) -> dict[str, Any]:
     return cloud_event(f"call.{kind}", at, subject, municipality=municipality,
                        event_id=event_id, source="urn:buch:kcc:telephony")  # fmt: skip
+
+
+def call_pairs(calls: int, start: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(subject, event) for `calls` calls a millisecond apart from `start`, each queued
+    and answered 5 s later: the throughput benchmark's stream."""
+    for n in range(calls):
+        subject = f"TP-{n}"
+        queued = start + timedelta(milliseconds=n)
+        for kind, at in (("queued", queued), ("answered", queued + timedelta(seconds=5))):
+            yield subject, call_event(subject, kind, at)
 
 
 def as_record(event: dict[str, Any]) -> tuple[bytes, bytes]:
