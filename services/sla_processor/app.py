@@ -32,6 +32,7 @@ from services.sla_processor.faust_compat import (
     commit_only_after_changelog_is_written,
     fetches_wait_at_most,
     make_per_record_path_cheap,
+    read_from_store,
     resume_clears_queues_only_after_a_suspension,
     uncommitted_partitions_start_from_the_beginning,
     write_staged_state_before_commit,
@@ -131,7 +132,7 @@ def create_app(
     }
 
     def stored(table: str, key: str) -> Any:
-        value = tables[table].get(key.encode())
+        value = read_from_store(tables[table].data, key.encode())
         return None if value is None else orjson.loads(value)
 
     staged = StagedState(stored)

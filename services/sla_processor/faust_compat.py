@@ -120,6 +120,7 @@ INTERNALS: Final = (
     ("faust.stores.base.Store", "set_persisted_offset"),
     ("faust.stores.rocksdb.Store", "_db_for_partition"),
     ("faust.stores.rocksdb.Store", "_key_index"),
+    ("faust.stores.rocksdb.Store", "_get"),
     ("faust.stores.memory.Store", "data"),
     # fetches_wait_at_most
     ("faust.transport.drivers.aiokafka.AIOKafkaConsumerThread", "_create_worker_consumer"),
@@ -466,6 +467,18 @@ async def _write_step(
             persisted[tp] = (table, metadata.offset)
     for tp, (table, offset) in persisted.items():
         table.data.set_persisted_offset(tp, offset)
+
+
+def read_from_store(store: Any, key: bytes) -> bytes | None:
+    """A value from a table's local store, as faust's `Table.get` finds it (in an agent,
+    the current event's partition), without the table's layers on top: for a key not
+    there they cost 15 us a read, measured in the worker (two exceptions raised and
+    caught, the key encoded), and every new case is such a read."""
+    if hasattr(store, "_db_for_partition"):  # RocksDB
+        value: bytes | None = store._get(key)
+        return value
+    found: bytes | None = store.data.get(key)  # memory
+    return found
 
 
 def put_in_store(store: Any, partition: int, key: bytes, value: bytes) -> None:

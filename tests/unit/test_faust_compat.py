@@ -9,11 +9,13 @@ the kill -9 test (tests/integration/test_resilience.py); the floors of
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import faust
 import faust._cython.streams as cython_streams
+import faust.streams as faust_streams
 import pytest
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
@@ -501,3 +503,41 @@ def test_the_consumer_asks_the_broker_to_hold_a_fetch_no_longer_than_told(
         return wait
 
     assert loop.run_until_complete(fetch_wait_ms()) == 100  # faust's own: 1500
+
+
+class _EventOf(NamedTuple):
+    """What faust's RocksDB store reads of the current event: its message's partition."""
+
+    partition: int
+
+
+class _Event:
+    def __init__(self, partition: int) -> None:
+        self.message = _EventOf(partition)
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_a_store_read_finds_what_the_table_finds(
+    loop: asyncio.AbstractEventLoop, tmp_path: Any, store: str
+) -> None:
+    """`read_from_store` skips the table's layers, not its answer: in an agent (the
+    current event's partition) and outside one (any partition), present or not."""
+    app = faust.App("store-read-test", broker="kafka://localhost:1", store=store,
+                    datadir=str(tmp_path), web_enabled=False, loop=loop)  # fmt: skip
+    table = app.Table("cases", default=None, partitions=6, key_type=bytes, value_type=bytes)
+    faust_compat.put_in_store(table.data, 2, b"C-1", b"one")
+    faust_compat.put_in_store(table.data, 4, b"C-2", b"two")
+    keys = (b"C-1", b"C-2", b"C-3")
+    outside = [faust_compat.read_from_store(table.data, key) for key in keys]
+    assert outside == [b"one", b"two", None]
+    assert outside == [table.get(key) for key in keys]
+    for partition in (2, 4):
+        event = _Event(partition)  # held: faust keeps a weak reference
+        token = faust_streams._current_event.set(weakref.ref(event))
+        try:
+            inside = [faust_compat.read_from_store(table.data, key) for key in keys]
+            assert inside == [table.get(key) for key in keys]
+            assert inside.count(None) == (1 if store == "memory://" else 2)
+        finally:
+            faust_streams._current_event.reset(token)
+    _close_consumer_loop(app)
