@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import faust
 import faust._cython.streams as cython_streams
@@ -533,7 +533,7 @@ def test_a_store_read_finds_what_the_table_finds(
     assert outside == [table.get(key) for key in keys]
     for partition in (2, 4):
         event = _Event(partition)  # held: faust keeps a weak reference
-        token = faust_streams._current_event.set(weakref.ref(event))
+        token = faust_streams._current_event.set(weakref.ref(cast(Any, event)))
         try:
             inside = [faust_compat.read_from_store(table.data, key) for key in keys]
             assert inside == [table.get(key) for key in keys]
