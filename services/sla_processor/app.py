@@ -127,6 +127,9 @@ def create_app(
             partitions=kafka.partitions,
             key_type=bytes,  # raw: faust neither encodes nor decodes them
             value_type=bytes,
+            # Bounded memory: faust's defaults give each database 64 MB memtables and
+            # a 2 GiB block cache (settings.py).
+            options=settings.rocksdb_options,
         )
         for name in TABLES
     }

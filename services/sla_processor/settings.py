@@ -66,6 +66,20 @@ class ProcessorSettings(BaseSettings):
         description="Cases kept decoded in memory, with the engine's derivation state, so "
         "that an event for a recently used case does not derive it again.",
     )
+    rocksdb_write_buffer_mb: int = Field(
+        default=4,
+        ge=1,
+        description="Size of each RocksDB memtable. The worker opens a database per table and "
+        "partition (4 tables x 6 partitions), each with up to two memtables: with faust's "
+        "default of 64 MB (three each) a worker could hold gigabytes of them.",
+    )
+    rocksdb_block_cache_mb: int = Field(
+        default=8,
+        ge=1,
+        description="Size of each RocksDB database's block cache (faust's default: 2 GiB "
+        "each). The processor reads a case from RocksDB only when it is not among the "
+        "cached cases.",
+    )
     due_record_key: SecretStr | None = Field(
         default=None,
         description="Signs the due-records the processor writes into the events topic, so "
@@ -73,6 +87,16 @@ class ProcessorSettings(BaseSettings):
         "deployment (and for a replay of its topic).",
     )
     log_level: str = "INFO"
+
+    @property
+    def rocksdb_options(self) -> dict[str, int]:
+        """Options for each RocksDB database of the processor's tables (faust's
+        `RocksDBOptions`), a new dict per table: faust's store takes keys out of it."""
+        return {
+            "write_buffer_size": self.rocksdb_write_buffer_mb * 2**20,
+            "max_write_buffer_number": 2,  # one being written, one being flushed
+            "block_cache_size": self.rocksdb_block_cache_mb * 2**20,
+        }
 
     @property
     def group_instance_id(self) -> str | None:

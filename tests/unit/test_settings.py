@@ -50,3 +50,27 @@ def test_a_processor_without_a_due_record_key_is_refused(
     monkeypatch.delenv("NORMWACHT_PROCESSOR_DUE_RECORD_KEY")
     with pytest.raises(NoDueRecordKey, match="NORMWACHT_PROCESSOR_DUE_RECORD_KEY"):
         create_app(ProcessorSettings(data_dir=tmp_path), load_catalogue())
+
+
+def test_the_processors_rocksdb_databases_have_bounded_memory(tmp_path: Path) -> None:
+    """A database per table and partition, each with faust's 64 MB memtables (three) and
+    2 GiB block cache, would let a worker's memory grow to gigabytes."""
+    catalogue = load_catalogue()
+    for settings, write_buffer, block_cache in (
+        (ProcessorSettings(data_dir=tmp_path), 4 * 2**20, 8 * 2**20),
+        (
+            ProcessorSettings(
+                data_dir=tmp_path, rocksdb_write_buffer_mb=16, rocksdb_block_cache_mb=32
+            ),
+            16 * 2**20,
+            32 * 2**20,
+        ),
+    ):
+        app = create_app(settings, catalogue)
+        stores = [table.data for table in app.tables.values()]
+        assert len(stores) == 4
+        for store in stores:
+            options = store.rocksdb_options
+            assert options.write_buffer_size == write_buffer
+            assert options.max_write_buffer_number == 2
+            assert options.block_cache_size == block_cache
