@@ -32,7 +32,7 @@ import importlib.metadata
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import faust
 import orjson
@@ -474,21 +474,23 @@ def read_from_store(store: Any, key: bytes) -> bytes | None:
     the current event's partition), without the table's layers on top: for a key not
     there they cost 15 us a read, measured in the worker (two exceptions raised and
     caught, the key encoded), and every new case is such a read."""
-    if hasattr(store, "_db_for_partition"):  # RocksDB
-        value: bytes | None = store._get(key)
-        return value
-    found: bytes | None = store.data.get(key)  # memory
-    return found
+    found = store._get(key) if _is_rocksdb(store) else store.data.get(key)
+    return cast(bytes | None, found)
 
 
 def put_in_store(store: Any, partition: int, key: bytes, value: bytes) -> None:
     """A value into a table's local store for `partition`, outside stream iteration
     (faust's own `Store._set` takes the partition from the current event)."""
-    if hasattr(store, "_db_for_partition"):  # RocksDB: a database per partition
+    if _is_rocksdb(store):
         store._db_for_partition(partition).put(key, value)
         store._key_index[key] = partition
     else:  # memory
         store.data[key] = value
+
+
+def _is_rocksdb(store: Any) -> bool:
+    """A RocksDB store (a database per partition), or else faust's memory store (a dict)."""
+    return hasattr(store, "_db_for_partition")
 
 
 def make_per_record_path_cheap(app: faust.App) -> None:
