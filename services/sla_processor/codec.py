@@ -26,6 +26,8 @@ ahead of its head (a crash between the steps). The head is the record of truth:
   that wrote it, and is read as of the head's offset (the newest version not after it).
 
 The engine's derivation cache is not stored: a case read back derives it once.
+
+`encode_outcome` writes an outcome as the outcomes topic carries it.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from immutables import Map
 from pyrsistent import pvector
 
-from normwacht.core.engine import Case, Clock, Fact
+from normwacht.core.engine import Case, Clock, Fact, Outcome
 
 FACTS_PER_CHUNK = 32
 """Facts per stored chunk, and the most the head holds (about 3 KB)."""
@@ -51,6 +54,17 @@ Row = dict[str, Any]
 VERSIONS = 8
 """Versions a spilled row keeps: enough for the records of a commit interval that may
 be read again after a crash to find the version their head was written with."""
+
+
+def encode_outcome(outcome: Outcome) -> bytes:
+    """The outcome as the outcomes topic carries it: the bytes of `model_dump_json()`.
+
+    orjson over the model's field values (pydantic keeps them in `__dict__`, in their
+    declared order) and its computed `id`: 0.7 us an outcome against 3.2 us, measured
+    here; in the worker pydantic's dump was 6.7 % of its samples (py-spy, 2026-12-04).
+    tests/unit/test_outcome_encoding.py checks that both give the same bytes.
+    """
+    return orjson.dumps({**outcome.__dict__, "id": outcome.id}, option=orjson.OPT_UTC_Z)
 
 
 def fact_key(subject: str, chunk: int) -> str:

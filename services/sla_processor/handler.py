@@ -46,7 +46,15 @@ from normwacht.core.engine import (
 )
 from services.shared.bindings import from_kafka_record
 from services.sla_processor import due_records
-from services.sla_processor.codec import Writes, clock_key, fact_key, head, plan_writes, read_case
+from services.sla_processor.codec import (
+    Writes,
+    clock_key,
+    encode_outcome,
+    fact_key,
+    head,
+    plan_writes,
+    read_case,
+)
 from services.sla_processor.deadlines import DeadlineIndex, IndexEntry
 from services.sla_processor.metrics import ProcessorMetrics
 from services.sla_processor.watermarks import Watermarks
@@ -304,8 +312,7 @@ class RecordHandler:
         case = step.case
         fired_at = time.time() if fired else None
         for outcome in step.outcomes:
-            await self.outlets.outcome(outcome.subject, outcome.model_dump_json().encode(),
-                                       partition)  # fmt: skip
+            await self.outlets.outcome(outcome.subject, encode_outcome(outcome), partition)
             self.metrics.count(outcome, fired_at=fired_at)
             if self.log_outcomes:
                 _log_outcome(outcome)
