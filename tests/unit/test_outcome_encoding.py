@@ -31,39 +31,22 @@ INSTANTS = st.datetimes(
 TEXT = st.text(min_size=1, max_size=40)
 
 
-@given(
+OUTCOMES = st.builds(
+    Outcome,
     subject=TEXT,
     norm=TEXT,
     instance=st.integers(min_value=1, max_value=300_000),
     kind=st.sampled_from(Kind),
+    channel=TEXT,
+    municipality=TEXT,
     started_at=INSTANTS,
     deadline=st.none() | INSTANTS,
     decided_at=st.none() | INSTANTS,
     corrects=st.none() | st.sampled_from(Kind),
     revision=st.integers(min_value=1, max_value=50),
 )
-def test_an_outcome_is_encoded_as_pydantic_dumps_it(
-    subject: str,
-    norm: str,
-    instance: int,
-    kind: Kind,
-    started_at: datetime,
-    deadline: datetime | None,
-    decided_at: datetime | None,
-    corrects: Kind | None,
-    revision: int,
-) -> None:
-    outcome = Outcome(
-        subject=subject,
-        norm=norm,
-        instance=instance,
-        kind=kind,
-        channel="phone",
-        municipality="bergen",
-        started_at=started_at,
-        deadline=deadline,
-        decided_at=decided_at,
-        corrects=corrects,
-        revision=revision,
-    )
+
+
+@given(OUTCOMES)
+def test_an_outcome_is_encoded_as_pydantic_dumps_it(outcome: Outcome) -> None:
     assert encode_outcome(outcome) == outcome.model_dump_json().encode()
