@@ -249,7 +249,9 @@ def test_a_rebalance_between_two_workers_changes_nothing(
     outcomes = Outcomes(topics.kafka)
     with processor(topics, tmp_path, "a"), ExitStack() as second:
         second.enter_context(processor(topics, tmp_path, "b"))  # both share the partitions
-        produce(topics.kafka.bootstrap, topics.kafka.events_topic, [as_record(e) for e in stream])
+        # At once: the workers are already reading, and the events are an hour old.
+        produce(topics.kafka.bootstrap, topics.kafka.events_topic,
+                [as_record(e) for e in stream], at_once=True)  # fmt: skip
         eventually(lambda: outcomes.poll() > CALLS // 3, timeout_s=60, interval_s=0.05)
         second.close()  # b leaves mid-stream: its partitions and their state move to a
         outcomes.settle(at_least=decisions(uninterrupted))

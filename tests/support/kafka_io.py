@@ -10,6 +10,11 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 
+#: The most `produce(at_once=True)` writes into one partition in one batch (the
+#: broker's default `message.max.bytes` is about 1 MB).
+AT_ONCE_BYTES = 512 * 1024
+
+
 @dataclass(frozen=True)
 class Record:
     key: bytes | None
@@ -24,11 +29,21 @@ def produce(
     records: Sequence[tuple[bytes | None, bytes]],
     *,
     headers: Sequence[tuple[str, bytes]] = (),
+    at_once: bool = False,
     **security: Any,
 ) -> None:
     """`headers` go with every record; `security`: KafkaSettings.kafka_python_options(),
-    for a broker with TLS or SASL."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **security)
+    for a broker with TLS or SASL.
+
+    `at_once`: each partition's records in one batch (up to `AT_ONCE_BYTES`), appended in
+    one go, so a worker already running never reads a partition part-written. Historical
+    events need it: a worker that has read a partition to its end takes the wall clock as
+    its watermark, and decides what is still open; events that arrive later are late, and
+    correct those outcomes (seen: a pause between two of the producer's batches breached
+    calls whose answers came in the next).
+    """
+    batching = {"linger_ms": 60_000, "batch_size": AT_ONCE_BYTES} if at_once else {}
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **batching, **security)
     try:
         for key, value in records:
             producer.send(topic, key=key, value=value, headers=list(headers))
