@@ -30,6 +30,7 @@ from services.sla_processor.batches import BATCH_BYTES, LINGER_S, batched_outcom
 from services.sla_processor.deadlines import rules_fingerprint
 from services.sla_processor.faust_compat import (
     commit_only_after_changelog_is_written,
+    drained_buffers_are_read_at_once,
     fetches_wait_at_most,
     make_per_record_path_cheap,
     read_from_store,
@@ -117,6 +118,7 @@ def create_app(
     resume_clears_queues_only_after_a_suspension(app.flow_control)
     uncommitted_partitions_start_from_the_beginning(app.consumer, kafka.events_topic)
     fetches_wait_at_most(app.consumer, settings.fetch_max_wait_s)
+    drained_buffers_are_read_at_once(app.consumer, settings.fetch_max_wait_s)
     events_topic = app.topic(kafka.events_topic, partitions=kafka.partitions)
     dead_letter_topic = app.topic(kafka.dead_letter_topic)
     # Values are the handler's JSON-able state, stored as orjson bytes.

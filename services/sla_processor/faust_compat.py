@@ -11,7 +11,9 @@ what it measured:
 - `write_staged_state_before_commit`: the processor's table writes coalesced per
   commit, in an order that keeps the kill -9 guarantee;
 - `fetches_wait_at_most`: the consumer's fetch wait, which faust fixes at 1.5 s and
-  which held live records back for that long after every commit.
+  which held live records back for that long after every commit;
+- `drained_buffers_are_read_at_once`: the fetch loop's fixed second of waiting while
+  a full stream buffer has its partitions paused, which left the agent idle.
 
 Each patches the app's own objects (its consumer, producer buffer, monitor) rather
 than faust's classes, so a process could run an unpatched app beside a patched one.
@@ -27,6 +29,7 @@ gone or another version is installed: the patches would silently do nothing, or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.metadata
 import inspect
@@ -49,6 +52,7 @@ __all__ = [
     "commit_only_after_changelog_is_written",
     "conductor_runs_inline_when_it_can",
     "create_event_resolves_the_event_class_once",
+    "drained_buffers_are_read_at_once",
     "fetches_wait_at_most",
     "make_per_record_path_cheap",
     "monitor_keeps_only_what_faust_reads",
@@ -124,6 +128,11 @@ INTERNALS: Final = (
     ("faust.stores.memory.Store", "data"),
     # fetches_wait_at_most
     ("faust.transport.drivers.aiokafka.AIOKafkaConsumerThread", "_create_worker_consumer"),
+    # drained_buffers_are_read_at_once
+    ("faust.transport.consumer.Consumer", "_wait_next_records"),
+    ("faust.transport.consumer.Consumer", "_get_active_partitions"),
+    ("faust.transport.consumer.Consumer", "on_buffer_drop"),
+    ("faust.transport.consumer.Consumer", "flow_active"),
     # app.py's candidate_mark: the offset a partition is read on from after a rebalance
     ("faust.transport.consumer.Consumer", "_committed_offset"),
     # the outcome batches (batches.py) on aiokafka's producer, as faust makes it
@@ -154,6 +163,24 @@ CALL_ORDERS: Final = (
         "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread",
         "_create_consumer",
         ("return self._create_worker_consumer(",),
+    ),
+    # drained_buffers_are_read_at_once: the fetch loop asks for records through
+    # `getmany`, which waits in `_wait_next_records`: a fixed second with no active
+    # partition, else up to its timeout in the consumer thread.
+    (
+        "faust.transport.consumer.Consumer",
+        "_drain_messages",
+        ("getmany = self.getmany", "ait = cast(AsyncIterator, getmany(timeout=1.0))"),
+    ),
+    (
+        "faust.transport.consumer.Consumer",
+        "getmany",
+        ("await self._wait_next_records(timeout)",),
+    ),
+    (
+        "faust.transport.consumer.Consumer",
+        "_wait_next_records",
+        ("active_partitions = self._get_active_partitions()", "await self.sleep(1)"),
     ),
     (
         "aiokafka.consumer.consumer.AIOKafkaConsumer",
@@ -359,6 +386,50 @@ def fetches_wait_at_most(consumer: Any, wait_s: float) -> None:
         return created
 
     thread._create_worker_consumer = create_with_shorter_wait
+
+
+def drained_buffers_are_read_at_once(consumer: Any, wait_s: float) -> None:
+    """Patch the consumer: a partition paused for a full stream buffer is read again as
+    soon as the buffer has drained, not up to a second later.
+
+    faust takes a partition out of the fetch when its stream's buffer is under
+    pressure (`Consumer.on_buffer_full`) and puts it back once the buffer has drained
+    to half (`on_buffer_drop`). Meanwhile its fetch loop (`_drain_messages`) asks for
+    records of the partitions still active: with none, `_wait_next_records` sleeps a
+    fixed second; with some that have nothing buffered, aiokafka waits for them up to
+    `getmany`'s timeout, a second as well, while the records already fetched for the
+    resumed partitions wait. On a backlog every fetch (about 24,000 records over 6
+    partitions) overfills the stream buffer (4,096), so this happened every few
+    seconds. Measured (2026-12-04, the worker instrumented during `python -m bench
+    throughput --events 100000`): every ~7 s a `getmany` waited 1.00-1.07 s and
+    returned nothing, and the agent then stood idle 0.1-0.45 s with its buffer empty.
+
+    Fix: with no active partition the loop waits until a buffer drains, at most the
+    timeout it was given; with some, it waits for their records at most `wait_s`, so
+    a partition resumed meanwhile is read at the next turn. Pausing, and so the bound
+    on what a stream buffers, is unchanged. Upstream: `on_buffer_drop` would wake
+    `_wait_next_records`.
+    """
+    wait_next_records = consumer._wait_next_records
+    on_buffer_drop = consumer.on_buffer_drop
+    drained = asyncio.Event()  # binds to the loop at its first wait
+
+    def on_buffer_drop_and_wake(tp: TP) -> None:
+        on_buffer_drop(tp)
+        drained.set()
+
+    # `timeout` is faust's own parameter, passed on as it is.
+    async def wait_next_records_or_a_drain(timeout: float) -> Any:  # noqa: ASYNC109
+        if consumer.flow_active and not consumer._get_active_partitions():
+            drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drained.wait(), timeout)
+            if not consumer._get_active_partitions():
+                return {}, set()  # what faust's own wait returns after its second
+        return await wait_next_records(min(timeout, wait_s))
+
+    consumer.on_buffer_drop = on_buffer_drop_and_wake
+    consumer._wait_next_records = wait_next_records_or_a_drain
 
 
 # --- the per-record path --------------------------------------------------------------

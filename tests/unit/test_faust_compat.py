@@ -541,3 +541,77 @@ def test_a_store_read_finds_what_the_table_finds(
         finally:
             faust_streams._current_event.reset(token)
     _close_consumer_loop(app)
+
+
+class _Fetch:
+    """Stands in for faust's wait for fetched records (which needs a broker): it says
+    which timeout it was given and returns a record for each active partition."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+        self.timeouts: list[float] = []
+
+    async def __call__(self, timeout: float) -> tuple[dict[TP, list[str]], set[TP]]:  # noqa: ASYNC109
+        self.timeouts.append(timeout)
+        active = set(self.consumer._get_active_partitions())
+        return {tp: ["record"] for tp in active}, active
+
+
+_EVENTS = (TP("events", 0), TP("events", 1))
+
+
+def _paused_fetch(app: faust.App) -> tuple[Any, _Fetch]:
+    """The app's consumer with two partitions assigned, faust's fetch wait replaced by a
+    `_Fetch`, and the patch applied on top of it."""
+    consumer: Any = app.consumer
+    consumer._set_active_tps(set(_EVENTS))
+    fetch = _Fetch(consumer)
+    consumer._wait_next_records = fetch
+    faust_compat.drained_buffers_are_read_at_once(consumer, 0.1)
+    return consumer, fetch
+
+
+def test_a_fetch_loop_with_every_partition_paused_reads_again_when_a_buffer_drains(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    consumer, fetch = _paused_fetch(app)
+    for tp in _EVENTS:
+        consumer.on_buffer_full(tp)  # the stream's buffer is under pressure
+    assert not consumer._get_active_partitions()
+
+    async def scenario() -> Any:
+        waiting = asyncio.create_task(consumer._wait_next_records(3600.0))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # nothing to read yet: it waits
+        consumer.on_buffer_drop(_EVENTS[1])  # the stream has taken half its buffer
+        return await asyncio.wait_for(waiting, 60)  # long before faust's own hour
+
+    records, active = loop.run_until_complete(scenario())
+    assert active == {_EVENTS[1]}
+    assert records == {_EVENTS[1]: ["record"]}
+    assert fetch.timeouts == [0.1]
+
+
+def test_a_fetch_loop_with_every_partition_paused_gives_up_after_its_timeout(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    consumer, fetch = _paused_fetch(app)
+    for tp in _EVENTS:
+        consumer.on_buffer_full(tp)
+
+    assert loop.run_until_complete(consumer._wait_next_records(0.01)) == ({}, set())
+    assert fetch.timeouts == []  # as faust's own: nothing asked of the fetcher
+
+
+def test_a_fetch_for_active_partitions_waits_no_longer_than_told(
+    app: faust.App, loop: asyncio.AbstractEventLoop
+) -> None:
+    consumer, fetch = _paused_fetch(app)
+    consumer.on_buffer_full(_EVENTS[0])
+
+    records, active = loop.run_until_complete(consumer._wait_next_records(1.0))
+    assert active == {_EVENTS[1]}
+    assert records == {_EVENTS[1]: ["record"]}
+    assert fetch.timeouts == [0.1]  # faust's fetch loop asks for 1.0
+    loop.run_until_complete(consumer._wait_next_records(0.05))
+    assert fetch.timeouts == [0.1, 0.05]
