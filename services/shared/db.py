@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Dialect
 
 
@@ -39,9 +41,53 @@ def connect(url: str, metadata: MetaData) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-    metadata.create_all(engine)
+    create_tables(engine, metadata)
     return engine
+
+
+#: How long a connection waits to switch a new SQLite database to WAL (sqlite3's own
+#: busy timeout: 5 s).
+WAL_SWITCH_WAIT_S = 5.0
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """WAL, waiting while another connection holds a lock. Only a new database switches
+    (the mode is kept in the file); the switch needs the database to itself and, unlike
+    a write, gives up at once instead of waiting the busy timeout (seen: two services
+    starting on one new database, `make run`)."""
+    deadline = time.monotonic() + WAL_SWITCH_WAIT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+#: The PostgreSQL advisory lock (any number the project owns) under which tables are made.
+SCHEMA_LOCK = 0x4E6F726D  # "Norm"
+
+
+def create_tables(engine: Engine, metadata: MetaData) -> None:
+    """`metadata`'s tables that are missing, made by one process at a time.
+
+    Services that share a database start together (`make run` starts ingest and the api
+    at once), and two making the same table at once fail ("table partners already
+    exists"). Under the lock, the second finds the first's tables and makes nothing.
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        elif engine.dialect.name == "sqlite":
+            # The database's write lock, taken now rather than at the first write: the
+            # checks for existing tables then see what the other made (sqlite3 leaves an
+            # explicit BEGIN alone; a busy connection waits its timeout, 5 s).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        metadata.create_all(connection)
+        connection.commit()

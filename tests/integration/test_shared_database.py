@@ -1,0 +1,74 @@
+"""Services that share one new database and start at the same moment, as `make run`
+starts ingest and the api: each makes the tables it needs, and none fails because
+another was making them too (seen: "table partners already exists", ingest down)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, inspect
+
+from services.api import db as api_db
+from services.shared import partners
+
+pytestmark = pytest.mark.integration
+
+STARTS = 4  # services at once
+ROUNDS = 5  # new databases, each started on by all of them
+
+Connect = Callable[[str], Engine]
+# Ingest makes the partner tables; the api its own and the partner tables it reads.
+SERVICES: list[Connect] = [partners.connect, api_db.connect] * (STARTS // 2)
+
+
+def start_together(url: str, services: list[Connect]) -> list[BaseException]:
+    """Every service connects at once, in a thread of its own (a connection each)."""
+    errors: list[BaseException] = []
+    ready = threading.Barrier(len(services))
+
+    def start(connect: Connect) -> None:
+        ready.wait()
+        try:
+            connect(url).dispose()
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(connect,)) for connect in services]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def expected_tables() -> set[str]:
+    return set(partners.Base.metadata.tables) | set(api_db.Base.metadata.tables)
+
+
+def tables_in(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_services_starting_together_on_a_new_sqlite_database(tmp_path: Path) -> None:
+    for round_ in range(ROUNDS):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        assert start_together(url, SERVICES) == []
+        assert tables_in(url) >= expected_tables()
+
+
+def test_services_starting_together_on_a_new_postgresql_database(postgres_url: str) -> None:
+    for _ in range(ROUNDS):
+        # One server serves the session: a new database is one without these tables.
+        engine = create_engine(postgres_url)
+        api_db.Base.metadata.drop_all(engine)
+        partners.Base.metadata.drop_all(engine)
+        engine.dispose()
+        assert start_together(postgres_url, SERVICES) == []
+        assert tables_in(postgres_url) >= expected_tables()
