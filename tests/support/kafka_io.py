@@ -9,7 +9,6 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-
 #: The most `produce(at_once=True)` writes into one partition in one batch (the
 #: broker's default `message.max.bytes` is about 1 MB).
 AT_ONCE_BYTES = 512 * 1024
