@@ -13,17 +13,24 @@ for port in 9090 9093; do
   fi
 done
 
-deploy/kafka/kafka.sh start
 pids=()
 stop_all() {
-  trap - EXIT INT TERM
-  trap '' PIPE  # a closed terminal or pipe must not keep us from stopping the broker
+  trap - EXIT
+  # Stopping takes seconds: neither a second Ctrl-C nor a closed terminal or pipe may
+  # keep it from stopping the broker.
+  trap '' INT TERM PIPE
   echo "stopping normwacht ..." 2>/dev/null || exec >/dev/null 2>&1
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
   deploy/kafka/kafka.sh stop
 }
-trap stop_all EXIT INT TERM
+# Before the broker starts: a Ctrl-C while it starts stops it too (kafka.sh starts it in
+# a session of its own, out of the terminal's reach). A signal ends the script wherever
+# it is, and the end stops everything.
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+deploy/kafka/kafka.sh start
 
 # The services create no topics and check theirs at start: made here, as a deployment does.
 .venv/bin/normwacht kafka create-topics

@@ -20,8 +20,8 @@
 # port 5432) and, where an init system runs, start it. We never use port
 # 5432 (pg.sh starts its own servers on explicit ports), so it is left alone.
 # Likewise, where systemd runs, Debian starts its own Prometheus (9090) and
-# Alertmanager (9093) services, which `make run` needs the ports of; the tests use
-# free ports. There: systemctl disable --now prometheus prometheus-alertmanager
+# Alertmanager (9093) services, which `make run` needs the ports of (the tests use
+# free ports): when this script installed them, it disables them again.
 set -euo pipefail
 
 log() { printf 'system-deps: %s\n' "$*" >&2; }
@@ -89,5 +89,17 @@ mapfile -t still_missing < <(missing_packages)
 if [[ ${#still_missing[@]} -ne 0 ]]; then
     log "still missing after install: ${still_missing[*]}"
     exit 1
+fi
+
+# Where systemd runs, Debian has just started its own Prometheus and Alertmanager on the
+# ports `make run` needs. Only the ones installed here are stopped: a Prometheus that was
+# on the machine before is the owner's, and run.sh says which port is taken.
+if [[ -d /run/systemd/system ]] && have_cmd systemctl; then
+    for package in prometheus prometheus-alertmanager; do
+        if [[ " ${missing[*]} " == *" $package "* ]]; then
+            log "disabling Debian's $package service (make run starts its own)"
+            "${as_root[@]}" systemctl disable --now "$package" || true
+        fi
+    done
 fi
 log "done"

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -335,12 +336,19 @@ def _read_sources(path: Path) -> list[dict[str, Any]]:
     return rows if isinstance(rows, list) else []
 
 
+#: One writer at a time: the last write at shutdown may find the periodic one still
+#: running in its thread (cancelling the task does not stop the thread), and both use
+#: the same partial file.
+_SOURCES_WRITE = threading.Lock()
+
+
 def _write_sources(rows: list[dict[str, Any]], path: Path) -> None:
     """Atomically: a crash mid-write leaves the previous file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(rows))
-    partial.replace(path)
+    with _SOURCES_WRITE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(rows))
+        partial.replace(path)
 
 
 async def _keep_sources(activity: SourceActivity, path: Path, every_s: float = 10.0) -> None:

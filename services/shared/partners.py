@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from normwacht.core.events import EVENT_TYPES, Municipality
 from services.shared.db import UTCDateTime
 from services.shared.db import connect as shared_connect
+from services.shared.db import create_tables as shared_create_tables
 from services.shared.problems import Problem
 
 DEVELOPMENT_TOKEN = "normwacht-dev-token"  # noqa: S105 - public on purpose: the README names it
@@ -299,7 +300,7 @@ def connect(url: str) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     """The partner tables in a database a service has connected to already."""
-    Base.metadata.create_all(engine)
+    shared_create_tables(engine, Base.metadata)
 
 
 def _now() -> datetime:

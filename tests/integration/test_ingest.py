@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.ingest.app import BATCH, SINGLE, create_app
+from services.ingest.app import BATCH, SINGLE, _write_sources, create_app
 from services.ingest.settings import DEVELOPMENT_TOKEN, IngestSettings
 from services.shared.kafka import KafkaSettings
 from tests.support.kafka_io import read_topic
@@ -154,3 +155,28 @@ def test_what_ingest_heard_of_each_source_survives_a_restart(settings: IngestSet
     with TestClient(create_app(settings)) as second:
         again = [ln for ln in second.get("/metrics").text.splitlines() if ln.startswith(wanted)]
     assert again == heard
+
+
+def test_the_sources_file_written_from_two_threads_at_once_stays_whole(tmp_path: Path) -> None:
+    """At shutdown ingest writes the sources file while the periodic write may still run
+    in its thread; both go through the same partial file."""
+    path = tmp_path / "sources.json"
+    writes = [[{"source": f"urn:writer:{n}", "events": n}] for n in range(2)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(writes))
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        start.wait()
+        try:
+            for _ in range(300):
+                _write_sources(rows, path)
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(rows,)) for rows in writes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert json.loads(path.read_text()) in writes

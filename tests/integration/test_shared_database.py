@@ -20,8 +20,18 @@ STARTS = 4  # services at once
 ROUNDS = 5  # new databases, each started on by all of them
 
 Connect = Callable[[str], Engine]
-# Ingest makes the partner tables; the api its own and the partner tables it reads.
-SERVICES: list[Connect] = [partners.connect, api_db.connect] * (STARTS // 2)
+
+
+def api_start(url: str) -> Engine:
+    """What the api's start-up does to its database (app.py's lifespan): its own tables,
+    then the partner tables it reads keys from."""
+    engine = api_db.connect(url)
+    partners.create_tables(engine)
+    return engine
+
+
+# Ingest makes the partner tables (services/ingest/main.py, then app.py's lifespan).
+SERVICES: list[Connect] = [partners.connect, api_start] * (STARTS // 2)
 
 
 def start_together(url: str, services: list[Connect]) -> list[BaseException]:
