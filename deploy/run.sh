@@ -15,10 +15,10 @@ done
 
 pids=()
 stop_all() {
-  trap - EXIT
   # Stopping takes seconds: neither a second Ctrl-C nor a closed terminal or pipe may
-  # keep it from stopping the broker.
+  # keep it from stopping the broker (ignored first, so none comes in between).
   trap '' INT TERM PIPE
+  trap - EXIT
   echo "stopping normwacht ..." 2>/dev/null || exec >/dev/null 2>&1
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -134,7 +135,7 @@ def create_app(
     activity = SourceActivity(
         load_catalogue(), settings.silent_after, settings.always_on, settings.forget_sources_after
     )
-    sources_file = settings.data_dir / "sources.json"
+    sources_file = SourcesFile(settings.data_dir / "sources.json")
     metrics.registry.register(activity)
 
     @asynccontextmanager
@@ -157,7 +158,7 @@ def create_app(
             kafka.bootstrap, kafka.events_topic, **kafka.aiokafka_options()
         )
         await app.state.publisher.start()
-        activity.restore(_read_sources(sources_file))
+        activity.restore(sources_file.read())
         keeping = asyncio.create_task(_keep_sources(activity, sources_file))
         auditing = asyncio.create_task(access.trail.keep(), name="audit-trail")
         log.info(
@@ -173,7 +174,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            _write_sources(activity.snapshot(), sources_file)
+            sources_file.write(activity.snapshot(), time.monotonic())
             await app.state.publisher.stop()
             engine.dispose()
 
@@ -325,37 +326,46 @@ def create_app(
     return app
 
 
-def _read_sources(path: Path) -> list[dict[str, Any]]:
-    try:
-        rows = json.loads(path.read_text())
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as error:  # a damaged file costs only what it remembered
-        log.warning("sources_file_unreadable", path=str(path), error=str(error))
-        return []
-    return rows if isinstance(rows, list) else []
+class SourcesFile:
+    """What ingest knows of its sources, kept across restarts (a JSON list of rows)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # One writer at a time, and never an older snapshot over a newer one: the write
+        # at shutdown may find the periodic one still running in its thread (cancelling
+        # the task does not stop the thread), and both use the same partial file.
+        self._lock = threading.Lock()
+        self._written = -math.inf
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            rows = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as error:  # a damaged file costs only what it remembered
+            log.warning("sources_file_unreadable", path=str(self.path), error=str(error))
+            return []
+        return rows if isinstance(rows, list) else []
+
+    def write(self, rows: list[dict[str, Any]], taken: float) -> None:
+        """Atomically: a crash mid-write leaves the previous file. `taken`: when the rows
+        were read (`time.monotonic()`); a write of rows older than the file's is skipped."""
+        with self._lock:
+            if taken < self._written:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.path.with_suffix(".json.partial")
+            partial.write_text(json.dumps(rows))
+            partial.replace(self.path)
+            self._written = taken
 
 
-#: One writer at a time: the last write at shutdown may find the periodic one still
-#: running in its thread (cancelling the task does not stop the thread), and both use
-#: the same partial file.
-_SOURCES_WRITE = threading.Lock()
-
-
-def _write_sources(rows: list[dict[str, Any]], path: Path) -> None:
-    """Atomically: a crash mid-write leaves the previous file."""
-    with _SOURCES_WRITE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(rows))
-        partial.replace(path)
-
-
-async def _keep_sources(activity: SourceActivity, path: Path, every_s: float = 10.0) -> None:
+async def _keep_sources(activity: SourceActivity, file: SourcesFile, every_s: float = 10.0) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
             # The snapshot on the loop (where events change it), the writing in a thread.
-            await asyncio.to_thread(_write_sources, activity.snapshot(), path)
+            rows, taken = activity.snapshot(), time.monotonic()
+            await asyncio.to_thread(file.write, rows, taken)
         except OSError as error:
-            log.warning("sources_file_unwritable", path=str(path), error=str(error))
+            log.warning("sources_file_unwritable", path=str(file.path), error=str(error))

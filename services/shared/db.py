@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    TypeDecorator,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Dialect
 
 
@@ -80,7 +89,11 @@ def create_tables(engine: Engine, metadata: MetaData) -> None:
     Services that share a database start together (`make run` starts ingest and the api
     at once), and two making the same table at once fail ("table partners already
     exists"). Under the lock, the second finds the first's tables and makes nothing.
+    The lock is taken only when a table is missing: a restart need not wait for a writer.
     """
+    with engine.connect() as connection:
+        if set(metadata.tables) <= set(inspect(connection).get_table_names()):
+            return
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.ingest.app import BATCH, SINGLE, _write_sources, create_app
+from services.ingest.app import BATCH, SINGLE, SourcesFile, create_app
 from services.ingest.settings import DEVELOPMENT_TOKEN, IngestSettings
 from services.shared.kafka import KafkaSettings
 from tests.support.kafka_io import read_topic
@@ -160,7 +160,7 @@ def test_what_ingest_heard_of_each_source_survives_a_restart(settings: IngestSet
 def test_the_sources_file_written_from_two_threads_at_once_stays_whole(tmp_path: Path) -> None:
     """At shutdown ingest writes the sources file while the periodic write may still run
     in its thread; both go through the same partial file."""
-    path = tmp_path / "sources.json"
+    file = SourcesFile(tmp_path / "sources.json")
     writes = [[{"source": f"urn:writer:{n}", "events": n}] for n in range(2)]
     errors: list[BaseException] = []
     start = threading.Barrier(len(writes))
@@ -168,8 +168,8 @@ def test_the_sources_file_written_from_two_threads_at_once_stays_whole(tmp_path:
     def write(rows: list[dict[str, Any]]) -> None:
         start.wait()
         try:
-            for _ in range(300):
-                _write_sources(rows, path)
+            for taken in range(300):
+                file.write(rows, taken)
         except Exception as error:
             errors.append(error)
 
@@ -179,4 +179,11 @@ def test_the_sources_file_written_from_two_threads_at_once_stays_whole(tmp_path:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert json.loads(path.read_text()) in writes
+    assert file.read() in writes
+
+
+def test_an_older_snapshot_never_overwrites_a_newer_one(tmp_path: Path) -> None:
+    file = SourcesFile(tmp_path / "sources.json")
+    file.write([{"source": "urn:newer"}], taken=2.0)
+    file.write([{"source": "urn:older"}], taken=1.0)  # the periodic write, finishing late
+    assert file.read() == [{"source": "urn:newer"}]
