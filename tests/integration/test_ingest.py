@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from services.ingest.app import BATCH, SINGLE, SourcesFile, create_app
 from services.ingest.settings import DEVELOPMENT_TOKEN, IngestSettings
 from services.shared.kafka import KafkaSettings
 from tests.support.kafka_io import read_topic
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.integration
 
@@ -162,23 +162,15 @@ def test_the_sources_file_written_from_two_threads_at_once_stays_whole(tmp_path:
     in its thread; both go through the same partial file."""
     file = SourcesFile(tmp_path / "sources.json")
     writes = [[{"source": f"urn:writer:{n}", "events": n}] for n in range(2)]
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(writes))
 
-    def write(rows: list[dict[str, Any]]) -> None:
-        start.wait()
-        try:
+    def writer(rows: list[dict[str, Any]]) -> Callable[[], None]:
+        def write() -> None:
             for taken in range(300):
                 file.write(rows, taken)
-        except Exception as error:
-            errors.append(error)
 
-    threads = [threading.Thread(target=write, args=(rows,)) for rows in writes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+        return write
+
+    assert at_once([writer(rows) for rows in writes]) == []
     assert file.read() in writes
 
 

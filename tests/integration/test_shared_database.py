@@ -4,7 +4,6 @@ another was making them too (seen: "table partners already exists", ingest down)
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from sqlalchemy import Engine, create_engine, inspect
 
 from services.api import db as api_db
 from services.shared import partners
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.integration
 
@@ -34,24 +34,13 @@ def api_start(url: str) -> Engine:
 SERVICES: list[Connect] = [partners.connect, api_start] * (STARTS // 2)
 
 
-def start_together(url: str, services: list[Connect]) -> list[BaseException]:
+def start_together(url: str, services: list[Connect]) -> list[Exception]:
     """Every service connects at once, in a thread of its own (a connection each)."""
-    errors: list[BaseException] = []
-    ready = threading.Barrier(len(services))
 
-    def start(connect: Connect) -> None:
-        ready.wait()
-        try:
-            connect(url).dispose()
-        except Exception as error:
-            errors.append(error)
+    def start(connect: Connect) -> Callable[[], None]:
+        return lambda: connect(url).dispose()
 
-    threads = [threading.Thread(target=start, args=(connect,)) for connect in services]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
+    return at_once([start(connect) for connect in services])
 
 
 def expected_tables() -> set[str]:
