@@ -31,7 +31,6 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -42,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 
+from normwacht.core.instants import Instant
 from normwacht.core.privacy import personal_data_reason
 
 __all__ = [
@@ -66,13 +66,13 @@ class Municipality(StrEnum):
     HEILOO = "heiloo"
 
 
-def _opaque(what: str) -> Any:
+def _opaque(
+    what: str,
+    instead: str = "send a case system's number or a pseudonym instead (never personal data)",
+) -> Any:
     def check(value: str) -> str:
         if reason := personal_data_reason(value):
-            raise ValueError(
-                f"{what} must be an opaque identifier, and {reason}; "
-                "send a case system's number or a pseudonym instead (never personal data)"
-            )
+            raise ValueError(f"{what} must be an opaque identifier, and {reason}; {instead}")
         return value
 
     return AfterValidator(check)
@@ -311,13 +311,6 @@ ExtensionValue = Annotated[
 ]
 
 
-def _no_number(value: object) -> object:
-    """pydantic would read a number as Unix seconds; CloudEvents' `time` is RFC 3339 text."""
-    if isinstance(value, int | float):
-        raise ValueError("time is an RFC 3339 timestamp with an offset, as a string")
-    return value
-
-
 class _Envelope(BaseModel):
     """CloudEvents 1.0 attributes every event carries."""
 
@@ -332,11 +325,15 @@ class _Envelope(BaseModel):
     specversion: Literal["1.0"]
     id: EventId
     source: Annotated[
-        str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", max_length=500)
+        str,
+        StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", max_length=500),
+        _opaque("source", "it names the sending system, never a person (no personal data)"),
     ] = Field(
-        description="Absolute URI naming the sending system.", examples=["urn:buch:kcc:telephony"]
+        description="Absolute URI naming the sending system; never personal data (the same "
+        "checks as `subject`: a system, not a caller's number or address).",
+        examples=["urn:buch:kcc:telephony"],
     )
-    time: Annotated[AwareDatetime, BeforeValidator(_no_number)] = Field(
+    time: Instant = Field(
         description="When it happened, RFC 3339 with offset; every clock runs on it."
     )
     subject: CaseId

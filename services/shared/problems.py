@@ -146,6 +146,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=errors,
         ).response(request.url.path)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the exception and its traceback after this answer is sent.
+        return Problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "the service failed to answer this request; it is logged, and the request "
+            "may be sent again",
+        ).response(request.url.path)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")

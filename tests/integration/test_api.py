@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gc
 import sys
@@ -14,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.conn import AIOKafkaConnection
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from normwacht.core.engine import Kind, Outcome
 from services.api.app import create_app
@@ -209,6 +210,40 @@ def test_breaches_page_by_cursor_and_filter_by_time(
     bad = api.get("/v1/breaches", params={"cursor": "%%%"})
     assert bad.status_code == 400
     assert api.get("/v1/breaches", params={"limit": 0}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"municipality": "alkmaar"}, 422),  # not one of the four: not an empty page
+        ({"norm": "phone.anwser"}, 422),  # misspelt
+        ({"until": "9999-12-31T23:59:59-23:59"}, 422),  # no instant in UTC
+        ({"since": "1700000000"}, 422),  # Unix seconds: not RFC 3339
+        ({"cursor": base64.urlsafe_b64encode(b"9999-12-31T23:59:59-23:59|x").decode()}, 400),
+    ],
+)
+def test_breaches_refuse_filters_that_name_nothing(
+    api: TestClient, params: dict[str, str], status: int
+) -> None:
+    response = api.get("/v1/breaches", params=params)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == status
+
+
+def test_an_unexpected_failure_is_answered_as_problem_details(
+    kafka_settings: KafkaSettings, sqlite_url: str
+) -> None:
+    settings = ApiSettings(kafka=kafka_settings, database_url=sqlite_url,
+                           consumer_group="api-test", environment="development")  # fmt: skip
+    app = create_app(settings, consume=False)
+    with TestClient(app, headers=DEVELOPMENT_READER, raise_server_exceptions=False) as client:
+        with app.state.engine.begin() as connection:
+            connection.execute(text("DROP TABLE clocks"))  # a database gone wrong
+        response = client.get("/v1/cases/KCC-1")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("internal-error")
 
 
 def test_stopping_while_the_consumer_starts_leaves_no_connection_open(

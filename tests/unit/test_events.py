@@ -85,6 +85,51 @@ def test_a_time_without_offset_is_refused() -> None:
     assert ("nl.buch.call.queued", "time") in error_locations(event(time="2026-11-24T09:00:00"))
 
 
+@pytest.mark.parametrize(
+    "time",
+    [
+        1_700_000_000,  # a number: pydantic would take Unix seconds
+        "1700000000",  # digits in a string: the same
+        "-1",
+        "2026-11-24T09:00Z",  # no seconds
+        "2026-11-24T09:00:00+0100",  # an offset without its colon
+        "2026-11-24",  # a date
+        "9999-12-31T23:59:59-23:59",  # after the year 9999 in UTC
+        "0001-01-01T00:00:00+14:00",  # before the year 1 in UTC
+    ],
+)
+def test_a_time_that_is_not_rfc3339_or_not_an_instant_in_utc_is_refused(time: object) -> None:
+    assert ("nl.buch.call.queued", "time") in error_locations(event(time=time))
+
+
+@pytest.mark.parametrize(
+    "time", ["2026-11-24T09:00:00Z", "2026-11-24t08:00:00.123456z", "2026-11-24T09:00:00.5+01:00"]
+)
+def test_rfc3339_times_are_taken(time: str) -> None:
+    assert parse_event(event(time=time)).time.year == 2026
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "urn:buch:kcc:jan@example.nl",
+        "urn:buch:kcc:tel:+31612345678",
+        "urn:buch:kcc:bsn:123456782",
+        "mailto:jan.jansen@gmail.com",
+    ],
+)
+def test_a_source_holding_personal_data_is_refused(source: str) -> None:
+    assert ("nl.buch.call.queued", "source") in error_locations(event(source=source))
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["urn:buch:kcc:telephony", "https://meldingen.bergen.nl/api/v1", "urn:buch:zaak:2026-000123"],
+)
+def test_sources_naming_systems_are_taken(source: str) -> None:
+    assert parse_event(event(source=source)).source == source
+
+
 def test_an_unknown_municipality_is_refused() -> None:
     assert ("nl.buch.call.queued", "municipality") in error_locations(event(municipality="alkmaar"))
 

@@ -1,0 +1,47 @@
+"""Instants as the contract takes them: RFC 3339 text, within what UTC can hold.
+
+pydantic's own datetime parsing is broader than RFC 3339: it takes a number, or a string
+of digits, as Unix seconds ("1700000000" is an instant in 2023), and text without
+seconds or with an offset written `+0100`. And an instant at the edge of the calendar
+with a large offset (9999-12-31T23:59:59-23:59) parses, but fails later, wherever it is
+first converted to UTC: in the processor, that would be a record it cannot get past.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+
+__all__ = ["RFC3339", "Instant"]
+
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)$")
+"""RFC 3339's `date-time`: seconds and an offset (`Z` or `+01:00`) required."""
+
+_EXAMPLE = "2026-11-24T09:00:00+01:00"
+
+
+def _rfc3339_text(value: object) -> object:
+    """Text must be RFC 3339 and a number is refused; a datetime (built in Python) passes."""
+    if isinstance(value, int | float):
+        raise ValueError(f"an RFC 3339 timestamp is text, e.g. {_EXAMPLE}, not a number")
+    if isinstance(value, str) and not RFC3339.match(value):
+        raise ValueError(
+            f"an RFC 3339 timestamp with seconds and an offset, e.g. {_EXAMPLE} "
+            "or 2026-11-24T08:00:00Z"
+        )
+    return value
+
+
+def _within_utc(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant lies outside the years 1 to 9999 in UTC") from None
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_within_utc)]
+"""An aware datetime given as RFC 3339 text (or a datetime), that converts to UTC."""
