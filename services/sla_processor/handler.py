@@ -238,14 +238,23 @@ class RecordHandler:
             return
         earlier: tuple[Outcome, ...] = ()
         recorded: tuple[Clock, ...] = ()
-        if loaded and before is not None and may_be_due(loaded.stored, before, self.rules):
-            # What the watermark had decided before this event came, comes first, as a
-            # due-record would have published it: the order a replay sees too.
-            settled = due(loaded.case, before, self.catalogue)
-            case, earlier, recorded = settled.case, settled.outcomes, settled.recorded
-        fact = Fact.of(event)
-        step = apply(case, fact, mark, self.catalogue,
-                     subject=event.subject, municipality=event.municipality.value)  # fmt: skip
+        try:
+            if loaded and before is not None and may_be_due(loaded.stored, before, self.rules):
+                # What the watermark had decided before this event came, comes first, as a
+                # due-record would have published it: the order a replay sees too.
+                settled = due(loaded.case, before, self.catalogue)
+                case, earlier, recorded = settled.case, settled.outcomes, settled.recorded
+            fact = Fact.of(event)
+            step = apply(case, fact, mark, self.catalogue,
+                         subject=event.subject, municipality=event.municipality.value)  # fmt: skip
+        except Exception as error:
+            # The engine is pure: nothing was published or staged, and the case stays as
+            # it was. One record the engine cannot compute (a deadline past the year
+            # 9999) must not stop every record behind it.
+            log.exception("event_unprocessable", subject=event.subject, offset=offset)
+            detail = f"the engine failed on it: {type(error).__name__}: {error}"
+            await self._dead_letter(record, "unprocessable_event", detail)
+            return
         self.metrics.event(event.type)
         added = len(step.case.facts) > (len(loaded.case.facts) if loaded else 0)
         if earlier or step.changed:

@@ -28,6 +28,7 @@ DEAD_LETTER_REASONS = (
     "invalid_event",
     "key_mismatch",
     "case_full",
+    "unprocessable_event",
     "invalid_due_record",
     "unsigned_due_record",
     "due_record_from_the_future",

@@ -195,6 +195,18 @@ def test_bad_events_are_dead_lettered_with_the_reason(worker: Worker, outlets: O
     assert not outlets.outcomes
 
 
+def test_an_event_the_engine_cannot_compute_is_dead_lettered_and_the_next_is_taken(
+    worker: Worker, outlets: Outlets
+) -> None:
+    # A valid instant whose deadline (two weeks on) lies past the year 9999.
+    worker.event("report.received", datetime(9999, 12, 30, tzinfo=UTC), "MELDING-1")
+    worker.event("call.queued", T0)
+    worker.event("call.answered", T0 + timedelta(seconds=5))
+    assert [why for _, why, _ in outlets.dead_letters] == ["unprocessable_event"]
+    assert "OverflowError" in outlets.dead_letters[0][2]
+    assert ("phone.answer", "met") in kinds(outlets)
+
+
 def test_only_a_change_is_staged_and_each_key_is_written_once_a_commit(
     worker: Worker, outlets: Outlets
 ) -> None:
