@@ -53,6 +53,9 @@ _UUID = re.compile(
     re.I,
 )
 _NUMBER = re.compile(r"^(?:\+|00)?\d{8,}$")
+# A percent-escape, decoded as its byte: what the checks look for (@, +, digits) is ASCII.
+# (Not urllib: the core imports nothing that could reach the network.)
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # Runs that can be a BSN (9) or a phone number (10, or 11 from 31 on) inside an id.
 _LONG_RUN = re.compile(r"(?<!\d)\d{9,11}(?!\d)")
 _DUTCH_PHONE_WITHOUT_PLUS = re.compile(r"^31[1-9]\d{8}$")
@@ -76,6 +79,8 @@ def personal_data_reason(value: str) -> str | None:
     """
     if _UUID.match(value):
         return None
+    if "%" in value:  # percent-encoded, as in a URI or an id taken from one: `jan%40x.nl`
+        value = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), value)
     compact = _SEPARATORS.sub("", value)
     if _NUMBER.match(compact):  # digits only, after separators: which number is it?
         if _DUTCH_PHONE.match(compact) or _INTERNATIONAL_PHONE.match(compact):

@@ -32,6 +32,8 @@ PERSONAL = {
     "1851AB-12": "postcode",
     "1851ab12a": "postcode",
     "MELDING-1851-AB-12": "postcode",
+    "jan%40example.nl": "e-mail",  # percent-encoded, as in a URI
+    "urn:buch:kcc:tel:%2B31612345678": "phone number",
 }
 OPAQUE = [
     "KCC-2026-000123",
