@@ -23,6 +23,7 @@ from normwacht.core.instants import Instant
 from services.api.consumer import OutcomeConsumer
 from services.api.db import ClockRow, OutcomeRow, case_clocks, connect
 from services.api.settings import ApiSettings
+from services.shared.head import HeadAsGet
 from services.shared.partners import (
     DEVELOPMENT_PARTNER,
     Partner,
@@ -205,6 +206,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         lifespan=lifespan,
         dependencies=[Depends(known_query_only)],
     )
+    app.add_middleware(HeadAsGet)
     app.state.settings = settings
     install_problem_handlers(app)
 

@@ -40,6 +40,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.webhooks import Webhooks, meta_router, zgw_router
 from services.shared import bindings
 from services.shared.bindings import UNSUPPORTED, Mode, from_http, http_mode
+from services.shared.head import HeadAsGet
 from services.shared.metrics import service_registry
 from services.shared.partners import Partner
 from services.shared.partners import connect as connect_partners
@@ -185,6 +186,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(known_query_only)],
     )
+    app.add_middleware(HeadAsGet)
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)

@@ -22,6 +22,7 @@ from services.notifier.metrics import NotifierMetrics
 from services.notifier.service import Notifier
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import connect
+from services.shared.head import HeadAsGet
 
 log = structlog.get_logger("normwacht.notifier")
 
@@ -72,6 +73,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         summary="Opens and resolves Alertmanager alerts for breached and at-risk clocks.",
         lifespan=lifespan,
     )
+    app.add_middleware(HeadAsGet)
 
     @app.get("/healthz", summary="Liveness")
     def healthz(request: Request, response: Response) -> dict[str, Any]:

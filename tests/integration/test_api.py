@@ -246,6 +246,14 @@ def test_an_unexpected_failure_is_answered_as_problem_details(
     assert response.json()["type"].endswith("internal-error")
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/v1/norms", "/v1/cases/NOPE", "/nowhere"])
+def test_head_answers_as_get_without_the_content(api: TestClient, path: str) -> None:
+    got, head = api.get(path), api.head(path)
+    assert head.status_code == got.status_code
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.content == b""
+
+
 def test_stopping_while_the_consumer_starts_leaves_no_connection_open(
     kafka_settings: KafkaSettings, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
