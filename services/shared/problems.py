@@ -107,8 +107,9 @@ def invalid(
 
 
 def known_query_only(request: Request) -> None:
-    """422 for a query parameter the route does not declare: a typo (`?municipalty=`) would
-    otherwise be ignored and the answer look right. Use as an app-wide dependency."""
+    """422 for a query parameter the route does not declare, or one given twice: a typo
+    (`?municipalty=`) would otherwise be ignored and the answer look right. Use as an
+    app-wide dependency."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
@@ -124,6 +125,16 @@ def known_query_only(request: Request) -> None:
             "Unknown query parameter",
             f"this operation takes no query parameter {unknown[0]!r}"
             + (f" (declared: {', '.join(sorted(declared))})" if declared else ""),
+        )
+    # No operation takes a list: a parameter given twice (`limit=1&limit=2`) is a mistake,
+    # and which value would count is not for us to guess.
+    names = [name for name, _ in request.query_params.multi_items()]
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        raise Problem(
+            422,
+            "repeated-query-parameter",
+            "Repeated query parameter",
+            f"query parameter {twice[0]!r} is given more than once; give it once",
         )
 
 
