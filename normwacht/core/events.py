@@ -29,7 +29,6 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -41,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from normwacht.core.instants import Instant
+from normwacht.core.instants import EventInstant
 from normwacht.core.privacy import personal_data_reason
 
 __all__ = [
@@ -158,7 +157,7 @@ class LetterAcknowledgedData(_Data):
 
 
 class VisitCheckedInData(_Data):
-    appointment_at: AwareDatetime | None = Field(
+    appointment_at: EventInstant | None = Field(
         default=None, description="The appointment's time; absent for a walk-in."
     )
 
@@ -190,7 +189,7 @@ class ReportReceivedData(_Data):
 
 
 class AppointmentScheduledData(_Data):
-    at: AwareDatetime
+    at: EventInstant
 
 
 class WebsiteProbeData(_Data):
@@ -333,7 +332,7 @@ class _Envelope(BaseModel):
         "checks as `subject`: a system, not a caller's number or address).",
         examples=["urn:buch:kcc:telephony"],
     )
-    time: Instant = Field(
+    time: EventInstant = Field(
         description="When it happened, RFC 3339 with offset; every clock runs on it."
     )
     subject: CaseId

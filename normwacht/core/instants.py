@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
-__all__ = ["RFC3339", "Instant"]
+__all__ = ["EVENT_YEARS", "RFC3339", "EventInstant", "Instant"]
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)$")
 """RFC 3339's `date-time`: seconds and an offset (`Z` or `+01:00`) required."""
@@ -45,3 +45,20 @@ def _within_utc(value: datetime) -> datetime:
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_within_utc)]
 """An aware datetime given as RFC 3339 text (or a datetime), that converts to UTC."""
+
+EVENT_YEARS = range(1900, 3000)
+"""The years an event's instants may lie in. Wider is nonsense for a municipality's
+service, and the headroom keeps every derived instant (a deadline twelve weeks on, a
+watermark less the allowed lateness) inside what a datetime can hold."""
+
+
+def _plausible(value: datetime) -> datetime:
+    if value.astimezone(UTC).year not in EVENT_YEARS:
+        raise ValueError(
+            f"an event's instants lie in the years {EVENT_YEARS.start} to {EVENT_YEARS.stop - 1}"
+        )
+    return value
+
+
+EventInstant = Annotated[Instant, AfterValidator(_plausible)]
+"""An `Instant` an event carries (its time, an appointment's): in `EVENT_YEARS`."""

@@ -288,6 +288,11 @@ def test_zgw_notifications_that_are_refused_or_ignored_write_nothing(
     invalid = post_zgw(hooks, b'{"kanaal": "zaken"}')
     assert invalid.status_code == 400
     assert invalid.json()["type"] == "urn:normwacht:problem:invalid-notification"
+    # A notification whose event would not be one (made in the year 9999): its fault, 400.
+    far = json.loads(created) | {"aanmaakdatum": "9999-12-30T12:00:00Z"}
+    refused = post_zgw(hooks, json.dumps(far).encode())
+    assert refused.status_code == 400, refused.text
+    assert "/time" in refused.json()["detail"]
     assert events_on(kafka_settings) == []
     assert hooks.senders == []
 

@@ -96,6 +96,8 @@ def test_a_time_without_offset_is_refused() -> None:
         "2026-11-24",  # a date
         "9999-12-31T23:59:59-23:59",  # after the year 9999 in UTC
         "0001-01-01T00:00:00+14:00",  # before the year 1 in UTC
+        "0001-01-01T00:00:00Z",  # an instant, but no event's: outside the years 1900-2999
+        "9999-12-30T12:00:00Z",  # its deadlines would lie past the year 9999
     ],
 )
 def test_a_time_that_is_not_rfc3339_or_not_an_instant_in_utc_is_refused(time: object) -> None:
@@ -138,3 +140,9 @@ def test_a_batch_names_the_index_of_the_bad_event() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_events(f"[{event()}, {event(subject='x@y')}]")
     assert [e["loc"] for e in caught.value.errors()] == [(1, "nl.buch.call.queued", "subject")]
+
+
+@pytest.mark.parametrize("at", ["1700000000", "9999-12-31T23:59:59-23:59", "9999-12-30T12:00:00Z"])
+def test_instants_in_an_events_data_are_checked_as_its_time(at: str) -> None:
+    raw = event(type="nl.buch.appointment.scheduled", data={"at": at})
+    assert ("nl.buch.appointment.scheduled", "data", "at") in error_locations(raw)

@@ -147,7 +147,10 @@ def zgw_router(
                 "Invalid notification",
                 f"{json_pointer(first['loc']) or 'the body'}: {first['msg']}",
             ) from None
-        decision = map_notification(notification, rules)
+        try:
+            decision = map_notification(notification, rules)
+        except ValidationError as error:
+            raise _event_invalid(error) from None
         if isinstance(decision, FetchStatus):
             status = await fetch(decision.url)
             try:
@@ -155,6 +158,8 @@ def zgw_router(
             except StatusUnreadable as error:
                 log.error("zgw_status_unreadable")
                 raise _bad_gateway(str(error)) from None
+            except ValidationError as error:
+                raise _event_invalid(error) from None
         if isinstance(decision, Ignored):
             log.info("zgw_notification_ignored", reason=decision.reason)
             return Response(status_code=204)
@@ -163,6 +168,18 @@ def zgw_router(
         return Response(status_code=204)
 
     return router
+
+
+def _event_invalid(error: ValidationError) -> Problem:
+    """The event a notification maps to is not one (its time, an `aanmaakdatum` in the
+    year 9999): the notification's fault, so a 400, not worth sending again."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    return Problem(
+        400,
+        "invalid-notification",
+        "Invalid notification",
+        f"the event it makes: {json_pointer(first['loc'])}: {first['msg']}",
+    )
 
 
 def _bad_gateway(detail: str) -> Problem:
