@@ -140,17 +140,11 @@ def zgw_router(
         try:
             notification = Notification.model_validate_json(body)
         except ValidationError as error:
-            first = error.errors(include_url=False, include_input=False)[0]
-            raise Problem(
-                400,
-                "invalid-notification",
-                "Invalid notification",
-                f"{json_pointer(first['loc']) or 'the body'}: {first['msg']}",
-            ) from None
+            raise _invalid_notification(error) from None
         try:
             decision = map_notification(notification, rules)
         except ValidationError as error:
-            raise _event_invalid(error) from None
+            raise _invalid_notification(error, "the event it makes: ") from None
         if isinstance(decision, FetchStatus):
             status = await fetch(decision.url)
             try:
@@ -159,7 +153,7 @@ def zgw_router(
                 log.error("zgw_status_unreadable")
                 raise _bad_gateway(str(error)) from None
             except ValidationError as error:
-                raise _event_invalid(error) from None
+                raise _invalid_notification(error, "the event it makes: ") from None
         if isinstance(decision, Ignored):
             log.info("zgw_notification_ignored", reason=decision.reason)
             return Response(status_code=204)
@@ -170,15 +164,15 @@ def zgw_router(
     return router
 
 
-def _event_invalid(error: ValidationError) -> Problem:
-    """The event a notification maps to is not one (its time, an `aanmaakdatum` in the
-    year 9999): the notification's fault, so a 400, not worth sending again."""
+def _invalid_notification(error: ValidationError, made: str = "") -> Problem:
+    """A 400: the notification's fault, not worth sending again. `made`: what was made of
+    it that is invalid (the event, when its `aanmaakdatum` lies in the year 9999)."""
     first = error.errors(include_url=False, include_input=False)[0]
     return Problem(
         400,
         "invalid-notification",
         "Invalid notification",
-        f"the event it makes: {json_pointer(first['loc'])}: {first['msg']}",
+        f"{made}{json_pointer(first['loc']) or 'the body'}: {first['msg']}",
     )
 
 
