@@ -35,15 +35,24 @@ def _rfc3339_text(value: object) -> object:
     return value
 
 
-def _within_utc(value: datetime) -> datetime:
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the instant lies outside the years 1 to 9999 in UTC") from None
-    return value
+def _in_utc_years(years: range) -> AfterValidator:
+    """The instant converted to UTC (once: this is on the processor's path) lies in `years`."""
+
+    def check(value: datetime) -> datetime:
+        try:
+            year = value.astimezone(UTC).year
+        except OverflowError:  # past the year 9999, or before the year 1
+            year = None
+        if year is None or year not in years:
+            raise ValueError(
+                f"the instant lies outside the years {years.start} to {years.stop - 1} in UTC"
+            )
+        return value
+
+    return AfterValidator(check)
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_within_utc)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), _in_utc_years(range(1, 10_000))]
 """An aware datetime given as RFC 3339 text (or a datetime), that converts to UTC."""
 
 EVENT_YEARS = range(1900, 3000)
@@ -51,14 +60,5 @@ EVENT_YEARS = range(1900, 3000)
 service, and the headroom keeps every derived instant (a deadline twelve weeks on, a
 watermark less the allowed lateness) inside what a datetime can hold."""
 
-
-def _plausible(value: datetime) -> datetime:
-    if value.astimezone(UTC).year not in EVENT_YEARS:
-        raise ValueError(
-            f"an event's instants lie in the years {EVENT_YEARS.start} to {EVENT_YEARS.stop - 1}"
-        )
-    return value
-
-
-EventInstant = Annotated[Instant, AfterValidator(_plausible)]
-"""An `Instant` an event carries (its time, an appointment's): in `EVENT_YEARS`."""
+EventInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), _in_utc_years(EVENT_YEARS)]
+"""An instant an event carries (its time, an appointment's): as `Instant`, in `EVENT_YEARS`."""
