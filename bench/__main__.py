@@ -37,7 +37,7 @@ from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from services.sla_processor.due_records import HEADER
 from tests.support.broker import free_port, running_broker
-from tests.support.events import call_event, call_pairs, cloud_event
+from tests.support.events import call_event, call_pairs, cloud_event, random_id
 from tests.support.monitoring import alertmanager_config, running_alertmanager
 from tests.support.receivers import Webhook, running_smtp, running_webhook
 from tests.support.scenario import NOTE_KINDS, calls
@@ -179,7 +179,7 @@ async def _background_load(kafka: KafkaSettings, rate: int, stop: asyncio.Event)
         while not stop.is_set():
             due = int((time.monotonic() - started) * rate)
             while sent < due:
-                subject = f"BG-{uuid.uuid4().hex[:12]}"
+                subject = random_id("BG-", 12)
                 now = datetime.now(UTC)
                 for kind, at in (("queued", now - timedelta(seconds=3)), ("answered", now)):
                     event = call_event(subject, kind, at)
@@ -389,7 +389,7 @@ async def _measure_notifications(
         cloud_event(
             "report.received",
             now - URGENT_TERM + timedelta(seconds=5 + random.uniform(0, spread_s)),
-            f"PAGE-{uuid.uuid4().hex[:10]}",
+            random_id("PAGE-", 10),
             municipality=random.choice(("bergen", "uitgeest", "castricum", "heiloo")),
             source="urn:buch:bench:meldingen",
             data={"urgent": True},

@@ -13,7 +13,6 @@ import os
 import smtplib
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from services.sources.open311 import Open311Poller
 from services.sources.poster import IngestPoster
 from services.sources.smtp import MailboxCopyHandler, ThreadMap, smtp_controller
 from tests.support.broker import free_port
+from tests.support.events import random_id
 from tests.support.kafka_io import read_topic
 from tests.support.services import eventually, running_service
 from tests.support.sources import FIXTURES, KEY, personal_values_in
@@ -100,7 +100,7 @@ def ids(events: list[dict[str, Any]]) -> list[str]:
 
 def a_source() -> str:
     """A source URI of this test alone, so tests sharing the topic never see each other."""
-    return f"urn:buch:test:{uuid.uuid4().hex[:8]}"
+    return random_id("urn:buch:test:")
 
 
 # --- Asterisk queue_log ---------------------------------------------------------------

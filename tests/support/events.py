@@ -8,6 +8,19 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from normwacht.core.privacy import personal_data_reason
+
+
+def random_id(prefix: str, length: int = 8) -> str:
+    """`prefix` and `length` random hex digits, redrawn until it cannot read as personal data.
+
+    Random hex now and then looks like a postcode with a house number (`1234ab12`, about
+    1 in 85 for 8 digits) or holds a BSN, and ingest rightly refuses such an id.
+    """
+    while personal_data_reason(value := f"{prefix}{uuid.uuid4().hex[:length]}"):
+        pass
+    return value
+
 
 def ago(seconds: float) -> datetime:
     return datetime.now(UTC) - timedelta(seconds=seconds)
