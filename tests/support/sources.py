@@ -36,6 +36,13 @@ def personal_values_in(blob: str, adapter: str) -> list[str]:
     digits = re.sub(r"[\s\-+().]", "", blob)
     found = []
     for value in PERSONAL[adapter]:
-        if value.lower() in blob.lower() or (value.isdigit() and value in digits):
+        if value.isdigit():
+            # A number on its own, not a piece of a longer one: a time's microseconds
+            # (`09:15:39.638344`) hold any six digits now and then.
+            if re.search(rf"(?<![\d.]){value}(?!\d)", blob) or re.search(
+                rf"(?<!\d){value}(?!\d)", digits
+            ):
+                found.append(value)
+        elif value.lower() in blob.lower():
             found.append(value)
     return found

@@ -3,6 +3,7 @@ state and every database table. Used to prove that no personal value was kept an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -86,11 +87,20 @@ def files(directory: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def found(values: set[str], stored: Iterator[tuple[str, bytes]]) -> list[str]:
-    """Every place where one of `values` occurs, as UTF-8 bytes, in what is `stored`."""
-    needles = {value: value.encode() for value in values}
+    """Every place where one of `values` occurs, as UTF-8 bytes, in what is `stored`.
+
+    A number counts on its own only, not as a piece of a longer one: a time's
+    microseconds (`09:15:39.638344`) hold any six digits now and then.
+    """
+    needles = {
+        value: re.compile(rf"(?<![0-9.]){value}(?![0-9])".encode())
+        if value.isdigit()
+        else re.compile(re.escape(value.encode()))
+        for value in values
+    }
     return [
         f"{value!r} in {where}"
         for where, data in stored
         for value, needle in needles.items()
-        if needle in data
+        if needle.search(data)
     ]

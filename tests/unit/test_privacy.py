@@ -7,7 +7,7 @@ import re
 import uuid
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -69,9 +69,12 @@ def test_the_elfproef_decides_between_a_bsn_and_another_nine_digit_run() -> None
     assert personal_data_reason("KCC-123456789") is None
 
 
+@settings(deadline=None)  # a shared CI machine may stall any one example
 @given(st.uuids())
 def test_uuids_are_opaque_with_or_without_dashes(value: uuid.UUID) -> None:
     assert personal_data_reason(str(value)) is None
+    # Without dashes only with a letter: 32 digits (once in 3 million) are a number.
+    assume(not value.hex.isdigit())
     assert personal_data_reason(value.hex) is None
 
 
@@ -81,6 +84,7 @@ def test_a_hex_token_is_opaque_only_when_it_is_one() -> None:
     assert personal_data_reason("0612345678") is not None  # too short for a token
 
 
+@settings(deadline=None)
 @given(st.text(min_size=1, max_size=64))
 def test_pseudonyms_are_opaque_case_ids(vendor_id: str) -> None:
     case_id = pseudonym(b"k" * 32, "asterisk", vendor_id, prefix="call-")
