@@ -13,6 +13,7 @@
 #               Prometheus, promtool, Alertmanager and amtool: `make run` starts
 #               its own instances from deploy/prometheus and deploy/alertmanager,
 #               and the tests check their configuration and run them.
+#   curl        the README's examples (and the test that runs them against `make run`).
 #   nodejs, npm the AsyncAPI parser that validates schemas/asyncapi.yaml
 #               (tools/asyncapi; only when node or npm is missing).
 #
@@ -47,6 +48,7 @@ missing_packages() {
     have_cmd kcat || echo kcat
     have_cmd prometheus && have_cmd promtool || echo prometheus
     have_cmd prometheus-alertmanager && have_cmd amtool || echo prometheus-alertmanager
+    have_cmd curl || echo curl
     have_cmd node || echo nodejs
     have_cmd npm || echo npm
 }

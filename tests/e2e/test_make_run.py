@@ -1,0 +1,154 @@
+"""`make run` as a new user meets it: the README's first event, then Ctrl-C.
+
+`deploy/run.sh` (what `make run` runs once `make install` is done, which `make test`
+did) runs in a copy of the project's files, so that its `.run/` is the test's own,
+with this checkout's environment and broker jars, on the fixed ports the README names.
+The README's own commands are run as written, by bash. The ports must be free: beside
+a `make run` of your own the test is skipped and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.services import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+PORTS = {
+    "kafka": 9092, "kafka controller": 9094, "ingest": 8000, "api": 8001, "notifier": 8002,
+    "processor": 6066, "prometheus": 9090, "alertmanager": 9093,
+}  # fmt: skip
+READY = [
+    "http://127.0.0.1:8000/healthz",
+    "http://127.0.0.1:8001/healthz",
+    "http://127.0.0.1:8002/healthz",
+    "http://127.0.0.1:6066/healthz",
+    "http://127.0.0.1:9090/-/ready",
+    "http://127.0.0.1:9093/-/ready",
+]
+BREACH_METRIC = (
+    'normwacht_sla_breaches_total{channel="phone",municipality="heiloo",norm="phone.answer"} 1.0'
+)
+BREACH_ID = "CALL-0001/phone.answer/1/breached"
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def readme_commands(section: str) -> list[str]:
+    """The bash blocks of the README's `section`, as a user would paste them."""
+    readme = (ROOT / "README.md").read_text()
+    text = readme.split(f"\n## {section}\n", 1)[1]
+    text = re.split(r"\n##+ ", text, maxsplit=1)[0]
+    return re.findall(r"```bash\n(.*?)```", text, re.S)
+
+
+def bash(command: str, cwd: Path) -> str:
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command],
+        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"{command}\nexit {done.returncode}: {done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The project's files (tracked and new, not ignored), with this checkout's .venv."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode()  # fmt: skip
+    copy = tmp_path / "normwacht"
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # not one deleted but not yet staged
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    (copy / ".venv").symlink_to(ROOT / ".venv")
+    return copy
+
+
+@pytest.fixture
+def make_run(project: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    taken = [f"{name} ({port})" for name, port in PORTS.items() if listening(port)]
+    if taken:
+        pytest.skip(f"`make run` needs these ports, which are in use: {', '.join(taken)}")
+    env = {**os.environ, "KAFKA_LIBS": str(ROOT / ".run" / "kafka-libs")}
+    with (tmp_path / "run.log").open("wb") as log:
+        # A session of its own: Ctrl-C in a terminal goes to the whole foreground group.
+        run = subprocess.Popen(
+            ["bash", "deploy/run.sh"], cwd=project, env=env, stdout=log, stderr=log,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield run
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGTERM)
+            run.wait(timeout=90)
+        subprocess.run(["bash", "deploy/kafka/kafka.sh", "stop"], cwd=project, env=env,
+                       capture_output=True, timeout=90, check=False)  # fmt: skip
+
+
+def ready(run: subprocess.Popen[bytes], log: Path) -> bool:
+    assert run.poll() is None, f"make run ended ({run.returncode}):\n{log.read_text()[-4000:]}"
+    try:
+        return all(httpx.get(url, timeout=2).status_code == 200 for url in READY)
+    except httpx.HTTPError:
+        return False
+
+
+def shows_the_breach(text: str) -> bool:
+    return BREACH_METRIC in text and BREACH_ID in text
+
+
+def test_the_readme_first_event_and_ctrl_c(
+    make_run: subprocess.Popen[bytes], project: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "run.log"
+    eventually(lambda: ready(make_run, log), timeout_s=180, interval_s=1)
+    assert "Normwacht is starting" in log.read_text()
+
+    post, check = readme_commands("Your first event")
+    assert json.loads(bash(post, project)) == {"accepted": 1, "ids": ["call-0001-queued"]}
+    # The README's check as written (its `sleep 21` included); on a busy machine the
+    # breach may take a moment more to reach the API, so then it is read again a while.
+    out = bash(check, project)
+    if not shows_the_breach(out):
+        again = check.replace("sleep 21\n", "")
+        out = eventually(
+            lambda: text if shows_the_breach(text := bash(again, project)) else None,
+            timeout_s=40,
+            interval_s=2,
+        )
+    metric, answers = out.split("\n", 1)
+    assert metric == BREACH_METRIC
+    breaches, end = json.JSONDecoder().raw_decode(answers)  # curl -s adds no newline
+    assert [item["id"] for item in breaches["items"]] == [BREACH_ID]
+    case, _ = json.JSONDecoder().raw_decode(answers, end)
+    assert case["subject"] == "CALL-0001"
+
+    os.killpg(make_run.pid, signal.SIGINT)  # Ctrl-C
+    assert make_run.wait(timeout=120) == 130
+    assert "stopping normwacht" in log.read_text()
+    still = [f"{name} ({port})" for name, port in PORTS.items() if listening(port)]
+    assert still == [], "still listening after Ctrl-C"
+    left = subprocess.run(
+        ["pgrep", "-af", str(project)], capture_output=True, text=True, check=False
+    )
+    assert left.stdout == "", f"processes left running:\n{left.stdout}"
