@@ -18,6 +18,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,10 +50,10 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def readme_commands(section: str) -> list[str]:
-    """The bash blocks of the README's `section`, as a user would paste them."""
+def readme_commands(heading: str) -> list[str]:
+    """The bash blocks under the README's `heading`, as a user would paste them."""
     readme = (ROOT / "README.md").read_text()
-    text = readme.split(f"\n## {section}\n", 1)[1]
+    text = readme.split(f"\n{heading}\n", 1)[1]
     text = re.split(r"\n##+ ", text, maxsplit=1)[0]
     return re.findall(r"```bash\n(.*?)```", text, re.S)
 
@@ -117,6 +118,16 @@ def shows_the_breach(text: str) -> bool:
     return BREACH_METRIC in text and BREACH_ID in text
 
 
+def pages(subject: str) -> list[dict[str, Any]]:
+    """Alertmanager's active alerts for `subject`."""
+    alerts = httpx.get(
+        "http://127.0.0.1:9093/api/v2/alerts", params={"filter": f'subject="{subject}"'}, timeout=5
+    )
+    alerts.raise_for_status()
+    found: list[dict[str, Any]] = alerts.json()
+    return found
+
+
 def test_the_readme_first_event_and_ctrl_c(
     make_run: subprocess.Popen[bytes], project: Path, tmp_path: Path
 ) -> None:
@@ -124,7 +135,7 @@ def test_the_readme_first_event_and_ctrl_c(
     eventually(lambda: ready(make_run, log), timeout_s=180, interval_s=1)
     assert "Normwacht is starting" in log.read_text()
 
-    post, check = readme_commands("Your first event")
+    post, check = readme_commands("## Your first event")
     assert json.loads(bash(post, project)) == {"accepted": 1, "ids": ["call-0001-queued"]}
     # The README's check as written (its `sleep 21` included); on a busy machine the
     # breach may take a moment more to reach the API, so then it is read again a while.
@@ -142,6 +153,24 @@ def test_the_readme_first_event_and_ctrl_c(
     assert [item["id"] for item in breaches["items"]] == [BREACH_ID]
     case, _ = json.JSONDecoder().raw_decode(answers, end)
     assert case["subject"] == "CALL-0001"
+
+    # A page at night: the urgent report breached on arrival pages on-call.
+    (report,) = readme_commands("### A page at night")
+    assert json.loads(bash(report, project)) == {"accepted": 1, "ids": ["report-0001"]}
+    (alert,) = eventually(lambda: pages("MELDING-0001"), timeout_s=60, interval_s=1)
+    assert alert["labels"]["alertname"] == "NormBreached"
+    assert alert["labels"]["norm"] == "report.urgent"
+    assert alert["labels"]["severity"] == "page"
+    assert [receiver["name"] for receiver in alert["receivers"]] == ["on-call"]
+    # ... and action on it resolves the alert (the README names the event, not the command).
+    acted = (
+        report.replace("report.received", "report.action_started")
+        .replace('"id": "report-0001"', '"id": "report-0001-action"')
+        .replace(" -d '-2 hours'", "")
+        .replace(', "data": {"urgent": true}', "")
+    )
+    assert json.loads(bash(acted, project)) == {"accepted": 1, "ids": ["report-0001-action"]}
+    eventually(lambda: pages("MELDING-0001") == [], timeout_s=60, interval_s=1)
 
     os.killpg(make_run.pid, signal.SIGINT)  # Ctrl-C
     assert make_run.wait(timeout=120) == 130
