@@ -1,4 +1,5 @@
-"""`make run` as a new user meets it: the README's first event, then Ctrl-C.
+"""`make run` as a new user meets it: the README's examples, Ctrl-C, and a second run
+on what the first kept.
 
 `deploy/run.sh` (what `make run` runs once `make install` is done, which `make test`
 did) runs in a copy of the project's files, so that its `.run/` is the test's own,
@@ -84,34 +85,57 @@ def project(tmp_path: Path) -> Path:
     return copy
 
 
+class MakeRun:
+    """`deploy/run.sh` in `project`, started and stopped as a user does."""
+
+    def __init__(self, project: Path, log: Path) -> None:
+        self.project = project
+        self.log = log
+        self.env = {**os.environ, "KAFKA_LIBS": str(ROOT / ".run" / "kafka-libs")}
+        self.run: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            # A session of its own: Ctrl-C in a terminal goes to the whole foreground group.
+            self.run = subprocess.Popen(
+                ["bash", "deploy/run.sh"], cwd=self.project, env=self.env, stdout=log,
+                stderr=log, start_new_session=True,
+            )  # fmt: skip
+        eventually(self.ready, timeout_s=180, interval_s=1)
+
+    def ready(self) -> bool:
+        assert self.run is not None
+        assert self.run.poll() is None, (
+            f"make run ended ({self.run.returncode}):\n{self.log.read_text()[-4000:]}"
+        )
+        try:
+            return all(httpx.get(url, timeout=2).status_code == 200 for url in READY)
+        except httpx.HTTPError:
+            return False
+
+    def ctrl_c(self) -> int:
+        assert self.run is not None
+        os.killpg(self.run.pid, signal.SIGINT)
+        return self.run.wait(timeout=120)
+
+    def clean_up(self) -> None:
+        if self.run is not None and self.run.poll() is None:
+            os.killpg(self.run.pid, signal.SIGTERM)
+            self.run.wait(timeout=90)
+        subprocess.run(["bash", "deploy/kafka/kafka.sh", "stop"], cwd=self.project,
+                       env=self.env, capture_output=True, timeout=90, check=False)  # fmt: skip
+
+
 @pytest.fixture
-def make_run(project: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def make_run(project: Path, tmp_path: Path) -> Iterator[MakeRun]:
     taken = [f"{name} ({port})" for name, port in PORTS.items() if listening(port)]
     if taken:
         pytest.skip(f"`make run` needs these ports, which are in use: {', '.join(taken)}")
-    env = {**os.environ, "KAFKA_LIBS": str(ROOT / ".run" / "kafka-libs")}
-    with (tmp_path / "run.log").open("wb") as log:
-        # A session of its own: Ctrl-C in a terminal goes to the whole foreground group.
-        run = subprocess.Popen(
-            ["bash", "deploy/run.sh"], cwd=project, env=env, stdout=log, stderr=log,
-            start_new_session=True,
-        )  # fmt: skip
+    run = MakeRun(project, tmp_path / "run.log")
     try:
         yield run
     finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGTERM)
-            run.wait(timeout=90)
-        subprocess.run(["bash", "deploy/kafka/kafka.sh", "stop"], cwd=project, env=env,
-                       capture_output=True, timeout=90, check=False)  # fmt: skip
-
-
-def ready(run: subprocess.Popen[bytes], log: Path) -> bool:
-    assert run.poll() is None, f"make run ended ({run.returncode}):\n{log.read_text()[-4000:]}"
-    try:
-        return all(httpx.get(url, timeout=2).status_code == 200 for url in READY)
-    except httpx.HTTPError:
-        return False
+        run.clean_up()
 
 
 def shows_the_breach(text: str) -> bool:
@@ -128,12 +152,28 @@ def pages(subject: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_readme_first_event_and_ctrl_c(
-    make_run: subprocess.Popen[bytes], project: Path, tmp_path: Path
-) -> None:
-    log = tmp_path / "run.log"
-    eventually(lambda: ready(make_run, log), timeout_s=180, interval_s=1)
-    assert "Normwacht is starting" in log.read_text()
+def breaches(project: Path) -> list[str]:
+    out = bash(
+        "curl -sf http://127.0.0.1:8001/v1/breaches -H 'Authorization: Bearer normwacht-dev-token'",
+        project,
+    )
+    return [item["id"] for item in json.loads(out)["items"]]
+
+
+def stopped(run: MakeRun, project: Path) -> None:
+    """Ctrl-C, and afterwards nothing of it is left."""
+    assert run.ctrl_c() == 130
+    still = [f"{name} ({port})" for name, port in PORTS.items() if listening(port)]
+    assert still == [], "still listening after Ctrl-C"
+    left = subprocess.run(
+        ["pgrep", "-af", str(project)], capture_output=True, text=True, check=False
+    )
+    assert left.stdout == "", f"processes left running:\n{left.stdout}"
+
+
+def test_the_readme_first_event_ctrl_c_and_a_second_run(make_run: MakeRun, project: Path) -> None:
+    make_run.start()
+    assert "Normwacht is starting" in make_run.log.read_text()
 
     post, check = readme_commands("## Your first event")
     assert json.loads(bash(post, project)) == {"accepted": 1, "ids": ["call-0001-queued"]}
@@ -149,8 +189,8 @@ def test_the_readme_first_event_and_ctrl_c(
         )
     metric, answers = out.split("\n", 1)
     assert metric == BREACH_METRIC
-    breaches, end = json.JSONDecoder().raw_decode(answers)  # curl -s adds no newline
-    assert [item["id"] for item in breaches["items"]] == [BREACH_ID]
+    listed, end = json.JSONDecoder().raw_decode(answers)  # curl -s adds no newline
+    assert [item["id"] for item in listed["items"]] == [BREACH_ID]
     case, _ = json.JSONDecoder().raw_decode(answers, end)
     assert case["subject"] == "CALL-0001"
 
@@ -172,12 +212,18 @@ def test_the_readme_first_event_and_ctrl_c(
     assert json.loads(bash(acted, project)) == {"accepted": 1, "ids": ["report-0001-action"]}
     eventually(lambda: pages("MELDING-0001") == [], timeout_s=60, interval_s=1)
 
-    os.killpg(make_run.pid, signal.SIGINT)  # Ctrl-C
-    assert make_run.wait(timeout=120) == 130
-    assert "stopping normwacht" in log.read_text()
-    still = [f"{name} ({port})" for name, port in PORTS.items() if listening(port)]
-    assert still == [], "still listening after Ctrl-C"
-    left = subprocess.run(
-        ["pgrep", "-af", str(project)], capture_output=True, text=True, check=False
+    stopped(make_run, project)
+    assert "stopping normwacht" in make_run.log.read_text()
+
+    # A second `make run` takes up what the first kept (.run/): the breaches are still
+    # listed, and a new call is decided as before.
+    make_run.start()
+    assert BREACH_ID in breaches(project)
+    second = (
+        post.replace("call-0001-queued", "call-0002-queued")
+        .replace("CALL-0001", "CALL-0002")
+        .replace("$(date --iso-8601=seconds)", "$(date --iso-8601=seconds -d '-25 seconds')")
     )
-    assert left.stdout == "", f"processes left running:\n{left.stdout}"
+    assert json.loads(bash(second, project)) == {"accepted": 1, "ids": ["call-0002-queued"]}
+    eventually(lambda: "CALL-0002/phone.answer/1/breached" in breaches(project), timeout_s=60)
+    stopped(make_run, project)
