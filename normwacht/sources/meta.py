@@ -204,16 +204,15 @@ def _whatsapp(entry: _Entry, config: MetaConfig, result: Mapped) -> None:
             elif message.type in _NOT_A_QUESTION:
                 result.ignored.append(f"whatsapp message of type {message.type}")
             else:
-                result.events.append(
-                    _event(
-                        config,
-                        "social.received",
-                        event_id=pseudonym(config.key, "meta:whatsapp:message", message.id),
-                        subject=_whatsapp_case(config, number, user),
-                        at=message.timestamp,
-                        municipality=municipality,
-                        data={"platform": "whatsapp"},
-                    )
+                _event(
+                    result,
+                    config,
+                    "social.received",
+                    event_id=pseudonym(config.key, "meta:whatsapp:message", message.id),
+                    subject=_whatsapp_case(config, number, user),
+                    at=message.timestamp,
+                    municipality=municipality,
+                    data={"platform": "whatsapp"},
                 )
         for raw in value.statuses:
             status = _read(_WaStatus, raw)
@@ -223,15 +222,14 @@ def _whatsapp(entry: _Entry, config: MetaConfig, result: Mapped) -> None:
             elif status.status != "sent":
                 continue  # delivered, read, failed: the reply was already counted when sent
             else:
-                result.events.append(
-                    _event(
-                        config,
-                        "social.replied",
-                        event_id=pseudonym(config.key, "meta:whatsapp:sent", status.id),
-                        subject=_whatsapp_case(config, number, user),
-                        at=status.timestamp,
-                        municipality=municipality,
-                    )
+                _event(
+                    result,
+                    config,
+                    "social.replied",
+                    event_id=pseudonym(config.key, "meta:whatsapp:sent", status.id),
+                    subject=_whatsapp_case(config, number, user),
+                    at=status.timestamp,
+                    municipality=municipality,
                 )
 
 
@@ -256,18 +254,17 @@ def _messenger(entry: _Entry, config: MetaConfig, result: Mapped) -> None:
             kind, person, namespace = "social.replied", item.recipient.id, "meta:messenger:echo"
         else:
             kind, person, namespace = "social.received", item.sender.id, "meta:messenger:message"
-        result.events.append(
-            _event(
-                config,
-                kind,
-                event_id=pseudonym(config.key, namespace, message.mid),
-                subject=pseudonym(
-                    config.key, "meta:messenger:conversation", f"{page}\x00{person}", prefix="fb-"
-                ),
-                at=item.timestamp / 1000,  # Messenger counts milliseconds
-                municipality=municipality,
-                data={"platform": "facebook"} if kind == "social.received" else None,
-            )
+        _event(
+            result,
+            config,
+            kind,
+            event_id=pseudonym(config.key, namespace, message.mid),
+            subject=pseudonym(
+                config.key, "meta:messenger:conversation", f"{page}\x00{person}", prefix="fb-"
+            ),
+            at=item.timestamp / 1000,  # Messenger counts milliseconds
+            municipality=municipality,
+            data={"platform": "facebook"} if kind == "social.received" else None,
         )
 
 
@@ -278,6 +275,7 @@ def _whatsapp_case(config: MetaConfig, phone_number_id: str, user: str) -> str:
 
 
 def _event(
+    result: Mapped,
     config: MetaConfig,
     kind: str,
     *,
@@ -286,16 +284,26 @@ def _event(
     at: float,
     municipality: Municipality,
     data: dict[str, Any] | None = None,
-) -> Event:
+) -> None:
+    """Add the event to `result`, or why it cannot be one: one item's timestamp out of
+    range must not refuse the delivery's other items (Meta would resend them for days)."""
+    try:
+        time = datetime.fromtimestamp(at, UTC).isoformat()
+    except (ValueError, OverflowError, OSError):
+        result.ignored.append(f"{kind} with a timestamp out of range")
+        return
     raw: dict[str, Any] = {
         "specversion": "1.0",
         "id": event_id,
         "source": config.source,
         "type": TYPE_PREFIX + kind,
-        "time": datetime.fromtimestamp(at, UTC).isoformat(),
+        "time": time,
         "subject": subject,
         "municipality": municipality.value,
     }
     if data is not None:
         raw["data"] = data
-    return parse_event(json.dumps(raw))
+    try:
+        result.events.append(parse_event(json.dumps(raw)))
+    except ValidationError as error:
+        result.ignored.append(f"{kind} not valid: {error.errors(include_url=False)[0]['msg']}")

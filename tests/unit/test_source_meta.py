@@ -216,6 +216,26 @@ def test_a_message_without_an_id_is_left_out_and_the_rest_kept() -> None:
     assert mapped.ignored == ["whatsapp message not understood"]
 
 
+@pytest.mark.parametrize(
+    ("timestamp", "reason"),
+    [
+        ("32503680000", "social.received not valid: "),  # the year 3000: no event's time
+        ("1000000000000", "social.received with a timestamp out of range"),  # no date at all
+        ("99999999999999999999", "social.received with a timestamp out of range"),
+    ],
+)
+def test_a_message_with_a_timestamp_out_of_range_is_left_out_and_the_rest_kept(
+    timestamp: str, reason: str
+) -> None:
+    payload = fixture("whatsapp_text_message")
+    messages = payload["entry"][0]["changes"][0]["value"]["messages"]
+    messages.insert(0, {**messages[0], "id": "wamid.other", "timestamp": timestamp})
+    mapped = map_payload(payload, CONFIG)
+    assert mapped.events == events("whatsapp_text_message")
+    (ignored,) = mapped.ignored
+    assert ignored.startswith(reason)
+
+
 # --- privacy and identity --------------------------------------------------------------------
 
 ALL = sorted(path.stem for path in FIXTURES.glob("*.json"))
