@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
@@ -40,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from normwacht.core.instants import EventInstant
+from normwacht.core.instants import EventDate, EventInstant
 from normwacht.core.privacy import personal_data_reason
 
 __all__ = [
@@ -141,7 +140,9 @@ class EmailInterimData(_Data):
     """Counts as an answer in time only with both a contact and a promised date."""
 
     contact: Contact | None = None
-    promised_by: date | None = Field(default=None, description="Answer promised by the end of.")
+    promised_by: EventDate | None = Field(
+        default=None, description="Answer promised by the end of."
+    )
 
 
 class LetterReceivedData(_Data):
@@ -175,7 +176,7 @@ class ComplaintContactedData(_Data):
 
 
 class ObjectionReceivedData(_Data):
-    term_start: date | None = Field(
+    term_start: EventDate | None = Field(
         default=None,
         description="First day of the decision term (Awb: the day after the objection "
         "period ends); absent: the term runs from the day after receipt.",

@@ -10,12 +10,12 @@ first converted to UTC: in the processor, that would be a record it cannot get p
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
-__all__ = ["EVENT_YEARS", "RFC3339", "EventInstant", "Instant"]
+__all__ = ["EVENT_YEARS", "RFC3339", "EventDate", "EventInstant", "Instant"]
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)$")
 """RFC 3339's `date-time`: seconds and an offset (`Z` or `+01:00`) required."""
@@ -62,3 +62,16 @@ watermark less the allowed lateness) inside what a datetime can hold."""
 
 EventInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), _in_utc_years(EVENT_YEARS)]
 """An instant an event carries (its time, an appointment's): as `Instant`, in `EVENT_YEARS`."""
+
+
+def _date_in_event_years(value: date) -> date:
+    if value.year not in EVENT_YEARS:
+        raise ValueError(
+            f"the date lies outside the years {EVENT_YEARS.start} to {EVENT_YEARS.stop - 1}"
+        )
+    return value
+
+
+EventDate = Annotated[date, AfterValidator(_date_in_event_years)]
+"""A date an event carries (a term's first day, a promised date), in `EVENT_YEARS`: a
+deadline counted from it must fit a datetime too."""

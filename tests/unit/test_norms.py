@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from normwacht.catalogue_file import default_paths
 from normwacht.core.catalogue import Catalogue
@@ -803,6 +804,21 @@ def test_objection_decision_term_start_is_where_the_clock_starts(catalogue: Cata
     assert local(opened.started_at) == "2026-03-17T00:00:00+01:00"
     # objection.contact still counts from receipt: Fri 20 Feb + 7 = Fri 27 Feb.
     assert local(of(step, "objection.contact")[0].deadline) == "2026-02-27T23:59:59.999999+01:00"
+
+
+@pytest.mark.parametrize("term_start", ["9999-12-01", "0001-01-01", "3000-01-01"])
+def test_a_term_start_outside_the_event_years_is_refused(term_start: str) -> None:
+    # Its deadline would lie past what a datetime holds: the processor could not decide it.
+    with pytest.raises(ValidationError, match="outside the years 1900 to 2999"):
+        ev("objection.received", "2026-02-20T10:00:00+01:00", {"term_start": term_start})
+
+
+def test_the_last_term_start_an_event_may_carry_is_decided(catalogue: Catalogue) -> None:
+    # Twelve weeks from the last day of 2999, with an advisory committee: in the year 3000.
+    data = {"term_start": "2999-12-31", "advisory_committee": True}
+    step = play(catalogue, ev("objection.received", "2999-12-20T10:00:00+01:00", data))
+    [opened] = of(step, "objection.decision")
+    assert local(opened.deadline) == "3000-03-24T23:59:59.999999+01:00"
 
 
 def test_objection_committee_assigned_later_lengthens_the_term_to_twelve_weeks(
