@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any, cast
+from urllib.parse import unquote
 
 import pydantic_core
 from cloudevents.core.base import EventFactory
@@ -50,6 +51,7 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from normwacht.core.events import EVENT_TYPES, Event, parse_event, parse_events, validate_event
+from normwacht.core.instants import RFC3339
 
 __all__ = [
     "BATCH",
@@ -71,7 +73,9 @@ UNSUPPORTED = (
 )
 """What a 415 says: the three modes."""
 
-_NOT_A_TIME = "time is an RFC 3339 timestamp with an offset, e.g. 2026-03-02T09:15:00+01:00"
+_NOT_A_TIME = (
+    "time is an RFC 3339 timestamp with seconds and an offset, e.g. 2026-03-02T09:15:00+01:00"
+)
 _FORMAT = JSONFormat()
 _TAGS = frozenset(EVENT_TYPES)
 Loc = tuple[int | str, ...]
@@ -147,7 +151,8 @@ def from_http(mode: Mode, headers: Mapping[str, str], body: bytes) -> list[Event
     """
     if mode is Mode.BINARY:
         message = http.HTTPMessage(headers={k.lower(): v for k, v in headers.items()}, body=body)
-        return [_binary(lambda: http.from_binary(message, _FORMAT, _DECODED), http.CE_PREFIX)]
+        time = message.headers.get(f"{http.CE_PREFIX}time")
+        return [_binary(lambda: http.from_binary(message, _FORMAT, _DECODED), http.CE_PREFIX, time)]
     if mode is Mode.STRUCTURED:
         return [parse_event(body)]
     return parse_events(body)
@@ -196,14 +201,26 @@ def from_kafka_record(
                 raise _invalid([(("headers", name), "a header value is UTF-8 text")]) from None
             texts[name] = header
     message = kafka.KafkaMessage(headers=texts, key=None, value=body)
-    return _binary(lambda: kafka.from_binary(message, _FORMAT, _DECODED), kafka.CE_PREFIX)
+    time = texts.get(f"{kafka.CE_PREFIX}time")
+    return _binary(
+        lambda: kafka.from_binary(message, _FORMAT, _DECODED),
+        kafka.CE_PREFIX,
+        None if time is None else time.decode(),
+    )
 
 
 # Both
 
 
-def _binary(decode: Callable[[], object], prefix: str) -> Event:
-    """Decode a binary-mode message with `decode` and validate it, errors by header."""
+def _binary(decode: Callable[[], object], prefix: str, time: str | None) -> Event:
+    """Decode a binary-mode message with `decode` and validate it, errors by header.
+
+    The SDK reads the time header with `datetime.fromisoformat`, which takes much that
+    RFC 3339 does not (no seconds, `+0100`, week dates): `time`, the header's text, is
+    held to the same rule as in structured mode first.
+    """
+    if time is not None and not RFC3339.match(unquote(time)):
+        raise _invalid([(("headers", f"{prefix}time"), _NOT_A_TIME)])
     try:
         decoded = cast(_Decoded, decode())
     except (ValueError, OverflowError):  # the SDK parses only `time`

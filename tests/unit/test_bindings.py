@@ -199,6 +199,11 @@ def test_binary_mode_without_a_body_has_no_data() -> None:
         ({"ce_type": "nl.buch.report.teleported"}, "/headers/ce-type"),
         ({"ce_time": "2026-03-02T09:15:00"}, "/headers/ce-time"),
         ({"ce_time": "soon"}, "/headers/ce-time"),
+        # What the SDK's `fromisoformat` takes and RFC 3339 (structured mode) does not.
+        ({"ce_time": "2026-03-02T09:15+01:00"}, "/headers/ce-time"),
+        ({"ce_time": "2026-03-02T09:15:00+0100"}, "/headers/ce-time"),
+        ({"ce_time": "20260302T091500Z"}, "/headers/ce-time"),
+        ({"ce_time": "2026-W10-1T09:15:00Z"}, "/headers/ce-time"),
         ({"ce_subject": "jan%40example.nl"}, "/headers/ce-subject"),  # percent-decoded
         ({"content_type": "text/plain"}, "/headers/content-type"),
     ],
@@ -206,6 +211,12 @@ def test_binary_mode_without_a_body_has_no_data() -> None:
 def test_binary_mode_points_at_the_header(overrides: dict[str, str | None], pointer: str) -> None:
     headers = binary_headers(**overrides)
     assert pointers(lambda: from_http(Mode.BINARY, headers, b'{"urgent": true}')) == [pointer]
+
+
+def test_binary_mode_takes_a_percent_encoded_time() -> None:
+    headers = binary_headers(ce_time="2026-03-02T09%3A15%3A00%2B01%3A00")
+    [event] = from_http(Mode.BINARY, headers, b'{"urgent": true}')
+    assert event.time.isoformat() == "2026-03-02T09:15:00+01:00"
 
 
 def test_binary_mode_says_that_the_body_is_data() -> None:
@@ -265,6 +276,8 @@ def test_invalid_binary_records_name_the_header() -> None:
     ]
     missing = {k: v for k, v in sdk_binary_record().headers.items() if k != "ce_municipality"}
     assert pointers(lambda: from_kafka_record(missing, b"{}")) == ["/headers/ce_municipality"]
+    short = {**sdk_binary_record().headers, "ce_time": b"2026-03-02T09:15+01:00"}
+    assert pointers(lambda: from_kafka_record(short, b"{}")) == ["/headers/ce_time"]
     garbled = {**sdk_binary_record().headers, "ce_source": b"\xff"}
     assert pointers(lambda: from_kafka_record(garbled, b"{}")) == ["/headers/ce_source"]
     assert pointers(lambda: from_kafka_record({}, b"\x00 not json")) == [""]
