@@ -297,7 +297,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
             # Only the breach that stands: a clock breached again after a correction
             # has two breach outcomes, of which only the last stands.
             query = query.where(OutcomeRow.id == ClockRow.standing)
-        if norm:
+        if norm is not None:
             if norm not in catalogue.norms:
                 # Not an empty page: a misspelt norm would look like one kept perfectly.
                 raise Problem(422, "unknown-norm", "Unknown norm",
@@ -368,6 +368,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         deadline, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         after = datetime.fromisoformat(deadline)
+        if after.tzinfo is None:  # ours carry their offset: a naive one would be local time
+            raise ValueError(deadline)
         return after.astimezone(UTC), last_id  # (OverflowError: not one of ours)
     except (ValueError, OverflowError):
         raise Problem(400, "invalid-cursor", "Invalid cursor", "use next_cursor as given") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -128,8 +129,8 @@ def known_query_only(request: Request) -> None:
         )
     # No operation takes a list: a parameter given twice (`limit=1&limit=2`) is a mistake,
     # and which value would count is not for us to guess.
-    names = [name for name, _ in request.query_params.multi_items()]
-    if twice := sorted({name for name in names if names.count(name) > 1}):
+    counted = Counter(name for name, _ in request.query_params.multi_items())
+    if twice := sorted(name for name, count in counted.items() if count > 1):
         raise Problem(
             422,
             "repeated-query-parameter",
