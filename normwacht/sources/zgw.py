@@ -145,7 +145,8 @@ class FetchStatus:
 
 
 class StatusUnreadable(ValueError):
-    """The fetched status resource lacks a statustype or a valid `datumStatusGezet`."""
+    """The fetched status resource lacks a statustype or a valid `datumStatusGezet` (one an
+    event may carry: in the years 1900-2999)."""
 
 
 def map_notification(notification: Notification, rules: ZgwRules) -> Event | Ignored | FetchStatus:
@@ -187,15 +188,18 @@ def map_status(notification: Notification, status: object, rules: ZgwRules) -> E
         return Ignored("statustype is not configured")
     if rule.kind not in (kind, "case"):
         return Ignored(f"statustype means {rule.type}, but the zaaktype is a {kind}")
-    return _event(
-        rules,
-        notification,
-        rule.type,
-        event_id=pseudonym(rules.key, "zgw:status", notification.resource_url, prefix="zgw-"),
-        at=resource.datum_status_gezet,
-        municipality=municipality,
-        data=rule.data,
-    )
+    try:
+        return _event(
+            rules,
+            notification,
+            rule.type,
+            event_id=pseudonym(rules.key, "zgw:status", notification.resource_url, prefix="zgw-"),
+            at=resource.datum_status_gezet,
+            municipality=municipality,
+            data=rule.data,
+        )
+    except ValidationError:  # what the status adds to the event is its time
+        raise StatusUnreadable("the status's datumStatusGezet is no event's time") from None
 
 
 def _context(notification: Notification, rules: ZgwRules) -> tuple[Kind, Municipality] | Ignored:

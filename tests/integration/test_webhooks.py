@@ -284,6 +284,17 @@ def test_zgw_notifications_that_are_refused_or_ignored_write_nothing(
         url, json.dumps(json.loads(zgw_body("status", zaken)) | {"statustype": "x"}).encode()
     )
     assert post_zgw(hooks, status).status_code == 204
+    # A status set in the year 9999: the Zaken API's resource is unusable, as one without
+    # its date (502), not the notification (400).
+    zaken.serve(
+        url,
+        json.dumps(
+            json.loads(zgw_body("status", zaken)) | {"datumStatusGezet": "9999-12-30T12:00:00Z"}
+        ).encode(),
+    )
+    far_status = post_zgw(hooks, status)
+    assert far_status.status_code == 502, far_status.text
+    assert "datumStatusGezet" in far_status.json()["detail"]
     # Not a notification at all.
     invalid = post_zgw(hooks, b'{"kanaal": "zaken"}')
     assert invalid.status_code == 400

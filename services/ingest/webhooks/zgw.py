@@ -152,8 +152,6 @@ def zgw_router(
             except StatusUnreadable as error:
                 log.error("zgw_status_unreadable")
                 raise _bad_gateway(str(error)) from None
-            except ValidationError as error:
-                raise _invalid_notification(error, "the event it makes: ") from None
         if isinstance(decision, Ignored):
             log.info("zgw_notification_ignored", reason=decision.reason)
             return Response(status_code=204)
