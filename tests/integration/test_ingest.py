@@ -136,6 +136,7 @@ def test_bad_input_gets_a_clear_4xx_and_nothing_reaches_kafka(
 
 def test_health_metrics_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.head("/healthz").status_code == 200  # uptime checkers, `curl -I`
     post(client, call(subject="KCC-M"))
     metrics = client.get("/metrics").text
     assert 'normwacht_ingest_events_accepted_total{type="nl.buch.call.queued"} 1.0' in metrics

@@ -293,6 +293,7 @@ def test_outcomes_wait_for_alertmanager_to_come_back(setup: Setup) -> None:
         )
         eventually(lambda: metric(service, "normwacht_notifier_post_failures_total") >= 2)
         assert httpx.get(f"{service}/healthz").json()["alertmanager_reachable"] is False
+        assert httpx.head(f"{service}/healthz").status_code == 200  # as GET (HeadAsGet)
 
         with alertmanager(setup) as am:
             eventually(lambda: firing(am, "w-1") and firing(am, "w-3", "NormAtRisk"))
