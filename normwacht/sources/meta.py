@@ -262,7 +262,8 @@ def _messenger(entry: _Entry, config: MetaConfig, result: Mapped) -> None:
             subject=pseudonym(
                 config.key, "meta:messenger:conversation", f"{page}\x00{person}", prefix="fb-"
             ),
-            at=item.timestamp / 1000,  # Messenger counts milliseconds
+            at=item.timestamp,
+            per_second=1000,  # Messenger counts milliseconds
             municipality=municipality,
             data={"platform": "facebook"} if kind == "social.received" else None,
         )
@@ -284,11 +285,12 @@ def _event(
     at: float,
     municipality: Municipality,
     data: dict[str, Any] | None = None,
+    per_second: int = 1,
 ) -> None:
     """Add the event to `result`, or why it cannot be one: one item's timestamp out of
     range must not refuse the delivery's other items (Meta would resend them for days)."""
     try:
-        time = datetime.fromtimestamp(at, UTC).isoformat()
+        time = datetime.fromtimestamp(at / per_second, UTC).isoformat()
     except (ValueError, OverflowError, OSError):
         result.ignored.append(f"{kind} with a timestamp out of range")
         return

@@ -26,6 +26,9 @@ import pytest
 
 from tests.support.services import eventually
 
+# Two starts, the README's waits and two stops: longer than the suite's 300 s at worst.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = {
     "kafka": 9092, "kafka controller": 9094, "ingest": 8000, "api": 8001, "notifier": 8002,
@@ -82,19 +85,17 @@ def running_in(folder: Path) -> list[str]:
     return found
 
 
+# What a checkout holds besides the project's files: state, caches, the environment.
+NOT_THE_PROJECT = shutil.ignore_patterns(
+    ".git", ".run", ".venv", ".hypothesis", "node_modules", "__pycache__", "*_cache", "results"
+)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """The project's files (tracked and new, not ignored), with this checkout's .venv."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode()  # fmt: skip
+    """The project's files, without `.run/`, with this checkout's .venv."""
     copy = tmp_path / "normwacht"
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():  # not one deleted but not yet staged
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / name)
+    shutil.copytree(ROOT, copy, ignore=NOT_THE_PROJECT, symlinks=True)
     (copy / ".venv").symlink_to(ROOT / ".venv")
     return copy
 
@@ -105,7 +106,9 @@ class MakeRun:
     def __init__(self, project: Path, log: Path) -> None:
         self.project = project
         self.log = log
-        self.env = {**os.environ, "KAFKA_LIBS": str(ROOT / ".run" / "kafka-libs")}
+        # Not the test session's NORMWACHT_* settings: run.sh's own, as a user has them.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NORMWACHT_")}
+        self.env["KAFKA_LIBS"] = str(ROOT / ".run" / "kafka-libs")
         self.run: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

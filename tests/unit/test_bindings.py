@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -204,6 +205,7 @@ def test_binary_mode_without_a_body_has_no_data() -> None:
         ({"ce_time": "2026-03-02T09:15:00+0100"}, "/headers/ce-time"),
         ({"ce_time": "20260302T091500Z"}, "/headers/ce-time"),
         ({"ce_time": "2026-W10-1T09:15:00Z"}, "/headers/ce-time"),
+        ({"ce_time": "2026-03-02T24:00:00Z"}, "/headers/ce-time"),
         ({"ce_subject": "jan%40example.nl"}, "/headers/ce-subject"),  # percent-decoded
         ({"content_type": "text/plain"}, "/headers/content-type"),
     ],
@@ -276,8 +278,9 @@ def test_invalid_binary_records_name_the_header() -> None:
     ]
     missing = {k: v for k, v in sdk_binary_record().headers.items() if k != "ce_municipality"}
     assert pointers(lambda: from_kafka_record(missing, b"{}")) == ["/headers/ce_municipality"]
-    short = {**sdk_binary_record().headers, "ce_time": b"2026-03-02T09:15+01:00"}
-    assert pointers(lambda: from_kafka_record(short, b"{}")) == ["/headers/ce_time"]
+    for time in (b"2026-03-02T09:15+01:00", b"2026-03-02T24:00:00Z"):
+        other = {**sdk_binary_record().headers, "ce_time": time}
+        assert pointers(partial(from_kafka_record, other, b"{}")) == ["/headers/ce_time"]
     garbled = {**sdk_binary_record().headers, "ce_source": b"\xff"}
     assert pointers(lambda: from_kafka_record(garbled, b"{}")) == ["/headers/ce_source"]
     assert pointers(lambda: from_kafka_record({}, b"\x00 not json")) == [""]

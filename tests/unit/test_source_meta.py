@@ -236,6 +236,14 @@ def test_a_message_with_a_timestamp_out_of_range_is_left_out_and_the_rest_kept(
     assert ignored.startswith(reason)
 
 
+def test_a_messenger_timestamp_out_of_range_is_left_out() -> None:
+    payload = fixture("messenger_message")
+    payload["entry"][0]["messaging"][0]["timestamp"] = 10**400  # milliseconds: no float
+    mapped = map_payload(json.loads(json.dumps(payload)), CONFIG)
+    assert mapped.events == []
+    assert mapped.ignored == ["social.received with a timestamp out of range"]
+
+
 # --- privacy and identity --------------------------------------------------------------------
 
 ALL = sorted(path.stem for path in FIXTURES.glob("*.json"))
