@@ -13,7 +13,7 @@ VENV := .venv
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-23s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-system-deps: ## Install the Debian packages the project needs (PostgreSQL, kcat, Prometheus, Alertmanager) if missing
+system-deps: ## Install the Debian packages the project needs (PostgreSQL, kcat, Prometheus, Alertmanager, curl, Node) if missing
 	@deploy/system-deps.sh
 
 $(UV):
