@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -24,12 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.readme import ROOT, bash, bash_blocks
 from tests.support.services import eventually
 
 # Two starts, the README's waits and two stops: longer than the suite's 300 s at worst.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
 PORTS = {
     "kafka": 9092, "kafka controller": 9094, "ingest": 8000, "api": 8001, "notifier": 8002,
     "processor": 6066, "prometheus": 9090, "alertmanager": 9093,
@@ -52,24 +51,6 @@ def listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def readme_commands(heading: str) -> list[str]:
-    """The bash blocks under the README's `heading`, as a user would paste them."""
-    readme = (ROOT / "README.md").read_text()
-    text = readme.split(f"\n{heading}\n", 1)[1]
-    text = re.split(r"\n##+ ", text, maxsplit=1)[0]
-    return re.findall(r"```bash\n(.*?)```", text, re.S)
-
-
-def bash(command: str, cwd: Path, *, codes: tuple[int, ...] = (0,)) -> str:
-    """`command`'s output; it must exit with one of `codes` (grep finding nothing: 1)."""
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", command],
-        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode in codes, f"{command}\nexit {done.returncode}: {done.stderr}"
-    return done.stdout
 
 
 def running_in(folder: Path) -> list[str]:
@@ -189,7 +170,7 @@ def test_the_readme_first_event_ctrl_c_and_a_second_run(make_run: MakeRun, proje
     make_run.start()
     assert "Normwacht is starting" in make_run.log.read_text()
 
-    post, check = readme_commands("## Your first event")
+    post, check = bash_blocks("## Your first event")
     assert json.loads(bash(post, project)) == {"accepted": 1, "ids": ["call-0001-queued"]}
     # The README's check as written (its `sleep 21` included); on a busy machine the
     # breach may take a moment more to reach the API, so then it is read again a while.
@@ -209,7 +190,7 @@ def test_the_readme_first_event_ctrl_c_and_a_second_run(make_run: MakeRun, proje
     assert case["subject"] == "CALL-0001"
 
     # A page at night: the urgent report breached on arrival pages on-call.
-    (report,) = readme_commands("### A page at night")
+    (report,) = bash_blocks("### A page at night")
     assert json.loads(bash(report, project)) == {"accepted": 1, "ids": ["report-0001"]}
     (alert,) = eventually(lambda: pages("MELDING-0001"), timeout_s=60, interval_s=1)
     assert alert["labels"]["alertname"] == "NormBreached"
