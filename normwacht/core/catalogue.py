@@ -333,6 +333,13 @@ class NormSpec(_Spec):
     availability: Availability | None = None
     at_risk: Annotated[float, Field(gt=0, lt=1)] | None = 0.75
     pausable: bool = False
+    one_clock_at_a_time: bool = Field(
+        default=False,
+        description=(
+            "A start while a clock of this norm runs belongs to that clock: a call answered "
+            "again after a transfer is still one call, and its transfers count on."
+        ),
+    )
     notify: Notify = "notice"
     objective: Objective = DEFAULT_OBJECTIVE
 

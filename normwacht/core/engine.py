@@ -522,7 +522,15 @@ def _step(rules: _Rules, runs: list[_Run], closed: list[Clock], fact: Fact,
     _settle(runs, fact.time)
     if not _apply_to_case(rules, runs, fact):
         start = rules.start_for(fact)
-        if start is not None:
+        if start is not None and rules.norm.one_clock_at_a_time and _unstopped(runs):
+            # Part of the clock that runs (a call answered again after a transfer): a
+            # clock of its own, excluded at once, so that it neither counts nor resets
+            # the count. Kept, not dropped: a start that arrives late may come before
+            # one already published, and a published clock never disappears.
+            part = _start(rules, fact, start, numbers)
+            part.decide(Kind.EXCLUDED, fact.time)
+            closed.append(part.at(rules.id, fact.time))
+        elif start is not None:
             runs.append(_start(rules, fact, start, numbers))
         elif runs:
             # The latest clock whose start event came by now (not the clock's start: a
@@ -536,6 +544,16 @@ def _step(rules: _Rules, runs: list[_Run], closed: list[Clock], fact: Fact,
             else:
                 closed.append(run.at(rules.id, run.opened_at))
         runs[:-1] = live
+
+
+def _unstopped(runs: list[_Run]) -> bool:
+    """Whether the latest clock has had no stop yet (open, or breached and running on)."""
+    if not runs:
+        return False
+    latest = runs[-1]
+    return latest.status is Kind.OPENED or (
+        latest.status is Kind.BREACHED and latest.ended_at is None
+    )
 
 
 def _settle(runs: list[_Run], now: datetime) -> None:
@@ -566,9 +584,13 @@ def _apply_to_case(rules: _Rules, runs: list[_Run], fact: Fact) -> bool:
         for run in runs:
             if run.status is Kind.OPENED and run.paused_since is not None:
                 # The pause lengthens the term (in the term's own unit): compute it afresh.
-                run.pauses = (*run.pauses, (run.paused_since, fact.time))
+                # Only the part after the term began counts: an objection's term may
+                # begin weeks after its receipt (`term_start`).
+                paused = max(run.paused_since, run.reference)
                 run.paused_since = None
-                _set_deadline(rules, run)
+                if fact.time > paused:
+                    run.pauses = (*run.pauses, (paused, fact.time))
+                    _set_deadline(rules, run)
         return True
     return False
 

@@ -411,6 +411,57 @@ def test_phone_transfers_the_third_transfer_is_a_breach_at_once(catalogue: Catal
     assert clock(ended, "phone.transfers").status is Kind.BREACHED
 
 
+def test_phone_transfers_an_answer_after_a_transfer_is_still_the_same_call(
+    catalogue: Catalogue,
+) -> None:
+    """A transfer through a queue is answered again (Asterisk logs a second CONNECT): the
+    answer does not start a new count, so the third transfer still breaches. Each such
+    answer is a clock of its own, excluded at once (neither met nor breached)."""
+    answered_again = [
+        ev("call.answered", f"2026-03-02T10:0{n}:30+01:00", event_id=f"answered-{n}")
+        for n in (1, 2)
+    ]
+    transferred = transfers(3)
+    step = play(
+        catalogue,
+        ev("call.answered", ANSWERED),
+        transferred[0], answered_again[0], transferred[1], answered_again[1], transferred[2],
+        ev("call.ended", "2026-03-02T10:09:00+01:00"),
+    )  # fmt: skip
+    assert [(o.instance, o.kind, local(o.decided_at)) for o in of(step, "phone.transfers")] == [
+        (1, Kind.OPENED, "2026-03-02T10:00:00+01:00"),
+        (2, Kind.OPENED, "2026-03-02T10:01:30+01:00"),
+        (2, Kind.EXCLUDED, "2026-03-02T10:01:30+01:00"),
+        (3, Kind.OPENED, "2026-03-02T10:02:30+01:00"),
+        (3, Kind.EXCLUDED, "2026-03-02T10:02:30+01:00"),
+        (1, Kind.BREACHED, "2026-03-02T10:03:00+01:00"),
+        (1, Kind.STOPPED_LATE, "2026-03-02T10:09:00+01:00"),
+    ]
+    assert [(c.instance, c.status) for c in step.clocks if c.norm == "phone.transfers"] == [
+        (1, Kind.BREACHED),
+        (2, Kind.EXCLUDED),
+        (3, Kind.EXCLUDED),
+    ]
+
+
+def test_phone_transfers_a_call_answered_after_the_last_one_ended_is_counted_anew(
+    catalogue: Catalogue,
+) -> None:
+    step = play(
+        catalogue,
+        ev("call.answered", ANSWERED),
+        *transfers(2),
+        ev("call.ended", "2026-03-02T10:09:00+01:00"),
+        ev("call.answered", "2026-03-02T11:00:00+01:00", event_id="answered-again"),
+        ev("call.transferred", "2026-03-02T11:01:00+01:00", event_id="transfer-again"),
+    )
+    assert [(o.instance, o.kind) for o in of(step, "phone.transfers")] == [
+        (1, Kind.OPENED),
+        (1, Kind.MET),
+        (2, Kind.OPENED),
+    ]
+
+
 def test_phone_transfers_an_open_call_never_breaches_by_time(catalogue: Catalogue) -> None:
     step = play(
         catalogue, ev("call.answered", ANSWERED), *transfers(2), now="2027-03-02T10:00:00+01:00"
@@ -859,6 +910,35 @@ def test_objection_decision_paused_onto_a_saturday_still_moves_by_the_atw(
         ev("case.resumed", "2026-03-11T10:00:00+01:00"),
     )
     assert local(clock(step, "objection.decision").deadline) == "2026-04-20T23:59:59.999999+02:00"
+
+
+def test_objection_decision_paused_before_its_term_starts_keeps_its_deadline(
+    catalogue: Catalogue,
+) -> None:
+    """Term from Tue 17 Mar: due Tue 28 Apr (see above). Paused Mon 2 Mar, resumed Tue 10 Mar:
+    all of it before the term's first day, so nothing of the term was spent waiting."""
+    step = play(
+        catalogue,
+        ev("objection.received", "2026-02-20T10:00:00+01:00", {"term_start": "2026-03-17"}),
+        ev("case.paused", "2026-03-02T10:00:00+01:00", {"reason": "waiting_for_resident"}),
+        ev("case.resumed", "2026-03-10T10:00:00+01:00"),
+    )
+    assert local(clock(step, "objection.decision").deadline) == "2026-04-28T23:59:59.999999+02:00"
+
+
+def test_objection_decision_paused_across_its_term_start_counts_from_the_start(
+    catalogue: Catalogue,
+) -> None:
+    """Term from Tue 17 Mar (42 days: 17 Mar..Mon 27 Apr). Paused Fri 13 Mar, resumed
+    Thu 19 Mar: only 17, 18 and 19 Mar lie in the term, so 3 days more: Thu 30 Apr. (Counted
+    from 13 Mar, 6 days: Sun 3 May, moved to Mon 4 May.)"""
+    step = play(
+        catalogue,
+        ev("objection.received", "2026-02-20T10:00:00+01:00", {"term_start": "2026-03-17"}),
+        ev("case.paused", "2026-03-13T10:00:00+01:00", {"reason": "waiting_for_resident"}),
+        ev("case.resumed", "2026-03-19T10:00:00+01:00"),
+    )
+    assert local(clock(step, "objection.decision").deadline) == "2026-04-30T23:59:59.999999+02:00"
 
 
 def test_objection_committee_assigned_after_a_pause_keeps_the_paused_days(
