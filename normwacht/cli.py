@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from normwacht.kafka_cli import kafka_app
 from normwacht.partners_cli import app as partners_app
 from services.sources.cli import source_app
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 app = typer.Typer(
     no_args_is_help=True, help="Normwacht: live SLA clocks for the BUCH service norms."
@@ -161,6 +165,28 @@ def alertmanager_intervals(
         typer.echo(f"{config}: time_intervals rewritten")
 
 
+@functools.cache
+def _start_adapter() -> TypeAdapter[datetime]:
+    from pydantic import TypeAdapter
+
+    from normwacht.core.instants import EventInstant
+
+    return TypeAdapter(EventInstant)
+
+
+def _start_instant(text: str) -> datetime:
+    """START as an event's time is read: RFC 3339 with an offset, in the years events may
+    carry (a start in the year 9999 has no deadline a datetime can hold)."""
+    from pydantic import ValidationError
+
+    try:
+        instant: datetime = _start_adapter().validate_python(text)
+    except ValidationError as error:
+        reason = error.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        raise ValueError(f"{text!r}: {reason}") from None
+    return instant
+
+
 def _rfc3339(instant: datetime) -> str:
     """`instant` as RFC 3339, to whole seconds when at microsecond 999999.
 
@@ -186,12 +212,12 @@ def deadlines(
 ) -> None:
     """Read `NORM_ID<TAB>START[<TAB>MUNICIPALITY]` lines on stdin; print each deadline.
 
-    START is RFC 3339 with an offset. Each deadline is printed as RFC 3339 with the
-    Europe/Amsterdam offset, one per line, in order; a deadline at the end of a day is
-    printed as 23:59:59. With --at-risk each line also holds, after a TAB, the moment the
-    clock is at risk (empty for a norm that is never at risk). A bad line prints an error
-    on stderr (and an empty line on stdout, so lines stay aligned); the exit code is 1
-    when any line was bad.
+    START is RFC 3339 with seconds and an offset, in the years 1900 to 2999. Each
+    deadline is printed as RFC 3339 with the Europe/Amsterdam offset, one per line, in
+    order; a deadline at the end of a day is printed as 23:59:59. With --at-risk each
+    line also holds, after a TAB, the moment the clock is at risk (empty for a norm that
+    is never at risk). A bad line prints an error on stderr (and an empty line on stdout,
+    so lines stay aligned); the exit code is 1 when any line was bad.
     """
     from normwacht.catalogue_file import load
 
@@ -203,9 +229,7 @@ def deadlines(
         try:
             if len(fields) not in (2, 3):
                 raise ValueError("expected NORM_ID<TAB>START[<TAB>MUNICIPALITY]")
-            received = datetime.fromisoformat(fields[1])
-            if received.tzinfo is None:
-                raise ValueError(f"{fields[1]!r} has no UTC offset")
+            received = _start_instant(fields[1])
             municipality = fields[2] if len(fields) == 3 else None
             if municipality is not None and municipality not in (
                 "bergen",

@@ -35,6 +35,7 @@ from services.shared.partners import (
 )
 from services.shared.problems import (
     Problem,
+    check_query,
     install_problem_handlers,
     known_query_only,
     problem_responses,
@@ -142,6 +143,7 @@ def _reader(
             "Write-only key",
             f"partner {partner.name!r} may post events, not read the API",
         )
+    check_query(request)  # after the key: missing credentials answer 401 first
     return partner
 
 

@@ -46,6 +46,7 @@ from services.shared.partners import Partner
 from services.shared.partners import connect as connect_partners
 from services.shared.problems import (
     Problem,
+    check_query,
     install_problem_handlers,
     invalid,
     known_query_only,
@@ -116,10 +117,12 @@ async def _writer(
     (not the parsed credentials), so a header of any shape gets a 401, never a 500."""
     access: Access = request.app.state.access
     try:
-        return await access.writer(request.headers.get("authorization"))
+        partner = await access.writer(request.headers.get("authorization"))
+        check_query(request)  # after the key: missing credentials answer 401 first
     except Problem as problem:
         request.app.state.metrics.rejected.labels(str(problem.status)).inc()
         raise
+    return partner
 
 
 def create_app(
@@ -237,7 +240,10 @@ def create_app(
         partner = await app.state.access.sender(sender)
         await accept(list(events), partner)
 
-    async def webhook_writer(request: Request) -> str:
+    async def webhook_writer(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # for the OpenAPI
+    ) -> str:
         """The ZGW Notificaties API sends the abonnement's `auth` as a partner's bearer key."""
         return (await _writer(request, None)).name
 

@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -110,9 +112,27 @@ def invalid(
 def known_query_only(request: Request) -> None:
     """422 for a query parameter the route does not declare, or one given twice: a typo
     (`?municipalty=`) would otherwise be ignored and the answer look right. Use as an
-    app-wide dependency."""
-    route = request.scope.get("route")
-    dependant = getattr(route, "dependant", None)
+    app-wide dependency.
+
+    App-wide dependencies run before a route's own, so a route behind a key (a security
+    scheme among its dependencies) is skipped here: its key's dependency calls
+    `check_query` once it has authenticated, so that missing credentials answer 401
+    whatever the query holds."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or _behind_a_key(dependant):
+        return
+    check_query(request)
+
+
+def _behind_a_key(dependant: Dependant) -> bool:
+    return any(
+        isinstance(sub.call, SecurityBase) or _behind_a_key(sub) for sub in dependant.dependencies
+    )
+
+
+def check_query(request: Request) -> None:
+    """`known_query_only`'s check, for a dependency that authenticates first."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
     if dependant is None:
         return
     declared = {param.alias for param in dependant.query_params}
@@ -182,6 +202,7 @@ __all__ = [
     "Problem",
     "ProblemDetails",
     "ValidationError",
+    "check_query",
     "install_problem_handlers",
     "invalid",
     "known_query_only",

@@ -456,11 +456,15 @@ def test_the_api_needs_a_read_key_except_for_health(
         assert api.get("/healthz").status_code == 200
         for path in ("/v1/cases/H-1", "/v1/breaches", "/v1/norms"):
             for credentials in ({}, bearer("tökén".encode()), bearer(DEVELOPMENT_TOKEN)):
-                response = api.get(path, headers=credentials)
-                problem(response, 401)
-                assert response.headers["www-authenticate"].startswith("Bearer")
+                # Credentials first: a query it does not take changes nothing about that.
+                for query in ({}, {"municipalty": "heiloo"}):
+                    response = api.get(path, params=query, headers=credentials)
+                    problem(response, 401)
+                    assert response.headers["www-authenticate"].startswith("Bearer")
             problem(api.get(path, headers=writer), 403)
             assert api.get(path, headers=bearer(reader)).status_code == 200
+            unknown = api.get(path, params={"municipalty": "heiloo"}, headers=bearer(reader))
+            assert problem(unknown, 422)["type"].endswith("unknown-query-parameter")
         api_database.revoke("ops")
         problem(api.get("/v1/norms", headers=bearer(reader)), 401)
 
@@ -485,3 +489,10 @@ def test_an_unknown_query_parameter_is_a_422_not_ignored(
         headers={"Content-Type": BATCH} | bearer(key),
     )
     assert problem(answer, 422)["type"].endswith("unknown-query-parameter")
+    for credentials in ({}, bearer("garbage")):  # credentials are answered first
+        refused = ingest.post(
+            "/v1/events?dry_run=true",
+            content=json.dumps([call()]),
+            headers={"Content-Type": BATCH} | credentials,
+        )
+        problem(refused, 401)

@@ -378,6 +378,14 @@ def test_ingest_delivers_webhooks_as_their_registered_partners(
             client.post("/v1/webhooks/zgw", content=notification, headers=headers).status_code
             == 401
         )
+        # Credentials are answered before the query, and then a query it does not take.
+        unknown = "/v1/webhooks/zgw?kanaal=zaken"
+        assert client.post(unknown, content=notification, headers=headers).status_code == 401
+        refused = client.post(
+            unknown, content=notification, headers=headers | {"Authorization": f"Bearer {zgw_key}"}
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith("unknown-query-parameter")
         posted = client.post(
             "/v1/webhooks/zgw",
             content=notification,

@@ -317,6 +317,12 @@ def test_cli_deadlines_prints_each_deadline_in_order_and_fails_for_bad_lines() -
     assert result.exit_code == 1
 
 
+def test_cli_deadlines_takes_rfc_3339_in_lower_case_too() -> None:
+    """RFC 3339 (section 5.6) allows `t` and `z`."""
+    result = runner.invoke(app, ["deadlines"], input="email.ack\t2026-03-02t09:00:00z\n")
+    assert (result.exit_code, result.stdout) == (0, "2026-03-02T10:05:00+01:00\n")
+
+
 def test_cli_deadlines_succeeds_when_every_line_is_good() -> None:
     result = runner.invoke(app, ["deadlines"], input="phone.callback\t2026-12-24T16:00:00+01:00\n")
     # Christmas Eve: Christmas, Boxing Day (Sat), Sunday -> Mon 28 Dec.
@@ -333,7 +339,12 @@ def test_cli_deadlines_succeeds_when_every_line_is_good() -> None:
         ("email.answer.promised\t2026-04-02T15:00:00+02:00", "email.answer.promised"),
         ("appointment.kept\t2026-04-02T15:00:00+02:00", "appointment.kept"),
         ("website.availability\t2026-04-02T15:00:00+02:00", "website.availability"),
-        ("email.answer\t2026-04-02T15:00:00", "has no UTC offset"),
+        ("email.answer\t2026-04-02T15:00:00", "with seconds and an offset"),
+        ("email.answer\t20260402T150000+0200", "with seconds and an offset"),  # not RFC 3339
+        ("email.answer\t2026-W14-4T15:00+02:00", "with seconds and an offset"),
+        # The years an event may carry: the deadline of a later one may not fit a datetime.
+        ("report.resolve\t9999-12-30T10:00:00+00:00", "outside the years 1900 to 2999"),
+        ("phone.answer\t0001-01-01T00:00:00+01:00", "outside the years 1900 to 2999"),
         ("email.answer\t2026-04-02T15:00:00+02:00\thoorn", "unknown municipality 'hoorn'"),
         ("email.answer", "expected NORM_ID<TAB>START[<TAB>MUNICIPALITY]"),
     ],
