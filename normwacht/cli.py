@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -192,9 +192,14 @@ def _rfc3339(instant: datetime) -> str:
 
     A day-based deadline is the day's last instant, 23:59:59.999999 (the whole day up to
     midnight is in time); people, the README and outside checks read it as 23:59:59.
+    An offset RFC 3339 cannot write (Amsterdam's before 1937 was +00:19:32) is given in
+    UTC instead.
     """
     from normwacht.core.calendars import END_OF_DAY
 
+    offset = instant.utcoffset()
+    if offset is not None and offset.seconds % 60:
+        instant = instant.astimezone(UTC)
     if instant.microsecond == END_OF_DAY.microsecond:
         return instant.replace(microsecond=0).isoformat()
     return instant.isoformat()

@@ -379,6 +379,11 @@ def test_ingest_delivers_webhooks_as_their_registered_partners(
             == 401
         )
         # Credentials are answered before the query, and then a query it does not take.
+        meta_unknown = "/v1/webhooks/meta?bogus=1"
+        assert client.post(meta_unknown, content=body).status_code == 401
+        refused = client.post(meta_unknown, content=body, headers=signed(body))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith("unknown-query-parameter")
         unknown = "/v1/webhooks/zgw?kanaal=zaken"
         assert client.post(unknown, content=notification, headers=headers).status_code == 401
         refused = client.post(

@@ -323,6 +323,15 @@ def test_cli_deadlines_takes_rfc_3339_in_lower_case_too() -> None:
     assert (result.exit_code, result.stdout) == (0, "2026-03-02T10:05:00+01:00\n")
 
 
+def test_cli_deadlines_prints_an_offset_of_seconds_in_utc() -> None:
+    """Amsterdam kept its local mean time, +00:19:32 (+01:19:32 in summer), until 1937; RFC
+    3339 offsets are whole minutes. 1 Jun 1936 12:00Z + 20 s, printed in UTC, reads again."""
+    result = runner.invoke(app, ["deadlines"], input="phone.answer\t1936-06-01T12:00:00Z\n")
+    assert (result.exit_code, result.stdout) == (0, "1936-06-01T12:00:20+00:00\n")
+    again = runner.invoke(app, ["deadlines"], input=f"phone.answer\t{result.stdout}")
+    assert (again.exit_code, again.stdout) == (0, "1936-06-01T12:00:40+00:00\n")
+
+
 def test_cli_deadlines_succeeds_when_every_line_is_good() -> None:
     result = runner.invoke(app, ["deadlines"], input="phone.callback\t2026-12-24T16:00:00+01:00\n")
     # Christmas Eve: Christmas, Boxing Day (Sat), Sunday -> Mon 28 Dec.

@@ -12,8 +12,9 @@ import json
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,7 +29,7 @@ from normwacht.sources.meta import (
 )
 from services.ingest.body import read_body
 from services.ingest.webhooks.common import Deliver, HmacKey, deliver_or_503
-from services.shared.problems import Problem
+from services.shared.problems import Problem, check_query
 
 log = structlog.get_logger("normwacht.ingest.webhooks.meta")
 
@@ -71,6 +72,13 @@ class MetaSettings(BaseSettings):
 class MetaReceived(BaseModel):
     received: int = Field(description="Events taken from the delivery.")
     ignored: int = Field(description="Items left out (not tracked, or not configured).")
+
+
+_signature = APIKeyHeader(
+    name=SIGNATURE_HEADER,
+    auto_error=False,
+    description="`sha256=` and the body's HMAC-SHA256 under the app secret.",
+)
 
 
 def meta_router(settings: MetaSettings, deliver: Deliver) -> APIRouter:
@@ -118,7 +126,10 @@ def meta_router(settings: MetaSettings, deliver: Deliver) -> APIRouter:
             "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}
         },
     )
-    async def receive(request: Request) -> MetaReceived:
+    async def receive(
+        request: Request,
+        _: Annotated[str | None, Depends(_signature)],  # for the OpenAPI
+    ) -> MetaReceived:
         body = await read_body(request, settings.max_body_bytes)
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
@@ -137,6 +148,7 @@ def meta_router(settings: MetaSettings, deliver: Deliver) -> APIRouter:
                 "Signature invalid",
                 f"{SIGNATURE_HEADER} is not the body's HMAC-SHA256 under the app secret",
             )
+        check_query(request)  # after the signature: a delivery without one answers 401 first
         try:
             payload = json.loads(body)
         except ValueError:
