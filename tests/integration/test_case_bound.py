@@ -93,9 +93,10 @@ def answered_events(port: int) -> float:
     return 0.0
 
 
-OUTCOMES = (MAX_FACTS // 2 + 1) * 2 + MAX_FACTS // 2 - 1
-"""opened and met or breached for each of the 501 calls; opened for the 499 transfers clocks
-(started by the answers, never ended)."""
+OUTCOMES = (MAX_FACTS // 2 + 1) * 2 + 1 + (MAX_FACTS // 2 - 2) * 2
+"""opened and met or breached for each of the 501 calls' phone.answer clocks; for
+phone.transfers, opened for the first answer's count (never ended), and opened and excluded
+for each of the 498 answers after it: the case's count had no stop, so they count on it."""
 
 
 def last_call_outcomes(kafka: KafkaSettings) -> list[dict[str, object]]:
