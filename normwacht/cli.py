@@ -236,12 +236,7 @@ def deadlines(
                 raise ValueError("expected NORM_ID<TAB>START[<TAB>MUNICIPALITY]")
             received = _start_instant(fields[1])
             municipality = fields[2] if len(fields) == 3 else None
-            if municipality is not None and municipality not in (
-                "bergen",
-                "uitgeest",
-                "castricum",
-                "heiloo",
-            ):
+            if municipality is not None and municipality not in catalogue.municipalities:
                 raise ValueError(f"unknown municipality {municipality!r}")
             text = _rfc3339(catalogue.deadline(fields[0], received, municipality))
             if at_risk:
