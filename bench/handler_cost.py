@@ -22,7 +22,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from normwacht.catalogue_file import load
-from services.sla_processor.handler import Record, RecordHandler
+from services.sla_processor.handler import Record, RecordHandler, partition_of
 from services.sla_processor.metrics import ProcessorMetrics
 from services.sla_processor.state import StagedState
 from tests.support.events import call_pairs
@@ -44,7 +44,9 @@ class _Outlets:
 def _records(calls: int) -> list[Record]:
     start = datetime.now(UTC) - timedelta(hours=1)
     return [
-        Record(subject.encode(), orjson.dumps(event), (), "events", offset // 2 % 6, offset)
+        Record(
+            subject.encode(), orjson.dumps(event), (), "events", partition_of(subject, 6), offset
+        )
         for offset, (subject, event) in enumerate(call_pairs(calls, start))
     ]
 

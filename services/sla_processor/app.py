@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -109,6 +109,7 @@ def create_app(
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        stream_wait_empty=True,  # faust's default, which batches rely on (see `process`)
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -183,21 +184,21 @@ def create_app(
 
     @app.agent(events_topic)
     async def process(stream: faust.StreamT[bytes]) -> None:
+        # In batches: faust reads up to `batch_records` records (or what came within
+        # `batch_wait_s`), then the handler takes them back to back. Measured: 10 % less
+        # CPU per event than a record at a time, as each side's code stays warm in the
+        # CPU's caches (docs/BENCHMARKS.md). faust acks a batch once it is handled, and
+        # a rebalance or a stop waits for that (`stream_wait_empty`), so a batch is
+        # never handled by a worker that no longer holds its partitions.
         # A coroutine, not a generator: faust inspects every value an agent yields
         # (for replies), which is per-record work we do not need.
-        async for event in stream.events():
-            message = event.message
-            record = Record(
-                message.key,
-                message.value,
-                list(headers.items())
-                if isinstance(headers := event.headers, Mapping)
-                else headers or (),
-                message.topic,
-                message.partition,
-                message.offset,
-            )
-            await handler.handle(record)
+        # faust's own Stream has `take_events`; its interface (StreamT) does not declare it.
+        batches = cast(faust.Stream[bytes], stream).take_events(
+            settings.batch_records, settings.batch_wait_s
+        )
+        async for events in batches:
+            for event in events:
+                await handler.handle(_record(event))
 
     async def candidate_mark(partition: int, wall: datetime) -> datetime | None:
         """The watermark a due-record may carry now: with the wall clock when caught up."""
@@ -217,7 +218,7 @@ def create_app(
                 committed = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
                 lag = max(0, highwater - (committed or 0))
         if lag is not None:
-            metrics.consumer_lag.labels(str(partition)).set(lag)
+            metrics.set_consumer_lag(partition, lag)
         if lag == 0:
             return max(mark, wall) if mark is not None else wall
         return mark
@@ -255,6 +256,8 @@ def create_app(
             ((key.decode(), orjson.loads(value)) for key, value in tables["watermarks"].items()),
             ((key.decode(), orjson.loads(value)) for key, value in tables["cases"].items()),
         )
+        held = app.consumer.assignment()
+        metrics.hold_partitions(tp.partition for tp in held if tp.topic == kafka.events_topic)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -270,3 +273,16 @@ def create_app(
         return web.json({"status": "ok", "open_clocks": handler.index.open_clocks})
 
     return app
+
+
+def _record(event: faust.types.EventT[bytes]) -> Record:
+    message = event.message
+    headers = event.headers
+    return Record(
+        message.key,
+        message.value,
+        list(headers.items()) if isinstance(headers, Mapping) else headers or (),
+        message.topic,
+        message.partition,
+        message.offset,
+    )

@@ -172,6 +172,7 @@ class RecordHandler:
             partition = int(key)
             restored[partition] = datetime.fromtimestamp(timestamp, UTC)
             self.marks.restore(partition, restored[partition], offset)
+            self.metrics.set_watermark(partition, timestamp)
         wall = self.wall_clock() - self.marks.lateness
         cases = _current(cases)
         rebuild_index(
@@ -218,13 +219,36 @@ class RecordHandler:
                 record, "key_mismatch", "record key must equal the event's subject"
             )
             return
+        partition, offset = record.partition, record.offset
+        loaded = self._load(event.subject)
+        home = loaded.stored.get("partition") if loaded else None
+        if home is None:
+            home = partition_of(event.subject, self.partitions)
+        if partition != home:
+            # A case lives in one partition, so with one worker; here its state would split.
+            await self._dead_letter(
+                record,
+                "wrong_partition",
+                f"a record keyed {event.subject!r} belongs in partition {home}, by the "
+                "murmur2 partitioner of the Java client (librdkafka clients: "
+                "partitioner=murmur2_random)",
+            )
+            return
+        if loaded and loaded.case.municipality != event.municipality.value:
+            # A partner is scoped to municipalities by the event's attribute; the case's
+            # own municipality is the one that counts.
+            await self._dead_letter(
+                record,
+                "municipality_mismatch",
+                f"case {event.subject!r} is {loaded.case.municipality}'s, "
+                f"the event says {event.municipality.value}",
+            )
+            return
         wall = self.wall_clock()
         self.metrics.event_lag.observe(max(0.0, (wall - event.time).total_seconds()))
-        partition, offset = record.partition, record.offset
         before = self.marks.get(partition)
         mark = self.marks.after_event(partition, event.time, wall)
         self._remember_mark(partition, mark, offset)
-        loaded = self._load(event.subject)
         if loaded and self._already_applied(loaded, offset):
             return
         case = loaded.case if loaded else None

@@ -27,6 +27,8 @@ _OUTCOME_LABELS = ("norm", "channel", "municipality")
 DEAD_LETTER_REASONS = (
     "invalid_event",
     "key_mismatch",
+    "wrong_partition",
+    "municipality_mismatch",
     "case_full",
     "unprocessable_event",
     "invalid_due_record",
@@ -129,6 +131,7 @@ class ProcessorMetrics:
         )
         self._events: dict[str, Any] = {}
         self._watermarks: dict[int, Any] = {}
+        self._lags: dict[int, Any] = {}
         self._outcomes: dict[tuple[Kind, tuple[str, str, str]], Any] = {}
         self._by_kind = {
             Kind.MET: self.met,
@@ -164,6 +167,27 @@ class ProcessorMetrics:
         if child is None:
             child = self._watermarks[partition] = self.watermark.labels(str(partition))
         child.set(timestamp)
+
+    def set_consumer_lag(self, partition: int, records: int) -> None:
+        child = self._lags.get(partition)
+        if child is None:
+            child = self._lags[partition] = self.consumer_lag.labels(str(partition))
+        child.set(records)
+
+    def hold_partitions(self, held: Iterable[int]) -> None:
+        """Drop the per-partition series of every partition but `held` (after a rebalance).
+
+        The worker that holds a partition now reports it; a series left behind by one that
+        lost it would stand still and look like a stalled partition (`WatermarkStalled`).
+        """
+        held = set(held)
+        for gauge, children in (
+            (self.watermark, self._watermarks),
+            (self.consumer_lag, self._lags),
+        ):
+            for partition in [p for p in children if p not in held]:
+                del children[partition]
+                gauge.remove(str(partition))
 
     def count(self, outcome: Outcome, fired_at: float | None = None) -> None:
         """Count a published outcome; `fired_at` is set for breaches the deadline timer fired."""

@@ -63,18 +63,21 @@ class Tables:
 
 
 class Worker:
-    def __init__(self, catalogue: Catalogue, tables: Tables, outlets: Outlets) -> None:
+    def __init__(
+        self, catalogue: Catalogue, tables: Tables, outlets: Outlets, partitions: int = 1
+    ) -> None:
         self.tables = tables
         self.staged = StagedState(tables.get)
         self.handler = RecordHandler(
-            catalogue, self.staged, outlets, rules="rules", due_key=KEY, partitions=1,
+            catalogue, self.staged, outlets, rules="rules", due_key=KEY, partitions=partitions,
             metrics=ProcessorMetrics(CollectorRegistry()), wall_clock=lambda: NOW,
             log_outcomes=False,
         )  # fmt: skip
         self.offset = 0
+        self.partition = 0  # the partition the next records are read from
 
     def feed(self, key: bytes | None, value: bytes | None, headers: Any = ()) -> None:
-        record = Record(key, value, tuple(headers), "events", 0, self.offset)
+        record = Record(key, value, tuple(headers), "events", self.partition, self.offset)
         asyncio.run(self.handler.handle(record))
         self.offset += 1
 
@@ -197,6 +200,39 @@ def test_bad_events_are_dead_lettered_with_the_reason(worker: Worker, outlets: O
     assert not outlets.outcomes
 
 
+def test_a_record_outside_its_cases_partition_is_dead_lettered(
+    catalogue: Catalogue, outlets: Outlets
+) -> None:
+    # Written by a client whose partitioner is not murmur2 (librdkafka's default is
+    # CRC32): the case would be kept in two partitions, by two workers.
+    worker = Worker(catalogue, Tables(), outlets, partitions=6)
+    home = handler_module.partition_of("CALL-1", 6)
+    worker.partition = (home + 1) % 6
+    worker.event("call.queued", T0)  # a new case, in the wrong partition
+    worker.partition = home
+    worker.event("call.queued", T0, event_id="q-2")
+    worker.partition = (home + 2) % 6
+    worker.event("call.answered", T0 + timedelta(seconds=5))  # its case, the wrong partition
+    assert [why for _, why, _ in outlets.dead_letters] == ["wrong_partition"] * 2
+    assert f"partition {home}" in outlets.dead_letters[0][2]
+    assert kinds(outlets) == [("phone.answer", "opened")]
+    worker.partition = home
+    worker.event("call.answered", T0 + timedelta(seconds=5))
+    assert ("phone.answer", "met") in kinds(outlets)
+
+
+def test_an_event_for_another_municipalitys_case_is_dead_lettered(
+    worker: Worker, outlets: Outlets
+) -> None:
+    # A partner scoped to heiloo must not close bergen's clocks by naming heiloo.
+    worker.event("call.queued", T0, municipality="bergen")
+    worker.event("call.answered", T0 + timedelta(seconds=5), municipality="heiloo")
+    assert [why for _, why, _ in outlets.dead_letters] == ["municipality_mismatch"]
+    assert kinds(outlets) == [("phone.answer", "opened")]
+    worker.event("call.answered", T0 + timedelta(seconds=5), municipality="bergen")
+    assert ("phone.answer", "met") in kinds(outlets)
+
+
 def test_an_event_the_engine_cannot_compute_is_dead_lettered_and_the_next_is_taken(
     worker: Worker, outlets: Outlets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -253,6 +289,39 @@ def test_a_restarted_worker_reads_the_state_and_decides_the_same(
     second.offset = first.offset
     second.event("call.answered", T0 + timedelta(seconds=40))  # too late
     assert ("phone.answer", "breached") in kinds(outlets)
+
+
+def test_a_restarted_worker_reports_the_watermarks_it_took_over(
+    catalogue: Catalogue, outlets: Outlets
+) -> None:
+    first = Worker(catalogue, Tables(), outlets)
+    first.event("call.queued", T0)
+    first.commit()
+    second = Worker(catalogue, first.tables, outlets)
+    second.restart()
+    reported = second.handler.metrics.registry.get_sample_value(
+        "normwacht_processor_watermark_seconds", {"partition": "0"}
+    )
+    assert reported == first.handler.marks.get(0).timestamp()  # type: ignore[union-attr]
+
+
+def test_partitions_a_worker_lost_are_no_longer_reported() -> None:
+    metrics = ProcessorMetrics(CollectorRegistry())
+    for partition in range(3):
+        metrics.set_watermark(partition, 1_700_000_000.0 + partition)
+        metrics.set_consumer_lag(partition, 10 + partition)
+    metrics.hold_partitions([1])
+
+    def reported(name: str, partition: int) -> float | None:
+        return metrics.registry.get_sample_value(name, {"partition": str(partition)})
+
+    for name in ("normwacht_processor_watermark_seconds", "normwacht_processor_consumer_lag"):
+        assert reported(name, 0) is None
+        assert reported(name, 2) is None
+    assert reported("normwacht_processor_watermark_seconds", 1) == 1_700_000_001.0
+    assert reported("normwacht_processor_consumer_lag", 1) == 11
+    metrics.set_watermark(0, 1_800_000_000.0)  # held again after a later rebalance
+    assert reported("normwacht_processor_watermark_seconds", 0) == 1_800_000_000.0
 
 
 def script(worker: Worker) -> None:
