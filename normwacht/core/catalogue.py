@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -243,9 +243,17 @@ class Term(_Spec):
         raise ValueError("same_as is resolved by the catalogue")
 
     def at_risk(
-        self, start: datetime, deadline: datetime, share: float, calendar: Calendar
+        self,
+        start: datetime,
+        deadline: datetime,
+        share: float,
+        calendar: Calendar,
+        pauses: Sequence[tuple[datetime, datetime]] = (),
     ) -> datetime | None:
         """UTC instant at which `share` of the clock's time from `start` to `deadline` has run.
+
+        Time within `pauses` ([paused, resumed) intervals, as for `deadline`) does not
+        run: a clock paused for weeks is not at risk the moment it resumes.
 
         None when `deadline` <= `start`, or (for any term but `elapsed`) when no office
         time lies between them.
@@ -266,18 +274,40 @@ class Term(_Spec):
             raise ValueError("same_as is resolved by the catalogue")
         if start.utcoffset() is None or deadline.utcoffset() is None:
             raise ValueError("naive datetime: start and deadline need a timezone")
-        span = deadline.astimezone(UTC) - start.astimezone(UTC)
-        if span <= timedelta(0):
+        start, deadline = start.astimezone(UTC), deadline.astimezone(UTC)
+        if deadline <= start:
             return None
-        if self.elapsed is not None:
-            return calendar.add_elapsed(start, span * share).astimezone(UTC)
-        office = calendar.office_time_between(start, deadline)
-        if not office:
+        # The pauses within the clock's span, in order: the stretches between them run.
+        stopped = sorted(
+            (max(paused.astimezone(UTC), start), min(resumed.astimezone(UTC), deadline))
+            for paused, resumed in pauses
+        )
+        stopped = [(paused, resumed) for paused, resumed in stopped if paused < resumed]
+        between: Callable[[datetime, datetime], timedelta] = calendar.office_time_between
+        add: Callable[[datetime, timedelta], datetime] = calendar.add_office_time
+        if self.elapsed is not None:  # real time, in UTC (a wall clock is off across DST)
+            between, add = _real_time_between, calendar.add_elapsed
+        running = between(start, deadline) - sum(
+            (between(paused, resumed) for paused, resumed in stopped), timedelta()
+        )
+        if running <= timedelta(0):
             return None
         # At least a microsecond: a share of a sliver of office time can round to zero,
         # and adding zero office time leaves `start`, which may be outside office hours.
-        warned = max(office * share, _MICROSECOND)
-        return calendar.add_office_time(start, warned).astimezone(UTC)
+        left = max(running * share, _MICROSECOND)
+        at = start
+        for paused, resumed in stopped:
+            if paused > at:
+                before = between(at, paused)
+                if before >= left:
+                    break
+                left -= before
+            at = max(at, resumed)
+        return add(at, left).astimezone(UTC)
+
+
+def _real_time_between(start: datetime, end: datetime) -> timedelta:
+    return end - start  # both in UTC
 
 
 def _working_days_in(calendar: Calendar, paused: datetime, resumed: datetime) -> int:

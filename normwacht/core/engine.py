@@ -644,7 +644,9 @@ def _set_deadline(rules: _Rules, run: _Run) -> None:
     run.deadline = term.deadline(run.reference, run.start_data, rules.calendar, run.pauses)
     share = rules.norm.at_risk
     if run.deadline is not None and share is not None:
-        run.at_risk_at = term.at_risk(run.started_at, run.deadline, share, rules.calendar)
+        run.at_risk_at = term.at_risk(
+            run.started_at, run.deadline, share, rules.calendar, run.pauses
+        )
     else:
         run.at_risk_at = None
 

@@ -209,6 +209,32 @@ def test_term_at_risk_counts_office_time_for_an_appointment() -> None:
     assert local(APPOINTMENT.at_risk(start, deadline, 0.5, CAL)) == "2026-03-10T10:15:00+01:00"
 
 
+def test_term_at_risk_counts_only_the_office_time_outside_pauses() -> None:
+    """2 office hours from Mon 9 Mar 09:00, paused 09:30 to Tue 09:00: the pause holds
+    8 office hours (Mon 09:30-17:00, Tue 08:30-09:00), so due after 10 -> Tue 10:30. The
+    clock runs 2 h: 75 % is 1.5 h, 0.5 h before the pause and 1 h from Tue 09:00 -> 10:00
+    (not 75 % of all 10 h, Mon 16:30, inside the pause)."""
+    start = at("2026-03-09T09:00:00+01:00")
+    pauses = [(at("2026-03-09T09:30:00+01:00"), at("2026-03-10T09:00:00+01:00"))]
+    deadline = OFFICE_2H.deadline(start, {}, CAL, pauses)
+    assert local(deadline) == "2026-03-10T10:30:00+01:00"
+    assert deadline is not None
+    warned = OFFICE_2H.at_risk(start, deadline, 0.75, CAL, pauses)
+    assert local(warned) == "2026-03-10T10:00:00+01:00"
+
+
+def test_term_at_risk_of_an_elapsed_term_skips_pauses_in_real_time() -> None:
+    """20 s from 03:00:00, paused 03:00:05 to 03:01:05 -> due 03:01:20; 75 % of the 20 s
+    that run is 15 s: 5 s before the pause, 10 s after -> 03:01:15."""
+    start = at("2026-03-07T03:00:00+01:00")
+    pauses = [(at("2026-03-07T03:00:05+01:00"), at("2026-03-07T03:01:05+01:00"))]
+    deadline = ELAPSED_20S.deadline(start, {}, CAL, pauses)
+    assert local(deadline) == "2026-03-07T03:01:20+01:00"
+    assert deadline is not None
+    warned = ELAPSED_20S.at_risk(start, deadline, 0.75, CAL, pauses)
+    assert local(warned) == "2026-03-07T03:01:15+01:00"
+
+
 def test_term_at_risk_is_none_without_office_time() -> None:
     """An appointment made Sat 7 Mar 09:00 for Sat 7 Mar 14:00: no office hour in between."""
     start = at("2026-03-07T09:00:00+01:00")

@@ -585,6 +585,29 @@ def test_a_resumed_clock_is_still_at_risk_before_its_deadline(catalogue: Catalog
     assert Kind.AT_RISK in kinds(at_deadline, "email.answer")
 
 
+def test_a_long_pause_does_not_put_a_clock_at_risk_on_resuming(catalogue: Catalogue) -> None:
+    """Received Mon 2 Mar 10:00, paused 10:05, resumed Mon 16 Mar 10:00: ten working days
+    given back (3-6, 9-13, 16 Mar), so due Wed 18 Mar 23:59:59. The office time that runs:
+    5 min on 2 Mar, then Mon 16 10:00-17:00 7 h, Tue 17 and Wed 18 8.5 h each = 24 h 05 min.
+    75 % is 18 h 03 min 45 s: 5 min before the pause, 7 h on Monday, 8.5 h on Tuesday and
+    2 h 28 min 45 s from Wed 08:30 -> Wed 18 Mar 10:58:45. (Counting the paused time too put
+    the warning inside the pause, published at once on resuming.)"""
+    step = play(
+        catalogue,
+        ev("email.received", "2026-03-02T10:00:00+01:00"),
+        ev("case.paused", "2026-03-02T10:05:00+01:00", {"reason": "waiting_for_resident"}),
+        ev("case.resumed", "2026-03-16T10:00:00+01:00"),
+    )
+    resumed = clock(step, "email.answer")
+    assert local(resumed.deadline) == "2026-03-18T23:59:59.999999+01:00"
+    assert local(resumed.at_risk_at) == "2026-03-18T10:58:45+01:00"
+    assert Kind.AT_RISK not in kinds(step, "email.answer")
+    warned = due(step.case, at("2026-03-18T10:58:46+01:00"), catalogue)
+    assert [(o.kind, local(o.decided_at)) for o in of(warned, "email.answer")] == [
+        (Kind.AT_RISK, "2026-03-18T10:58:45+01:00")
+    ]
+
+
 def test_a_pause_does_not_stop_a_norm_that_is_not_pausable(catalogue: Catalogue) -> None:
     """email.ack is not pausable: 10:00 + 5 min is breached at 10:05:01 despite the pause."""
     step = play(
