@@ -15,6 +15,7 @@ import pytest
 
 from services.shared.kafka import KafkaSettings
 from services.sla_processor import due_records
+from services.sla_processor.handler import partition_of
 from tests.support.events import ago, as_record, call_event
 from tests.support.kafka_io import produce, read_topic
 from tests.support.services import eventually
@@ -121,6 +122,44 @@ def test_due_records_not_written_by_the_processor_are_dead_lettered(
     assert outcome_kinds(kafka_settings, expect=2) == {subject: ["opened", "met"]}
     metrics = httpx.get(f"{processor}/metrics").text
     for reason in ("invalid_due_record", "unsigned_due_record", "due_record_from_the_future"):
+        assert f'normwacht_processor_dead_letters_total{{reason="{reason}"}} 1.0' in metrics
+
+
+def test_records_outside_their_case_are_dead_lettered_and_the_case_goes_on(
+    processor: str, kafka_settings: KafkaSettings
+) -> None:
+    """A client whose partitioner is not the Java client's (librdkafka's default hashes with
+    CRC32) would split a case over two partitions, and so two workers; a partner naming
+    another municipality would act on a case that is not its municipality's. Both records
+    are parked with the reason, and the case takes the next event."""
+    bootstrap, events = kafka_settings.bootstrap, kafka_settings.events_topic
+    subject = "SPLIT-CASE"
+    home = partition_of(subject, kafka_settings.partitions)
+    produce(bootstrap, events, [as_record(call_event(subject, "queued", ago(10)))])
+    elsewhere = (home + 1) % kafka_settings.partitions
+    produce(bootstrap, events, [as_record(call_event(subject, "answered", ago(9)))],
+            partition=elsewhere)  # fmt: skip
+    heiloo = call_event(subject, "answered", ago(8), municipality="heiloo")
+    produce(bootstrap, events, [as_record(heiloo)])
+    answered = call_event(subject, "answered", ago(7))
+    produce(bootstrap, events, [as_record(answered)])
+
+    dead = read_topic(bootstrap, kafka_settings.dead_letter_topic, expect=2)
+    # The origin is topic/partition/offset.
+    parked = {(d.headers["normwacht-error"], d.headers["normwacht-origin"].split(b"/")[1])
+              for d in dead}  # fmt: skip
+    assert parked == {
+        (b"wrong_partition", str(elsewhere).encode()),
+        (b"municipality_mismatch", str(home).encode()),
+    }
+    records = read_topic(bootstrap, kafka_settings.outcomes_topic, expect=3)
+    outcomes = [json.loads(record.value) for record in records]
+    met = [o for o in outcomes if o["norm"] == "phone.answer" and o["kind"] == "met"]
+    assert [datetime.fromisoformat(o["decided_at"]) for o in met] == [
+        datetime.fromisoformat(answered["time"])
+    ]
+    metrics = httpx.get(f"{processor}/metrics").text
+    for reason in ("wrong_partition", "municipality_mismatch"):
         assert f'normwacht_processor_dead_letters_total{{reason="{reason}"}} 1.0' in metrics
 
 

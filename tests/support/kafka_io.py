@@ -29,10 +29,11 @@ def produce(
     *,
     headers: Sequence[tuple[str, bytes]] = (),
     at_once: bool = False,
+    partition: int | None = None,
     **security: Any,
 ) -> None:
-    """`headers` go with every record; `security`: KafkaSettings.kafka_python_options(),
-    for a broker with TLS or SASL.
+    """`headers` go with every record; `partition`: the one they all go to (None: by key);
+    `security`: KafkaSettings.kafka_python_options(), for a broker with TLS or SASL.
 
     `at_once`: each partition's records in one batch (up to `AT_ONCE_BYTES`), appended in
     one go, so a worker already running never reads a partition part-written. Historical
@@ -45,7 +46,7 @@ def produce(
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **batching, **security)
     try:
         for key, value in records:
-            producer.send(topic, key=key, value=value, headers=list(headers))
+            producer.send(topic, key=key, value=value, headers=list(headers), partition=partition)
         producer.flush()
     finally:
         producer.close()
