@@ -188,20 +188,20 @@ def _start_instant(text: str) -> datetime:
 
 
 def _rfc3339(instant: datetime) -> str:
-    """`instant` as RFC 3339, to whole seconds when at microsecond 999999.
+    """`instant` as RFC 3339, to whole seconds when it is the last instant of its day.
 
     A day-based deadline is the day's last instant, 23:59:59.999999 (the whole day up to
     midnight is in time); people, the README and outside checks read it as 23:59:59.
-    An offset RFC 3339 cannot write (Amsterdam's before 1937 was +00:19:32) is given in
-    UTC instead.
+    Any other instant keeps its fraction. An offset RFC 3339 cannot write (Amsterdam's
+    before 1937 was +00:19:32) is given in UTC instead.
     """
     from normwacht.core.calendars import END_OF_DAY
 
+    if instant.timetz().replace(tzinfo=None) == END_OF_DAY:
+        instant = instant.replace(microsecond=0)
     offset = instant.utcoffset()
     if offset is not None and offset.seconds % 60:
         instant = instant.astimezone(UTC)
-    if instant.microsecond == END_OF_DAY.microsecond:
-        return instant.replace(microsecond=0).isoformat()
     return instant.isoformat()
 
 
@@ -221,8 +221,10 @@ def deadlines(
     deadline is printed as RFC 3339 with the Europe/Amsterdam offset, one per line, in
     order; a deadline at the end of a day is printed as 23:59:59. With --at-risk each
     line also holds, after a TAB, the moment the clock is at risk (empty for a norm that
-    is never at risk). A bad line prints an error on stderr (and an empty line on stdout,
-    so lines stay aligned); the exit code is 1 when any line was bad.
+    is never at risk). A bad line, or one whose deadline needs the public holidays of a
+    year outside 1966-2100 (all the holidays package knows), prints an error on stderr
+    (and an empty line on stdout, so lines stay aligned); the exit code is 1 when any
+    line was bad.
     """
     from normwacht.catalogue_file import load
 

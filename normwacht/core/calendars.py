@@ -17,12 +17,15 @@ from zoneinfo import ZoneInfo
 
 import holidays
 from holidays.constants import OPTIONAL, PUBLIC
+from holidays.countries.netherlands import Netherlands
 
 __all__ = [
     "AMSTERDAM",
     "DEFAULT_CALENDAR",
     "END_OF_DAY",
+    "HOLIDAY_YEARS",
     "Calendar",
+    "NoHolidaysFor",
     "OfficeHours",
     "dutch_public_holidays",
     "statutory_holidays",
@@ -68,13 +71,31 @@ _FIXED_DATE_FEASTS = frozenset({(1, 1), (5, 5), (12, 25), (12, 26)})
 _LIBERATION_DAY = (5, 5)
 
 
+HOLIDAY_YEARS = range(Netherlands.start_year, Netherlands.end_year + 1)
+"""The years the package has Dutch holidays for (1966-2100 in the pinned release)."""
+
+
+class NoHolidaysFor(ValueError):
+    """A working day, office hour or statutory term in a year without holiday data: refused,
+    because counting every day as a working day would give a wrong deadline silently."""
+
+    def __init__(self, year: int) -> None:
+        super().__init__(
+            f"no Dutch public holidays are known for {year} (the holidays package has "
+            f"{HOLIDAY_YEARS.start}-{HOLIDAY_YEARS.stop - 1}), so no working day or "
+            "statutory term can be counted in it"
+        )
+
+
 @cache
 def statutory_holidays(year: int) -> frozenset[date]:
-    """The Algemene termijnenwet's holidays in `year`.
+    """The Algemene termijnenwet's holidays in `year` (`NoHolidaysFor` outside `HOLIDAY_YEARS`).
 
     New Year's Day, Good Friday, Easter Monday, King's Day, 5 May (every year),
     Ascension Day, Whit Monday, Christmas Day and Boxing Day.
     """
+    if year not in HOLIDAY_YEARS:
+        raise NoHolidaysFor(year)
     package = holidays.country_holidays("NL", years=year, categories=(PUBLIC, OPTIONAL))
     return frozenset(
         day

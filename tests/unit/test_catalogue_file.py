@@ -332,6 +332,21 @@ def test_cli_deadlines_prints_an_offset_of_seconds_in_utc() -> None:
     assert (again.exit_code, again.stdout) == (0, "1936-06-01T12:00:40+00:00\n")
 
 
+def test_cli_deadlines_keeps_a_fraction_that_is_no_days_end() -> None:
+    """Only a day's last instant (23:59:59.999999) is printed to the second."""
+    lines = "email.ack\t2026-03-02T10:00:00.999999+01:00\n"
+    result = runner.invoke(app, ["deadlines"], input=lines)
+    assert (result.exit_code, result.stdout) == (0, "2026-03-02T10:05:00.999999+01:00\n")
+
+
+def test_cli_deadlines_refuses_a_year_without_holiday_data() -> None:
+    """Sat 24 Dec 2101: the next working day is Tue 27 Dec, but the holidays package knows
+    no holidays after 2100: an error, not Boxing Day printed as the deadline."""
+    result = runner.invoke(app, ["deadlines"], input="phone.callback\t2101-12-24T10:00:00+01:00\n")
+    assert (result.exit_code, result.stdout) == (1, "\n")
+    assert "no Dutch public holidays are known for 2101" in result.stderr
+
+
 def test_cli_deadlines_succeeds_when_every_line_is_good() -> None:
     result = runner.invoke(app, ["deadlines"], input="phone.callback\t2026-12-24T16:00:00+01:00\n")
     # Christmas Eve: Christmas, Boxing Day (Sat), Sunday -> Mon 28 Dec.

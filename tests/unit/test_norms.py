@@ -28,6 +28,7 @@ import yaml
 from pydantic import ValidationError
 
 from normwacht.catalogue_file import default_paths
+from normwacht.core.calendars import NoHolidaysFor
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.engine import Case, Clock, Kind, Outcome, Step, apply, due
 from normwacht.core.events import Event, parse_event
@@ -887,12 +888,25 @@ def test_a_term_start_outside_the_event_years_is_refused(term_start: str) -> Non
         ev("objection.received", "2026-02-20T10:00:00+01:00", {"term_start": term_start})
 
 
-def test_the_last_term_start_an_event_may_carry_is_decided(catalogue: Catalogue) -> None:
-    # Twelve weeks from the last day of 2999, with an advisory committee: in the year 3000.
-    data = {"term_start": "2999-12-31", "advisory_committee": True}
-    step = play(catalogue, ev("objection.received", "2999-12-20T10:00:00+01:00", data))
-    [opened] = of(step, "objection.decision")
-    assert local(opened.deadline) == "3000-03-24T23:59:59.999999+01:00"
+@pytest.mark.parametrize(
+    ("event", "year"),
+    [
+        # The last term start an event may carry: twelve weeks on is in the year 3000.
+        (ev("objection.received", "2999-12-20T10:00:00+01:00",
+            {"term_start": "2999-12-31", "advisory_committee": True}), 2999),
+        # Sat 24 Dec 2101: the next working day would be Boxing Day, not known as a holiday.
+        (ev("callback.promised", "2101-12-24T10:00:00+01:00"), 2101),
+        (ev("email.received", "1965-06-01T10:00:00+01:00"), 1965),
+    ],
+)  # fmt: skip
+def test_a_term_in_a_year_without_holiday_data_is_refused_not_miscounted(
+    catalogue: Catalogue, event: Event, year: int
+) -> None:
+    # The holidays package knows the Dutch holidays of 1966-2100 only; counting every day
+    # of another year as a working day would give a wrong deadline silently. (The
+    # processor dead-letters such an event as `unprocessable_event`.)
+    with pytest.raises(NoHolidaysFor, match=f"for {year}"):
+        play(catalogue, event)
 
 
 def test_objection_committee_assigned_later_lengthens_the_term_to_twelve_weeks(
