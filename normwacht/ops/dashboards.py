@@ -613,6 +613,7 @@ def channels(catalogue: Catalogue) -> dash.Dashboard:
 _OUTCOME_COUNTERS = (
     ("met", "normwacht_sla_met_total"),
     ("breached", "normwacht_sla_breaches_total"),
+    ("stopped late", "normwacht_sla_stopped_late_total"),
     ("excluded", "normwacht_sla_excluded_total"),
     ("at risk", "normwacht_sla_at_risk_total"),
     ("cancelled", "normwacht_sla_cancelled_total"),

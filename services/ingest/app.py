@@ -29,6 +29,7 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from normwacht.catalogue_file import load as load_catalogue
 from normwacht.core.events import EVENT_TYPES, Event, event_json_schema
@@ -88,7 +89,7 @@ class _Metrics:
         )
         self.rejected = Counter(
             "normwacht_ingest_requests_rejected",
-            "Requests refused, by HTTP status.",
+            "Requests refused, by HTTP status (every 4xx and 5xx answer of the /v1/ routes).",
             ("status",),
             registry=self.registry,
         )
@@ -104,6 +105,44 @@ class _Metrics:
         )
 
 
+class CountRefusals:
+    """ASGI middleware: every refused ingest request counted once, by the status it was
+    answered with, whichever part of ingest refused it (its key, a webhook's signature, the
+    body, an event, Kafka) and whichever handler wrote the answer.
+
+    Counted: the requests to the routes that take events (`/v1/...`, a wrong path under it
+    included: a partner posting there sends nothing), not `/healthz`, `/metrics` or the
+    docs. A request that fails unexpectedly is counted as the 500 it is answered with
+    (by the outermost middleware, after this one)."""
+
+    PREFIX = "/v1/"
+
+    def __init__(self, app: ASGIApp, counter: Counter) -> None:
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(self.PREFIX):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def counting(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if message["status"] >= 400:
+                    self.counter.labels(str(message["status"])).inc()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting)
+        except Exception:
+            if not started:
+                self.counter.labels("500").inc()
+            raise
+
+
 _bearer = HTTPBearer(
     auto_error=False, description="A write partner's key, from `normwacht partners add`."
 )
@@ -116,12 +155,8 @@ async def _writer(
     """The request's partner: 401/403/429 before the body is read. The raw header is read
     (not the parsed credentials), so a header of any shape gets a 401, never a 500."""
     access: Access = request.app.state.access
-    try:
-        partner = await access.writer(request.headers.get("authorization"))
-        check_query(request)  # after the key: missing credentials answer 401 first
-    except Problem as problem:
-        request.app.state.metrics.rejected.labels(str(problem.status)).inc()
-        raise
+    partner = await access.writer(request.headers.get("authorization"))
+    check_query(request)  # after the key: missing credentials answer 401 first
     return partner
 
 
@@ -190,6 +225,7 @@ def create_app(
         dependencies=[Depends(known_query_only)],
     )
     app.add_middleware(HeadAsGet)
+    app.add_middleware(CountRefusals, counter=metrics.rejected)  # the one place refusals count
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
@@ -215,12 +251,10 @@ def create_app(
         when an event is outside the partner's scope (403), publish, count, note the
         sources' activity, audit. `mode` says how a 403 points at an event."""
         if refused := out_of_scope(events, partner, mode):
-            metrics.rejected.labels("403").inc()
             raise refused
         try:
             await app.state.publisher.publish(events)
         except Exception as error:
-            metrics.rejected.labels("503").inc()
             log.error("kafka_write_failed", error=str(error), events=len(events))
             raise Problem(
                 503,
@@ -310,15 +344,8 @@ def create_app(
         started = time.perf_counter()
         mode = http_mode(request.headers)
         if mode is None:
-            metrics.rejected.labels("415").inc()
             raise Problem(415, "unsupported-media-type", "Unsupported media type", UNSUPPORTED)
-        try:
-            events = validate(
-                mode, request.headers, await read_body(request, settings.max_body_bytes)
-            )
-        except Problem as problem:
-            metrics.rejected.labels(str(problem.status)).inc()
-            raise
+        events = validate(mode, request.headers, await read_body(request, settings.max_body_bytes))
         accepted = await accept(events, partner, mode)
         metrics.latency.observe(time.perf_counter() - started)
         return accepted

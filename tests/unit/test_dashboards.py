@@ -45,7 +45,15 @@ MUNICIPAL_METRICS = {
     "normwacht_sla_at_risk_timers",
     *(
         f"normwacht_sla_{name}_total"
-        for name in ("breaches", "met", "excluded", "at_risk", "cancelled", "corrections")
+        for name in (
+            "breaches",
+            "met",
+            "excluded",
+            "at_risk",
+            "cancelled",
+            "stopped_late",
+            "corrections",
+        )
     ),
     "normwacht_sla_superseded_total",
 }
