@@ -6,7 +6,13 @@ Defined once here; `normwacht schemas export` writes them as JSON Schema into
 Privacy is part of the contract: every `data` model forbids unknown fields, so a
 sender cannot slip names, phone numbers or message text into Kafka; the subject must
 be an opaque case id; and the few free-form values (a contact, a next step) must be
-codes, not prose.
+codes, not prose. Those codes, `id`, `source` and `dataschema` go through the same check
+as the subject (`personal_data_reason`: phone numbers, BSNs, e-mail addresses, postcodes
+with a house number), and a contact may not be a name written as `first.last`.
+
+Dates and booleans in `data` are strict, as the JSON Schema says: a date is the text
+`YYYY-MM-DD` (never a number, a date-time or digits read as Unix seconds), a boolean is
+`true` or `false` (never `"yes"`, `"on"` or `1`).
 
 The envelope takes what CloudEvents 1.0 allows: `dataschema` (an absolute URI, kept),
 `datacontenttype` `application/json` with an optional `charset=utf-8`, and extension
@@ -23,15 +29,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StringConstraints,
     TypeAdapter,
     WithJsonSchema,
@@ -76,6 +85,29 @@ def _opaque(
     return AfterValidator(check)
 
 
+def _no_personal_data(what: str, instead: str) -> Any:
+    def check(value: str) -> str:
+        if reason := personal_data_reason(value):
+            raise ValueError(f"{what} may not hold personal data, and {reason}; {instead}")
+        return value
+
+    return AfterValidator(check)
+
+
+# `first.last`, `p.de.vries`: a name as an e-mail address writes it, not a team's code.
+_DOTTED_NAME = re.compile(r"(?:team|employee):[A-Za-z]+(?:\.[A-Za-z]+)+")
+
+
+def _no_name(value: str) -> str:
+    if _DOTTED_NAME.fullmatch(value):
+        raise ValueError(
+            "a contact names a team or an employee number, never a person, and this reads as "
+            "a name written first.last; send `team:<code>` (e.g. team:vergunningen, words "
+            "joined by - or _) or `employee:<number>`"
+        )
+    return value
+
+
 CaseId = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"),
@@ -101,21 +133,50 @@ EventId = Annotated[
 Contact = Annotated[
     str,
     StringConstraints(pattern=r"^(team|employee):[A-Za-z0-9._\-]{1,48}$"),
+    _no_personal_data(
+        "a contact",
+        "send `team:<code>` or `employee:<number>` (an employee number, never a phone number)",
+    ),
+    AfterValidator(_no_name),
     Field(
-        description="Who handles it: `team:<code>` or `employee:<number>`, never a name.",
+        description="Who handles it: `team:<code>` or `employee:<number>`, never a name "
+        "(not `first.last`) and never personal data (the same checks as `subject`).",
         examples=["team:vergunningen", "employee:10423"],
     ),
 ]
 Code = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$"),
-    Field(description="A short code, not prose.", examples=["site_visit"]),
+    _no_personal_data(
+        "a code", "send a short code, e.g. kcc-algemeen, site_visit or www.heiloo.nl"
+    ),
+    Field(
+        description="A short code, not prose, and never personal data (the same checks as "
+        "`subject`).",
+        examples=["site_visit"],
+    ),
 ]
 IsoDuration = Annotated[
     str,
     StringConstraints(pattern=r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$", min_length=3),
     Field(description="An ISO 8601 duration in days or more.", examples=["P8W"]),
 ]
+
+
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date_text(value: object) -> object:
+    """A date is `YYYY-MM-DD` text (a `date`, built in Python, passes): never a number, a
+    date-time, or digits that pydantic would read as Unix seconds."""
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise ValueError("a date is text in the form YYYY-MM-DD, e.g. 2026-11-24")
+
+
+StrictEventDate = Annotated[EventDate, BeforeValidator(_date_text)]
 
 
 class _Data(BaseModel):
@@ -140,7 +201,7 @@ class EmailInterimData(_Data):
     """Counts as an answer in time only with both a contact and a promised date."""
 
     contact: Contact | None = None
-    promised_by: EventDate | None = Field(
+    promised_by: StrictEventDate | None = Field(
         default=None, description="Answer promised by the end of."
     )
 
@@ -176,16 +237,16 @@ class ComplaintContactedData(_Data):
 
 
 class ObjectionReceivedData(_Data):
-    term_start: EventDate | None = Field(
+    term_start: StrictEventDate | None = Field(
         default=None,
         description="First day of the decision term (Awb: the day after the objection "
         "period ends); absent: the term runs from the day after receipt.",
     )
-    advisory_committee: bool = False
+    advisory_committee: StrictBool = False
 
 
 class ReportReceivedData(_Data):
-    urgent: bool = False
+    urgent: StrictBool = False
     via: Literal["web", "phone", "counter", "app"] | None = None
 
 
@@ -194,8 +255,11 @@ class AppointmentScheduledData(_Data):
 
 
 class WebsiteProbeData(_Data):
-    target: Code = Field(description="Which website, e.g. `www.heiloo.nl` as a code.")
-    up: bool
+    target: Code = Field(
+        description="Which website, e.g. `www.heiloo.nl` as a code; a website's name, never an "
+        "address (`jan.jansen.gmail.com`)."
+    )
+    up: StrictBool
 
 
 class CasePausedData(_Data):
@@ -270,8 +334,10 @@ DataSchema = Annotated[
     # No query and no user part: a schema's address needs neither, and both could
     # carry personal data.
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s?@]+$", max_length=500),
+    _no_personal_data("dataschema", "it names a schema, never a person"),
     Field(
-        description="Absolute URI of the schema `data` adheres to, without query or user part.",
+        description="Absolute URI of the schema `data` adheres to, without query or user part; "
+        "never personal data (the same checks as `subject`).",
         examples=["https://normwacht.example/schemas/event.schema.json"],
     ),
 ]

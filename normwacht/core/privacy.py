@@ -4,8 +4,10 @@
 there for years. They must be opaque. The pattern of `CaseId` already keeps out names
 with spaces and e-mail addresses with `@`; `personal_data_reason` catches the values
 that fit the pattern and are still personal: Dutch phone numbers, citizen service
-numbers (BSN, by the elfproef), e-mail addresses written without `@`, and postcodes
-with a house number.
+numbers (BSN, by the elfproef), alone or inside an id, with or without separators
+(`KCC-06-12345678`, `KCC-123.456.782`), e-mail addresses written without `@`, and
+postcodes with a house number. The same check keeps personal data out of the codes in
+an event's `data` and out of its `source` and `dataschema`.
 
 Adapters never pass a vendor's identifier on (a caller's number, a sender's address, a
 WhatsApp id): `pseudonym` turns it into a case id with a keyed HMAC, so the same vendor
@@ -56,9 +58,37 @@ _NUMBER = re.compile(r"^(?:\+|00)?\d{8,}$")
 # A percent-escape, decoded as its byte: what the checks look for (@, +, digits) is ASCII.
 # (Not urllib: the core imports nothing that could reach the network.)
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
-# Runs that can be a BSN (9) or a phone number (10, or 11 from 31 on) inside an id.
-_LONG_RUN = re.compile(r"(?<!\d)\d{9,11}(?!\d)")
+# Lengths of a run that can be a BSN (9) or a phone number (10, or 11 from 31 on) in an id.
+_LONG_RUN = range(9, 12)
 _DUTCH_PHONE_WITHOUT_PLUS = re.compile(r"^31[1-9]\d{8}$")
+# Digits inside an id, one group or several joined by single separators: the number may be
+# written out (`KCC-06-12345678`, `KCC-123.456.782`, `CALL-06.12.34.56.78`). Only a stretch
+# of 9 characters or more can hold one, and most ids (`CALL-000123`) have none. A group at
+# either end that is glued into a hex token (`…c2d3-4567…` in a UUID) is a piece of that
+# token, not of a number.
+_DIGITS = re.compile(r"\d[\d\s.\-_:()/]{7,}\d")
+_GROUP = re.compile(r"\d+")
+_TOKEN_BEFORE = re.compile(r"[A-Za-z0-9]+\Z")
+_TOKEN_AFTER = re.compile(r"[A-Za-z0-9]+")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+# A date (2026-03-02, 2026.03.02, 2026/03/02), a time of day (16:06:16.125990) or an IPv4
+# address is no part of a number: `2026-06-12-123456` holds no `06-12123456`,
+# `T16:06:16.125990` no `06-16125990`, `192.168.100.200` no `192.168.100`.
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_NOT_A_NUMBER = re.compile(
+    r"(?<!\d)(?:19|20)\d\d([\-./])(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])(?!\d)"
+    r"|(?<!\d)(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?(?!\d)"
+    rf"|(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\d|\.\d)"
+)
+# How the numbers are written: a national number opens with its area code (06, 020, 0251,
+# 0612); a BSN is 123.456.782 or, with dots, 1234.56.782 (unless that reads as a year and a
+# month, 2026.03.123). Other groupings of nine or ten digits are a case number's
+# (`MELDING-2026-00042`), whose digits pass the elfproef one time in eleven by chance.
+_AREA_CODE = re.compile(r"^(?:06|0[1-9]\d{1,2})$")
+_INTERNATIONAL = re.compile(r"^(?:\+|00)31[1-9]\d{8}$")
+_COUNTRY = ("31", "0031")
+_BSN_GROUPS = ((3, 3, 3), (4, 2, 3))
+_YEAR_MONTH = re.compile(r"^(?:19|20)\d\d(?:0[1-9]|1[0-2])")
 
 
 def _elfproef(digits: str) -> bool:
@@ -69,13 +99,91 @@ def _elfproef(digits: str) -> bool:
     return sum(w * int(d) for w, d in zip(weights, digits, strict=True)) % 11 == 0
 
 
+def _number_inside(value: str) -> str | None:
+    """Why `value` holds a phone number or a BSN among other characters, or None."""
+    run = _DIGITS.search(value)  # a search, not finditer: cheaper when there is none
+    while run is not None:
+        text = run[0]
+        groups = [text] if text.isdigit() else _SEPARATORS.split(text)
+        for group in groups:
+            if len(group) in _LONG_RUN:
+                if len(group) == 9 and _elfproef(group):
+                    return "it contains a citizen service number (BSN)"
+                if _DUTCH_PHONE.match(group) or _DUTCH_PHONE_WITHOUT_PLUS.match(group):
+                    return "it contains a phone number"
+        if len(groups) > 1 and _may_be_written_out(groups) and (reason := _written_out(value, run)):
+            return reason
+        run = _DIGITS.search(value, run.end())
+    return None
+
+
+def _may_be_written_out(groups: list[str]) -> bool:
+    """Whether `groups` have what a number written out needs: an area code (06, 020, 0251)
+    or a country code (31, 0031) followed by more, or three groups shaped as a BSN's."""
+    for at in range(len(groups) - 1):
+        group = groups[at]
+        size = len(group)
+        if (1 < size < 5 and group[0] == "0" and group[1] != "0") or group in _COUNTRY:
+            return True
+        shape = (size, len(groups[at + 1]), len(groups[at + 2]) if at + 2 < len(groups) else 0)
+        if shape in _BSN_GROUPS:
+            return True
+    return False
+
+
+def _written_out(value: str, joined: re.Match[str]) -> str | None:
+    """Why the digit groups of `joined` (a match of `_DIGITS` in `value`) hold a phone
+    number or a BSN written with separators, or None.
+
+    Any consecutive groups count, so a number after a case number's own digits is found
+    (`KCC-2026-06-12345678`); the groups of a date, a time or an IPv4 address are skipped.
+    """
+    start, end = joined.span()
+    skipped = [other.span() for other in _NOT_A_NUMBER.finditer(value, start, end)]
+    groups = [
+        group
+        for group in _GROUP.finditer(value, start, end)
+        if not any(low <= group.start() < high for low, high in skipped)
+    ]
+    before, after = _TOKEN_BEFORE.search(value, 0, start), _TOKEN_AFTER.match(value, end)
+    if groups and before and groups[0].start() == start and _HEX.fullmatch(before[0]):
+        del groups[0]
+    if groups and after and groups[-1].end() == end and _HEX.fullmatch(after[0]):
+        del groups[-1]
+    for first, opening in enumerate(groups):
+        digits = ""
+        for last in range(first, len(groups)):
+            if last > first and groups[last - 1].end() + 1 != groups[last].start():
+                break  # a date, a time, an address or two separators lay between
+            digits += groups[last][0]
+            if len(digits) > 13:  # 0031 and nine: the longest number looked for
+                break
+            if last == first:
+                continue  # one group alone is `_LONG_RUN`'s
+            if len(digits) == 10 and _AREA_CODE.match(opening[0]) and _DUTCH_PHONE.match(digits):
+                return "it contains a phone number"
+            plus = "+" if value[opening.start() - 1 : opening.start()] == "+" else ""
+            if _INTERNATIONAL.match(plus + digits):
+                return "it contains a phone number"
+            if len(digits) == 9 and _elfproef(digits):
+                sizes = tuple(len(group[0]) for group in groups[first : last + 1])
+                dotted = all(value[g.end()] in ". " for g in groups[first:last])
+                if sizes == _BSN_GROUPS[0] or (
+                    sizes == _BSN_GROUPS[1] and dotted and not _YEAR_MONTH.match(digits)
+                ):
+                    return "it contains a citizen service number (BSN)"
+    return None
+
+
 @functools.lru_cache(maxsize=8192)  # a case's subject comes again with each of its events
 def personal_data_reason(value: str) -> str | None:
     """Why `value` looks like personal data, or None when it may be an opaque id.
 
-    Errs on the side of refusing: a number inside an id counts too (`KCC-0612345678`
-    holds a phone number), since a prefix does not make a caller's number less personal.
-    Case numbers such as `KCC-2026-000123` pass: their digit runs are short.
+    Errs on the side of refusing: a number inside an id counts too (`KCC-0612345678` and
+    `KCC-06-12345678` hold a phone number), since a prefix does not make a caller's number
+    less personal. Case numbers such as `KCC-2026-000123` pass: their digit runs are short,
+    and their groups are not those of a phone number (an area code first) or a BSN
+    (123.456.782, 1234.56.782); neither do dates (`KCC-2026-03-02`) count.
     """
     if _UUID.match(value):
         return None
@@ -90,11 +198,8 @@ def personal_data_reason(value: str) -> str | None:
         if len(compact) == 8 and _elfproef("0" + compact):
             return "it looks like a citizen service number (BSN) without its leading 0"
         return "it is a bare number that could be a phone or citizen service number"
-    for run in _LONG_RUN.findall(value):
-        if len(run) == 9 and _elfproef(run):
-            return "it contains a citizen service number (BSN)"
-        if _DUTCH_PHONE.match(run) or _DUTCH_PHONE_WITHOUT_PLUS.match(run):
-            return "it contains a phone number"
+    if reason := _number_inside(value):
+        return reason
     # An address needs its @ or a dot; the searches cost, and ingest checks two ids an event.
     if ("@" in value and _E_MAIL.search(value)) or (
         "." in value and (_E_MAIL_LIKE.search(value) or _DOTTED_ADDRESS.match(value))

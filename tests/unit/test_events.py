@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from normwacht.core.events import EVENT_MODELS, parse_event, parse_events
+from normwacht.core.events import EVENT_MODELS, parse_event, parse_events, validate_event
 
 
 def event(**overrides: Any) -> str:
@@ -146,3 +147,121 @@ def test_a_batch_names_the_index_of_the_bad_event() -> None:
 def test_instants_in_an_events_data_are_checked_as_its_time(at: str) -> None:
     raw = event(type="nl.buch.appointment.scheduled", data={"at": at})
     assert ("nl.buch.appointment.scheduled", "data", "at") in error_locations(raw)
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "field"),
+    [
+        ("call.queued", {"queue": "0612345678"}, "queue"),
+        ("call.queued", {"queue": "kcc-06-12345678"}, "queue"),
+        ("call.transferred", {"to": "team:jan.jansen"}, "to"),
+        ("call.transferred", {"to": "employee:p.de.vries"}, "to"),
+        ("call.transferred", {"to": "employee:0612345678"}, "to"),
+        (
+            "email.interim_sent",
+            {"contact": "team:123456782", "promised_by": "2026-04-20"},
+            "contact",
+        ),
+        ("website.probe", {"target": "jan.jansen.gmail.com", "up": True}, "target"),
+        ("letter.acknowledged", {"next_step": "123456782"}, "next_step"),
+        ("letter.acknowledged", {"contact": "employee:jan.jansen"}, "contact"),
+    ],
+)
+def test_personal_data_in_data_codes_is_refused_and_named(
+    type_: str, data: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_event(event(type=f"nl.buch.{type_}", data=data))
+    (error,) = caught.value.errors()
+    assert error["loc"] == (f"nl.buch.{type_}", "data", field)
+    assert "personal data" in error["msg"] or "never a person" in error["msg"]
+
+
+def test_a_dataschema_holding_personal_data_is_refused() -> None:
+    raw = event(dataschema="https://schemas.example/0612345678/jan.jansen/event.json")
+    assert error_locations(raw) == [("nl.buch.call.queued", "dataschema")]
+
+
+@pytest.mark.parametrize(
+    ("type_", "data"),
+    [
+        ("call.transferred", {"to": "team:vergunningen"}),
+        ("call.transferred", {"to": "employee:4711"}),
+        ("call.transferred", {"to": "team:kcc-algemeen"}),
+        ("email.interim_sent", {"contact": "employee:10423", "promised_by": "2026-04-20"}),
+        (
+            "letter.acknowledged",
+            {"contact": "team:vergunningen", "term": "P8W", "next_step": "site_visit"},
+        ),
+        ("website.probe", {"target": "www.heiloo.nl", "up": True}),
+        ("website.probe", {"target": "loket.bergen.nl", "up": False}),
+        ("website.probe", {"target": "www-bergen-nl", "up": True}),
+    ],
+)
+def test_codes_contacts_and_websites_without_personal_data_are_taken(
+    type_: str, data: dict[str, Any]
+) -> None:
+    assert (
+        parse_event(event(type=f"nl.buch.{type_}", data=data)).data_fields().keys() == data.keys()
+    )
+
+
+NOT_A_DATE = [
+    1_767_225_600,  # 2026-01-01 in Unix seconds: pydantic would take it
+    "1767225600",
+    1_767_225_600.0,
+    "2026-03-02T00:00:00",  # a date-time at midnight
+    "2026-03-02T00:00:00Z",
+]
+NOT_A_BOOLEAN = ["yes", "on", "true", "1", 1, 0, 1.0, "no", "off", "false"]
+
+
+@pytest.mark.parametrize("value", NOT_A_DATE)
+@pytest.mark.parametrize(
+    ("type_", "field"),
+    [("objection.received", "term_start"), ("email.interim_sent", "promised_by")],
+)
+def test_a_date_in_data_is_yyyy_mm_dd_text_only(type_: str, field: str, value: object) -> None:
+    raw = event(type=f"nl.buch.{type_}", data={field: value})
+    assert error_locations(raw) == [(f"nl.buch.{type_}", "data", field)]
+    with pytest.raises(ValidationError):  # as a binding hands it over, in Python
+        validate_event(json.loads(raw))
+
+
+def test_a_date_built_in_python_is_a_date_not_a_datetime() -> None:
+    model = EVENT_MODELS["nl.buch.objection.received"]
+    body = json.loads(event(type="nl.buch.objection.received", data={}))
+    taken = model.model_validate({**body, "data": {"term_start": date(2026, 3, 2)}})
+    assert taken.data_fields()["term_start"] == date(2026, 3, 2)
+    with pytest.raises(ValidationError):
+        model.model_validate({**body, "data": {"term_start": datetime(2026, 3, 2, tzinfo=UTC)}})
+
+
+@pytest.mark.parametrize("value", NOT_A_BOOLEAN)
+@pytest.mark.parametrize(
+    ("type_", "field", "rest"),
+    [
+        ("objection.received", "advisory_committee", {}),
+        ("report.received", "urgent", {}),
+        ("website.probe", "up", {"target": "www.heiloo.nl"}),
+    ],
+)
+def test_a_boolean_in_data_is_true_or_false_only(
+    type_: str, field: str, rest: dict[str, Any], value: object
+) -> None:
+    raw = event(type=f"nl.buch.{type_}", data={**rest, field: value})
+    assert error_locations(raw) == [(f"nl.buch.{type_}", "data", field)]
+    with pytest.raises(ValidationError):
+        validate_event(json.loads(raw))
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_json_booleans_and_dates_are_taken(value: bool) -> None:
+    raw = event(
+        type="nl.buch.objection.received",
+        data={"term_start": "2026-03-17", "advisory_committee": value},
+    )
+    assert parse_event(raw).data_fields() == {
+        "term_start": date(2026, 3, 17),
+        "advisory_committee": value,
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import date
 
 import pytest
 from hypothesis import assume, given, settings
@@ -34,6 +35,17 @@ PERSONAL = {
     "MELDING-1851-AB-12": "postcode",
     "jan%40example.nl": "e-mail",  # percent-encoded, as in a URI
     "urn:buch:kcc:tel:%2B31612345678": "phone number",
+    # Written out with separators inside an id.
+    "KCC-06-12345678": "phone number",
+    "KCC-020-1234567": "phone number",
+    "KCC-0251-123456": "phone number",
+    "CALL-06.12.34.56.78": "phone number",
+    "KCC-2026-06-12345678": "phone number",  # after a case number's own digits
+    "urn:buch:kcc:tel:+31-6-12345678": "phone number",
+    "urn:buch:kcc:tel:0031-6-12345678": "phone number",
+    "KCC-123.456.782": "citizen service number",
+    "KCC-123-456-782": "citizen service number",
+    "KCC-1234.56.782": "citizen service number",
 }
 OPAQUE = [
     "KCC-2026-000123",
@@ -43,6 +55,15 @@ OPAQUE = [
     "www.heiloo.nl",
     "loket.bergen.nl",
     "9f1c2d3e-5b6a-4c7d-8e9f-0a1b2c3d4e5f",
+    # Digit groups that are no phone number or BSN: case numbers, dates, times, addresses.
+    "MELDING-2026-00042",
+    "KCC-2026-03-02",
+    "KCC-2026-06-12-123456",
+    "KCC-2026.03.123",
+    "evt-2026-12-04T06:12:34.567890+00:00",
+    "urn:buch:zaak:2026-000123",
+    "http://10.123.156.78:8080/events",
+    "evt-9f1c2d3e-5b6a-4c7d-8e9f-0a1b2c3d4e5f",
 ]
 
 
@@ -56,6 +77,74 @@ def test_personal_values_are_named_for_what_they_look_like(value: str, kind: str
 @pytest.mark.parametrize("value", OPAQUE)
 def test_case_numbers_and_websites_pass(value: str) -> None:
     assert personal_data_reason(value) is None
+
+
+# Prefixes that end in a separator, as a case system writes them; the number follows.
+_PREFIXES = st.sampled_from(["KCC-", "CALL_", "urn:buch:kcc:tel:", "ZAAK.", "x/"])
+_SEPARATOR = st.sampled_from(["-", ".", "/", "_", " "])
+
+
+# How Dutch numbers are grouped when written: the area code, then the subscriber's digits.
+_GROUPINGS = {
+    "06": [(8,), (4, 4), (2, 2, 2, 2), (3, 3, 2), (2, 3, 3)],
+    "020": [(7,), (3, 4), (3, 2, 2)],
+    "0251": [(6,), (2, 2, 2), (3, 3)],
+}
+
+
+@settings(deadline=None)
+@given(_PREFIXES, st.sampled_from(list(_GROUPINGS)), _SEPARATOR, st.data())
+def test_a_phone_number_written_out_inside_an_id_is_refused(
+    prefix: str, area: str, separator: str, data: st.DataObject
+) -> None:
+    sizes = data.draw(st.sampled_from(_GROUPINGS[area]))
+    groups = [data.draw(st.text("0123456789", min_size=size, max_size=size)) for size in sizes]
+    value = prefix + separator.join([area, *groups])
+    reason = personal_data_reason(value)
+    assert reason is not None, value
+    assert "phone number" in reason
+
+
+@st.composite
+def _bsns(draw: st.DrawFn) -> str:
+    """Nine digits that pass the elfproef."""
+    head = draw(st.text("0123456789", min_size=8, max_size=8))
+    check = sum(w * int(d) for w, d in zip(range(9, 1, -1), head, strict=True)) % 11
+    assume(check < 10 and head != "00000000")
+    return head + str(check)
+
+
+@settings(deadline=None)
+@given(_PREFIXES, _bsns(), _SEPARATOR, st.booleans())
+def test_a_bsn_written_out_inside_an_id_is_refused(
+    prefix: str, bsn: str, separator: str, four_two_three: bool
+) -> None:
+    if four_two_three:  # 1234.56.782: the BSN's own notation, with dots
+        assume(not re.match(r"(19|20)\d\d(0[1-9]|1[0-2])", bsn))  # 2026.03.123 is a month's
+        value = f"{prefix}{bsn[:4]}.{bsn[4:6]}.{bsn[6:]}"
+    else:
+        value = prefix + separator.join([bsn[:3], bsn[3:6], bsn[6:]])
+    reason = personal_data_reason(value)
+    assert reason is not None, value
+    assert "citizen service number" in reason
+
+
+@settings(deadline=None)
+@given(
+    st.sampled_from(["KCC", "MELDING", "ZAAK", "urn:buch:zaak:Z"]),
+    st.dates(date(1990, 1, 1), date(2099, 12, 31)),
+    st.integers(0, 99_999_999),
+    st.integers(1, 8),
+    _SEPARATOR,
+)
+def test_case_numbers_and_dates_with_separators_pass(
+    prefix: str, day: date, counter: int, width: int, separator: str
+) -> None:
+    """A year and a counter, a date and a counter: whatever the digits, no one's number."""
+    number = f"{counter:0{width}d}"
+    assert personal_data_reason(f"{prefix}-{day.year}{separator}{number}") is None
+    assert personal_data_reason(f"{prefix}-{day.isoformat()}") is None
+    assert personal_data_reason(f"{prefix}-{day.isoformat()}-{number[-6:]}") is None
 
 
 def test_a_bare_number_is_refused_even_when_it_fails_the_elfproef() -> None:
