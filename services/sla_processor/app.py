@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -29,6 +31,7 @@ from services.sla_processor import due_records
 from services.sla_processor.batches import BATCH_BYTES, LINGER_S, batched_outcomes
 from services.sla_processor.deadlines import rules_fingerprint
 from services.sla_processor.faust_compat import (
+    LOOP_TURN_EVERY_S,
     commit_only_after_changelog_is_written,
     drained_buffers_are_read_at_once,
     fetches_wait_at_most,
@@ -197,8 +200,25 @@ def create_app(
             settings.batch_records, settings.batch_wait_s
         )
         async for events in batches:
+            turn = time.monotonic() + LOOP_TURN_EVERY_S
             for event in events:
-                await handler.handle(_record(event))
+                try:
+                    await handler.handle(_record(event))
+                except BaseException as error:
+                    # faust acks a batch as a whole once this loop lets go of it, handled
+                    # or not: no commit may follow, and this worker's uncommitted records
+                    # are read again by whoever takes its partitions. Not bad input (that
+                    # is dead-lettered): a failure of the worker itself, so it stops, as
+                    # for a lost outcome batch (batches.py).
+                    staged.refuse_commits(error)
+                    if not isinstance(error, asyncio.CancelledError):
+                        log.error("record_handling_failed", offset=event.message.offset,
+                                  partition=event.message.partition, error=repr(error))  # fmt: skip
+                        await app.crash(error)
+                    raise
+                if time.monotonic() >= turn:  # timers, commits and pages wait no longer
+                    await asyncio.sleep(0)
+                    turn = time.monotonic() + LOOP_TURN_EVERY_S
 
     async def candidate_mark(partition: int, wall: datetime) -> datetime | None:
         """The watermark a due-record may carry now: with the wall clock when caught up."""

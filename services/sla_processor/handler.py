@@ -199,7 +199,11 @@ class RecordHandler:
         loaded = self._load(read.subject)
         if loaded is None or self._already_applied(loaded, offset):
             return
-        step = due(loaded.case, mark, self.catalogue)
+        try:
+            step = due(loaded.case, mark, self.catalogue)
+        except Exception as error:  # as for an event: one case must not stop the others
+            await self._unprocessable(record, read.subject, error)
+            return
         if step.changed:
             await self._publish(step, partition, offset, loaded, fired=True)
         else:
@@ -272,12 +276,7 @@ class RecordHandler:
             step = apply(case, fact, mark, self.catalogue,
                          subject=event.subject, municipality=event.municipality.value)  # fmt: skip
         except Exception as error:
-            # The engine is pure: nothing was published or staged, and the case stays as
-            # it was. One record the engine cannot compute (a deadline past the year
-            # 9999) must not stop every record behind it.
-            log.exception("event_unprocessable", subject=event.subject, offset=offset)
-            detail = f"the engine failed on it: {type(error).__name__}: {error}"
-            await self._dead_letter(record, "unprocessable_event", detail)
+            await self._unprocessable(record, event.subject, error)
             return
         self.metrics.event(event.type)
         added = len(step.case.facts) > (len(loaded.case.facts) if loaded else 0)
@@ -374,6 +373,14 @@ class RecordHandler:
             self.state.put(MARKS, str(partition), [timestamp, offset], partition)
             self.metrics.set_watermark(partition, timestamp)
 
+    async def _unprocessable(self, record: Record, subject: str, error: Exception) -> None:
+        """The engine is pure: nothing was published or staged, and the case stays as it
+        was. One record the engine cannot compute (a deadline past the year 9999, or in a
+        year without holiday data) must not stop every record behind it."""
+        log.exception("record_unprocessable", subject=subject, offset=record.offset)
+        detail = f"the engine failed on it: {type(error).__name__}: {error}"
+        await self._dead_letter(record, "unprocessable_event", detail)
+
     async def _dead_letter(self, record: Record, reason: str, detail: str) -> None:
         """Park a record we cannot use, with why, and carry on: input never stops us."""
         await self.outlets.dead_letter(record, reason, detail)
@@ -451,7 +458,13 @@ def rebuild_index(
         partition = stored.get("partition")
         if partition is None:
             partition = partition_of(subject, partitions)
-        step = view(case, mark_of(partition), catalogue)
+        try:
+            step = view(case, mark_of(partition), catalogue)
+        except Exception:
+            # Left out of the index (its next event or due-record says why); a rebalance
+            # must not fail on one case.
+            log.exception("case_not_indexed", subject=subject)
+            continue
         index.track(subject, partition, case.municipality, IndexEntry.of(step))
 
 

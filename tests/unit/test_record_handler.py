@@ -19,6 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from normwacht.core import engine
+from normwacht.core.calendars import NoHolidaysFor
 from normwacht.core.catalogue import Catalogue
 from services.sla_processor import due_records
 from services.sla_processor import handler as handler_module
@@ -30,7 +31,7 @@ from services.sla_processor.handler import (
     StateFromAnEarlierVersion,
 )
 from services.sla_processor.metrics import ProcessorMetrics
-from services.sla_processor.state import FIRST, StagedState
+from services.sla_processor.state import FIRST, NoCommitAfterAFailure, StagedState
 from tests.support.events import cloud_event
 
 KEY = b"the processor's key"
@@ -250,6 +251,54 @@ def test_an_event_the_engine_cannot_compute_is_dead_lettered_and_the_next_is_tak
     assert [why for _, why, _ in outlets.dead_letters] == ["unprocessable_event"]
     assert "OverflowError" in outlets.dead_letters[0][2]
     assert ("phone.answer", "met") in kinds(outlets)
+
+
+def test_a_due_record_the_engine_cannot_compute_is_dead_lettered_and_the_next_is_taken(
+    worker: Worker, outlets: Outlets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A case stored before its deadlines could fail (one past the holidays' years).
+    def due(case: Any, *args: Any) -> Any:
+        if case.subject == "CALL-1":
+            raise NoHolidaysFor(2101)
+        return engine.due(case, *args)
+
+    worker.event("call.queued", T0, "CALL-1")
+    worker.event("call.queued", T0, "CALL-2")
+    monkeypatch.setattr(handler_module, "due", due)
+    worker.due("CALL-1", T0 + timedelta(seconds=30))
+    worker.due("CALL-2", T0 + timedelta(seconds=30))
+    assert [why for _, why, _ in outlets.dead_letters] == ["unprocessable_event"]
+    assert "NoHolidaysFor" in outlets.dead_letters[0][2]
+    breached = [o["subject"] for o in outlets.outcomes if o["kind"] == "breached"]
+    assert breached == ["CALL-2"]
+
+
+def test_a_rebuild_leaves_out_a_case_it_cannot_derive_and_indexes_the_rest(
+    catalogue: Catalogue, outlets: Outlets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = Worker(catalogue, Tables(), outlets)
+    first.event("call.queued", T0, "CALL-1")
+    first.event("call.queued", T0, "CALL-2")
+    first.commit()
+
+    def view(case: Any, *args: Any) -> Any:
+        if case.subject == "CALL-1":
+            raise NoHolidaysFor(2101)
+        return engine.view(case, *args)
+
+    monkeypatch.setattr(handler_module, "view", view)
+    second = Worker(catalogue, first.tables, outlets)
+    second.handler.rules = "other rules"  # the stored index entries are not trusted: derive
+    second.restart()
+    assert second.handler.index.open_clocks == 1  # CALL-2's
+
+
+def test_no_commit_follows_a_failure_to_handle_a_record() -> None:
+    staged = StagedState(lambda table, key: None)
+    staged.put(CASES, "CALL-1", {"offset": 1}, 0)
+    staged.refuse_commits(RuntimeError("the worker failed"))
+    with pytest.raises(NoCommitAfterAFailure, match="the worker failed"):
+        staged.take()
 
 
 def test_only_a_change_is_staged_and_each_key_is_written_once_a_commit(
