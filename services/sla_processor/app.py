@@ -191,8 +191,8 @@ def create_app(
         # `batch_wait_s`), then the handler takes them back to back. Measured: 10 % less
         # CPU per event than a record at a time, as each side's code stays warm in the
         # CPU's caches (docs/BENCHMARKS.md). faust acks a batch once it is handled, and
-        # a rebalance or a stop waits for that (`stream_wait_empty`), so a batch is
-        # never handled by a worker that no longer holds its partitions.
+        # a rebalance waits for that (`stream_wait_empty`), so a batch is never handled
+        # by a worker that no longer holds its partitions.
         # A coroutine, not a generator: faust inspects every value an agent yields
         # (for replies), which is per-record work we do not need.
         # faust's own Stream has `take_events`; its interface (StreamT) does not declare it.

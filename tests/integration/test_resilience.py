@@ -261,6 +261,48 @@ def test_a_rebalance_between_two_workers_changes_nothing(
     assert_same(outcome_map(outcomes.values), uninterrupted)
 
 
+def reported(port: int, metric: str) -> set[str]:
+    """The partitions a worker's `metric` has a series for."""
+    page = httpx.get(f"http://127.0.0.1:{port}/metrics", params={"name[]": metric}).text
+    prefix = f'{metric}{{partition="'
+    return {
+        line[len(prefix) :].split('"')[0] for line in page.splitlines() if line.startswith(prefix)
+    }
+
+
+def test_each_partition_is_reported_by_the_one_worker_that_holds_it(
+    kafka_bootstrap: str, stream: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """After a rebalance a worker drops the series of the partitions it lost: one left
+    behind would stand still, and page as a stalled partition (WatermarkStalled)."""
+    topics = fresh_topics(kafka_bootstrap)
+    every = {str(partition) for partition in range(topics.kafka.partitions)}
+    produce(topics.kafka.bootstrap, topics.kafka.events_topic, [as_record(e) for e in stream],
+            at_once=True)  # fmt: skip
+    metrics = ("normwacht_processor_watermark_seconds", "normwacht_processor_consumer_lag")
+    a, b = free_port(), free_port()
+
+    def alone(metric: str) -> bool:
+        return reported(a, metric) == every
+
+    with processor(topics, tmp_path, "a", port=a):
+        for metric in metrics:
+            eventually(partial(alone, metric), timeout_s=60)
+        with processor(topics, tmp_path, "b", port=b):
+
+            def shared(metric: str) -> bool:
+                held_by_a, held_by_b = reported(a, metric), reported(b, metric)
+                return (
+                    bool(held_by_a)
+                    and bool(held_by_b)
+                    and not held_by_a & held_by_b
+                    and (held_by_a | held_by_b == every)
+                )
+
+            for metric in metrics:
+                eventually(partial(shared, metric), timeout_s=60)
+
+
 def test_a_replay_from_the_start_gives_the_outcomes_of_the_live_run(
     kafka_bootstrap: str, stream: list[dict[str, Any]], tmp_path: Path
 ) -> None:
