@@ -14,11 +14,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import faust
 import orjson
@@ -31,7 +29,6 @@ from services.sla_processor import due_records
 from services.sla_processor.batches import BATCH_BYTES, LINGER_S, batched_outcomes
 from services.sla_processor.deadlines import rules_fingerprint
 from services.sla_processor.faust_compat import (
-    LOOP_TURN_EVERY_S,
     commit_only_after_changelog_is_written,
     drained_buffers_are_read_at_once,
     fetches_wait_at_most,
@@ -112,7 +109,6 @@ def create_app(
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
-        stream_wait_empty=True,  # faust's default, which batches rely on (see `process`)
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -187,38 +183,12 @@ def create_app(
 
     @app.agent(events_topic)
     async def process(stream: faust.StreamT[bytes]) -> None:
-        # In batches: faust reads up to `batch_records` records (or what came within
-        # `batch_wait_s`), then the handler takes them back to back. Measured: 10 % less
-        # CPU per event than a record at a time, as each side's code stays warm in the
-        # CPU's caches (docs/BENCHMARKS.md). faust acks a batch once it is handled, and
-        # a rebalance waits for that (`stream_wait_empty`), so a batch is never handled
-        # by a worker that no longer holds its partitions.
         # A coroutine, not a generator: faust inspects every value an agent yields
-        # (for replies), which is per-record work we do not need.
-        # faust's own Stream has `take_events`; its interface (StreamT) does not declare it.
-        batches = cast(faust.Stream[bytes], stream).take_events(
-            settings.batch_records, settings.batch_wait_s
-        )
-        async for events in batches:
-            turn = time.monotonic() + LOOP_TURN_EVERY_S
-            for event in events:
-                try:
-                    await handler.handle(_record(event))
-                except BaseException as error:
-                    # faust acks a batch as a whole once this loop lets go of it, handled
-                    # or not: no commit may follow, and this worker's uncommitted records
-                    # are read again by whoever takes its partitions. Not bad input (that
-                    # is dead-lettered): a failure of the worker itself, so it stops, as
-                    # for a lost outcome batch (batches.py).
-                    staged.refuse_commits(error)
-                    if not isinstance(error, asyncio.CancelledError):
-                        log.error("record_handling_failed", offset=event.message.offset,
-                                  partition=event.message.partition, error=repr(error))  # fmt: skip
-                        await app.crash(error)
-                    raise
-                if time.monotonic() >= turn:  # timers, commits and pages wait no longer
-                    await asyncio.sleep(0)
-                    turn = time.monotonic() + LOOP_TURN_EVERY_S
+        # (for replies), which is per-record work we do not need. A record at a time, not
+        # in batches (`take_events`): measured, batches saved 4-6 % of the CPU per event
+        # and held breaches back by 70 ms at the median (docs/BENCHMARKS.md).
+        async for event in stream.events():
+            await handler.handle(_record(event))
 
     async def candidate_mark(partition: int, wall: datetime) -> datetime | None:
         """The watermark a due-record may carry now: with the wall clock when caught up."""

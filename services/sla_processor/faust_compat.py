@@ -541,13 +541,10 @@ async def _write_step(
 
 
 def read_from_store(store: Any, key: bytes) -> bytes | None:
-    """A value from a table's local store, as faust's `Table.get` finds it, without the
-    table's layers on top: for a key not there they cost 15 us a read, measured in the
-    worker (two exceptions raised and caught, the key encoded), and every new case is
-    such a read. The agent takes records in batches, outside the task that sets faust's
-    current event, so RocksDB looks the key up in every partition this worker holds
-    (`_get`: its key index, then each database): a case is found wherever it is stored,
-    which is what lets the handler see a record outside its case's partition."""
+    """A value from a table's local store, as faust's `Table.get` finds it (in an agent,
+    the current event's partition), without the table's layers on top: for a key not
+    there they cost 15 us a read, measured in the worker (two exceptions raised and
+    caught, the key encoded), and every new case is such a read."""
     found = store._get(key) if _is_rocksdb(store) else store.data.get(key)
     return cast(bytes | None, found)
 

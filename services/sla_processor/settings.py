@@ -47,19 +47,6 @@ class ProcessorSettings(BaseSettings):
         description="How long the broker may hold a fetch for want of new records. It "
         "bounds how long a record can wait unseen behind others (faust_compat.py).",
     )
-    batch_records: int = Field(
-        default=1_000,
-        ge=1,
-        le=4_096,  # faust's stream buffer (stream_buffer_maxsize): a batch never waits on more
-        description="Records read before they are handled, back to back (see app.py).",
-    )
-    batch_wait_s: float = Field(
-        default=0.02,
-        gt=0,
-        le=1.0,
-        description="How long a batch waits to fill: it bounds what a record, and so a "
-        "breach, waits for the records after it.",
-    )
     stop_timeout_s: float = Field(
         default=30.0,
         gt=0,

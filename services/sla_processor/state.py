@@ -41,10 +41,6 @@ class Write:
     partition: int
 
 
-class NoCommitAfterAFailure(RuntimeError):
-    """Handling a batch of records failed part-way: nothing may be committed any more."""
-
-
 class StagedState:
     """Reads see the latest value put; `take` hands over what changed since the last take.
 
@@ -54,7 +50,6 @@ class StagedState:
 
     def __init__(self, stored: Callable[[str, str], Any]) -> None:
         self._stored = stored
-        self._failed: BaseException | None = None
         self._pending: dict[tuple[str, str], Write] = {}
         # Taken and being written: still served to readers until the tables hold it.
         self._writing: dict[tuple[str, str], Write] = {}
@@ -68,12 +63,7 @@ class StagedState:
 
     def take(self) -> list[list[Write]]:
         """What to write now, in two steps (`FIRST` tables, then the rest); the writes stay
-        readable until `written`. Raises `NoCommitAfterAFailure` after `refuse_commits`."""
-        if self._failed is not None:
-            raise NoCommitAfterAFailure(
-                f"handling records failed ({self._failed!r}); nothing is committed from now "
-                "on, and the worker's uncommitted records are read again"
-            ) from self._failed
+        readable until `written`."""
         taken, self._pending = self._pending, {}
         self._writing.update(taken)
         first = [write for write in taken.values() if write.table in FIRST]
@@ -96,10 +86,6 @@ class StagedState:
                 if self._writing.get(slot) is write:
                     del self._writing[slot]
                     self._pending.setdefault(slot, write)
-
-    def refuse_commits(self, failure: BaseException) -> None:
-        """Let no commit follow: records were marked done that were not (app.py)."""
-        self._failed = self._failed or failure
 
     def discard(self) -> None:
         """Drop what was not written (after a rebalance: those records are read again)."""

@@ -31,7 +31,7 @@ from services.sla_processor.handler import (
     StateFromAnEarlierVersion,
 )
 from services.sla_processor.metrics import ProcessorMetrics
-from services.sla_processor.state import FIRST, NoCommitAfterAFailure, StagedState
+from services.sla_processor.state import FIRST, StagedState
 from tests.support.events import cloud_event
 
 KEY = b"the processor's key"
@@ -291,14 +291,6 @@ def test_a_rebuild_leaves_out_a_case_it_cannot_derive_and_indexes_the_rest(
     second.handler.rules = "other rules"  # the stored index entries are not trusted: derive
     second.restart()
     assert second.handler.index.open_clocks == 1  # CALL-2's
-
-
-def test_no_commit_follows_a_failure_to_handle_a_record() -> None:
-    staged = StagedState(lambda table, key: None)
-    staged.put(CASES, "CALL-1", {"offset": 1}, 0)
-    staged.refuse_commits(RuntimeError("the worker failed"))
-    with pytest.raises(NoCommitAfterAFailure, match="the worker failed"):
-        staged.take()
 
 
 def test_only_a_change_is_staged_and_each_key_is_written_once_a_commit(
