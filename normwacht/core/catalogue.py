@@ -277,19 +277,21 @@ class Term(_Spec):
         start, deadline = start.astimezone(UTC), deadline.astimezone(UTC)
         if deadline <= start:
             return None
-        # The pauses within the clock's span, in order: the stretches between them run.
-        stopped = sorted(
-            (max(paused.astimezone(UTC), start), min(resumed.astimezone(UTC), deadline))
-            for paused, resumed in pauses
-        )
-        stopped = [(paused, resumed) for paused, resumed in stopped if paused < resumed]
         between: Callable[[datetime, datetime], timedelta] = calendar.office_time_between
         add: Callable[[datetime, timedelta], datetime] = calendar.add_office_time
         if self.elapsed is not None:  # real time, in UTC (a wall clock is off across DST)
             between, add = _real_time_between, calendar.add_elapsed
-        running = between(start, deadline) - sum(
-            (between(paused, resumed) for paused, resumed in stopped), timedelta()
-        )
+        running = between(start, deadline)
+        # The pauses within the clock's span, in order: the stretches between them run.
+        stopped: list[tuple[datetime, datetime]] = []
+        if pauses:  # (most clocks have none: a phone call's is computed for every call)
+            clipped = sorted(
+                (max(paused.astimezone(UTC), start), min(resumed.astimezone(UTC), deadline))
+                for paused, resumed in pauses
+            )
+            stopped = [(paused, resumed) for paused, resumed in clipped if paused < resumed]
+            for paused, resumed in stopped:
+                running -= between(paused, resumed)
         if running <= timedelta(0):
             return None
         # At least a microsecond: a share of a sliver of office time can round to zero,

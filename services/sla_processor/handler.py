@@ -238,7 +238,7 @@ class RecordHandler:
                 "partitioner=murmur2_random)",
             )
             return
-        if loaded and loaded.case.municipality != event.municipality.value:
+        if loaded and loaded.case.municipality != event.municipality:  # a StrEnum: a str
             # A partner is scoped to municipalities by the event's attribute; the case's
             # own municipality is the one that counts.
             await self._dead_letter(
