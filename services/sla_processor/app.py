@@ -186,7 +186,7 @@ def create_app(
         # A coroutine, not a generator: faust inspects every value an agent yields
         # (for replies), which is per-record work we do not need. A record at a time, not
         # in batches (`take_events`): measured, batches saved 4-6 % of the CPU per event
-        # and held breaches back by 70 ms at the median (docs/BENCHMARKS.md).
+        # and held breaches back by 40-90 ms at the median (docs/BENCHMARKS.md).
         async for event in stream.events():
             await handler.handle(_record(event))
 
