@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -73,25 +71,22 @@ class Municipality(StrEnum):
     HEILOO = "heiloo"
 
 
+def _no_personal_data(what: str, instead: str, rule: str = "may not hold personal data") -> Any:
+    """A validator refusing a value that `personal_data_reason` finds personal."""
+
+    def check(value: str) -> str:
+        if reason := personal_data_reason(value):
+            raise ValueError(f"{what} {rule}, and {reason}; {instead}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _opaque(
     what: str,
     instead: str = "send a case system's number or a pseudonym instead (never personal data)",
 ) -> Any:
-    def check(value: str) -> str:
-        if reason := personal_data_reason(value):
-            raise ValueError(f"{what} must be an opaque identifier, and {reason}; {instead}")
-        return value
-
-    return AfterValidator(check)
-
-
-def _no_personal_data(what: str, instead: str) -> Any:
-    def check(value: str) -> str:
-        if reason := personal_data_reason(value):
-            raise ValueError(f"{what} may not hold personal data, and {reason}; {instead}")
-        return value
-
-    return AfterValidator(check)
+    return _no_personal_data(what, instead, rule="must be an opaque identifier")
 
 
 # `first.last`, `p.de.vries`: a name as an e-mail address writes it, not a team's code.
@@ -163,22 +158,6 @@ IsoDuration = Annotated[
 ]
 
 
-_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _date_text(value: object) -> object:
-    """A date is `YYYY-MM-DD` text (a `date`, built in Python, passes): never a number, a
-    date-time, or digits that pydantic would read as Unix seconds."""
-    if isinstance(value, str) and _DATE_TEXT.fullmatch(value):
-        return value
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    raise ValueError("a date is text in the form YYYY-MM-DD, e.g. 2026-11-24")
-
-
-StrictEventDate = Annotated[EventDate, BeforeValidator(_date_text)]
-
-
 class _Data(BaseModel):
     """Base of every `data` object: closed, so no personal data can ride along."""
 
@@ -201,7 +180,7 @@ class EmailInterimData(_Data):
     """Counts as an answer in time only with both a contact and a promised date."""
 
     contact: Contact | None = None
-    promised_by: StrictEventDate | None = Field(
+    promised_by: EventDate | None = Field(
         default=None, description="Answer promised by the end of."
     )
 
@@ -237,7 +216,7 @@ class ComplaintContactedData(_Data):
 
 
 class ObjectionReceivedData(_Data):
-    term_start: StrictEventDate | None = Field(
+    term_start: EventDate | None = Field(
         default=None,
         description="First day of the decision term (Awb: the day after the objection "
         "period ends); absent: the term runs from the day after receipt.",

@@ -72,6 +72,19 @@ def _date_in_event_years(value: date) -> date:
     return value
 
 
-EventDate = Annotated[date, AfterValidator(_date_in_event_years)]
-"""A date an event carries (a term's first day, a promised date), in `EVENT_YEARS`: a
-deadline counted from it must fit a datetime too."""
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date_text(value: object) -> object:
+    """A date is `YYYY-MM-DD` text (a `date`, built in Python, passes): never a number, a
+    date-time, or digits that pydantic would read as Unix seconds."""
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise ValueError("a date is text in the form YYYY-MM-DD, e.g. 2026-11-24")
+
+
+EventDate = Annotated[date, BeforeValidator(_date_text), AfterValidator(_date_in_event_years)]
+"""A date an event carries (a term's first day, a promised date): `YYYY-MM-DD` text, as
+the JSON Schema says, in `EVENT_YEARS`: a deadline counted from it must fit a datetime too."""

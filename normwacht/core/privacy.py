@@ -28,7 +28,8 @@ _SEPARATORS = re.compile(r"[\s.\-_:()/]")
 # Dutch numbers (06 12345678, 020 1234567, +31 6 12345678): 0 and 9 digits (no area code
 # starts with 0), or the country code 31 and 9. A run of 8-15 digits after + or 00 is an
 # international number.
-_DUTCH_PHONE = re.compile(r"^(?:0[1-9]\d{8}|(?:\+|00)31[1-9]\d{8})$")
+_NL = r"31[1-9]\d{8}"  # the country code and the 9 digits after it
+_DUTCH_PHONE = re.compile(rf"^(?:0[1-9]\d{{8}}|(?:\+|00){_NL})$")
 _INTERNATIONAL_PHONE = re.compile(r"^(?:\+|00)\d{8,15}$")
 _E_MAIL_LIKE = re.compile(
     r"(?:^|[^A-Za-z0-9])[A-Za-z0-9][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*"
@@ -60,7 +61,7 @@ _NUMBER = re.compile(r"^(?:\+|00)?\d{8,}$")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # Lengths of a run that can be a BSN (9) or a phone number (10, or 11 from 31 on) in an id.
 _LONG_RUN = range(9, 12)
-_DUTCH_PHONE_WITHOUT_PLUS = re.compile(r"^31[1-9]\d{8}$")
+_DUTCH_PHONE_WITHOUT_PLUS = re.compile(rf"^{_NL}$")
 # Digits inside an id, one group or several joined by single separators: the number may be
 # written out (`KCC-06-12345678`, `KCC-123.456.782`, `CALL-06.12.34.56.78`). Only a stretch
 # of 9 characters or more can hold one, and most ids (`CALL-000123`) have none. A group at
@@ -85,7 +86,7 @@ _NOT_A_NUMBER = re.compile(
 # month, 2026.03.123). Other groupings of nine or ten digits are a case number's
 # (`MELDING-2026-00042`), whose digits pass the elfproef one time in eleven by chance.
 _AREA_CODE = re.compile(r"^(?:06|0[1-9]\d{1,2})$")
-_INTERNATIONAL = re.compile(r"^(?:\+|00)31[1-9]\d{8}$")
+_INTERNATIONAL = re.compile(rf"^(?:\+|00){_NL}$")
 _COUNTRY = ("31", "0031")
 _BSN_GROUPS = ((3, 3, 3), (4, 2, 3))
 _YEAR_MONTH = re.compile(r"^(?:19|20)\d\d(?:0[1-9]|1[0-2])")
