@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from normwacht.kafka_cli import kafka_app
+from normwacht.partners_cli import DEFAULT_DATABASE, DatabaseOption
 from normwacht.partners_cli import app as partners_app
 from services.sources.cli import source_app
 
@@ -128,6 +129,57 @@ def norms_list(
             norm.seed,
         )
     Console(width=200).print(table)
+
+
+@app.command()
+def report(
+    year: Annotated[int, typer.Argument(min=1970, max=2100, help="The calendar year")],
+    municipality: Annotated[
+        str | None, typer.Option(help="One municipality (default: all four)")
+    ] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout, for a spreadsheet")] = False,
+    database_url: DatabaseOption = DEFAULT_DATABASE,
+) -> None:
+    """How well each norm was kept over a year: the API's `GET /v1/report`, from the database.
+
+    A clock counts in the year (Dutch time) in which it was decided, as it stands now;
+    the service level is met / (met + breached), against the norm's objective.
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from normwacht.catalogue_file import load
+    from services.api.db import connect
+    from services.api.report import as_csv, year_lines
+
+    catalogue = load()
+    if municipality is not None and municipality not in catalogue.municipalities:
+        raise typer.BadParameter(
+            f"{municipality!r}: one of {', '.join(catalogue.municipalities)}",
+            param_hint="--municipality",
+        )
+    places = [municipality] if municipality else list(catalogue.municipalities)
+    engine = connect(database_url)
+    try:
+        with Session(engine) as session:
+            lines = year_lines(session, catalogue, year, places)
+    finally:
+        engine.dispose()
+    if csv:
+        sys.stdout.write(as_csv(lines))
+        return
+    table = Table("municipality", "norm", "met", "breached", "excluded", "cancelled",
+                  "service level", "objective", title=f"Normwacht {year}")  # fmt: skip
+    for line in lines:
+        level = line.service_level
+        shown = "-" if level is None else f"{level:.1%}"
+        if line.objective_met is False:
+            shown = f"[red]{shown}[/red]"
+        tally = (line.met, line.breached, line.excluded, line.cancelled)
+        table.add_row(line.municipality, line.norm, *map(str, tally), shown,
+                      f"{line.objective:.0%}")  # fmt: skip
+    Console(width=120).print(table)
 
 
 ALERTMANAGER_CONFIG = Path("deploy/alertmanager/alertmanager.yml")

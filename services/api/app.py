@@ -8,20 +8,22 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
 from normwacht.catalogue_file import load as load_catalogue
 from normwacht.core.events import Municipality
 from normwacht.core.instants import Instant
+from normwacht.core.report import year_bounds
 from services.api.consumer import OutcomeConsumer
 from services.api.db import ClockRow, OutcomeRow, case_clocks, connect
+from services.api.report import as_csv, year_lines
 from services.api.settings import ApiSettings
 from services.shared.head import HeadAsGet
 from services.shared.partners import (
@@ -90,6 +92,31 @@ class NormView(BaseModel):
 class BreachPage(BaseModel):
     items: list[BreachView]
     next_cursor: str | None
+
+
+class NormYearView(BaseModel):
+    municipality: str
+    norm: str
+    channel: str
+    met: int
+    breached: int
+    excluded: int
+    cancelled: int
+    service_level: float | None = Field(
+        description="met / (met + breached); null for a year without either"
+    )
+    objective: float = Field(description="The share of clocks to be met (the catalogue's)")
+    objective_met: bool | None
+
+
+class YearReport(BaseModel):
+    year: int
+    since: datetime = Field(description="1 January, 00:00 Dutch time")
+    until: datetime = Field(description="The next 1 January, 00:00 Dutch time (not included)")
+    generated_at: datetime = Field(
+        description="A breach that a late event corrects later counts as met from then on"
+    )
+    norms: list[NormYearView]
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -349,6 +376,53 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
     )
     def list_norms() -> list[NormView]:
         return norms
+
+    @app.get(
+        "/v1/report",
+        response_model=YearReport,
+        summary="How well each norm was kept over a year (of the reader's municipalities)",
+        description=(
+            "Every norm in every municipality the key may read: the clocks decided in the "
+            "year (Dutch time), as they stand now, and the service level against the "
+            "objective. `format=csv` gives the same lines as CSV, for a spreadsheet."
+        ),
+        responses={
+            200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+            **_AUTH_RESPONSES,
+            **_INVALID_REQUEST,
+            **problem_responses(
+                {403: {"description": "A write partner's key, or a municipality out of scope"}}
+            ),
+        },
+    )
+    def get_report(
+        db: SessionDep,
+        reader: ReaderDep,
+        year: Annotated[int, Query(ge=1970, le=2100, description="The calendar year")],
+        municipality: Municipality | None = None,
+        format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+    ) -> YearReport | Response:
+        wanted = [municipality.value] if municipality else list(catalogue.municipalities)
+        allowed = [m for m in wanted if reader.scope.allows_municipality(m)]
+        if not allowed:
+            raise Problem(403, "municipality-out-of-scope", "Municipality out of scope",
+                          f"this key may not read {municipality}")  # fmt: skip
+        lines = year_lines(db, catalogue, year, allowed)
+        if format == "json":
+            since, until = year_bounds(year)
+            return YearReport(
+                year=year,
+                since=since,
+                until=until,
+                generated_at=datetime.now(UTC),
+                norms=[NormYearView(**line.as_dict()) for line in lines],
+            )
+        filename = f"normwacht-{year}{'-' + municipality if municipality else ''}.csv"
+        return Response(
+            as_csv(lines),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     @app.get("/healthz", summary="Liveness")
     def healthz(request: Request) -> dict[str, Any]:

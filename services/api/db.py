@@ -13,12 +13,14 @@ from sqlalchemy import (
     Engine,
     Index,
     String,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from normwacht.core.engine import Kind, Outcome
+from normwacht.core.report import DECIDED
 from services.shared.db import UTCDateTime
 from services.shared.db import connect as shared_connect
 
@@ -111,3 +113,20 @@ def case_clocks(session: Session, subject: str) -> list[ClockRow]:
             .order_by(ClockRow.norm, ClockRow.instance)
         )
     )
+
+
+def decided_clocks(
+    session: Session, since: datetime, until: datetime, municipalities: Iterable[str]
+) -> dict[tuple[str, str, str], int]:
+    """Clocks decided in [since, until) by (municipality, norm, state), as they stand now."""
+    query = (
+        select(ClockRow.municipality, ClockRow.norm, ClockRow.status, func.count())
+        .where(
+            ClockRow.status.in_([kind.value for kind in DECIDED]),
+            ClockRow.decided_at >= since,
+            ClockRow.decided_at < until,
+            ClockRow.municipality.in_(list(municipalities)),
+        )
+        .group_by(ClockRow.municipality, ClockRow.norm, ClockRow.status)
+    )
+    return {(m, norm, status): count for m, norm, status, count in session.execute(query)}

@@ -189,6 +189,11 @@ def test_the_readme_first_event_ctrl_c_and_a_second_run(make_run: MakeRun, proje
     case, _ = json.JSONDecoder().raw_decode(answers, end)
     assert case["subject"] == "CALL-0001"
 
+    # The year's report counts the call, as the README shows.
+    (year,) = bash_blocks("### The year's report")
+    shown = [line.removeprefix("# ") for line in year.splitlines() if line.startswith("# ")]
+    assert bash(year, project).splitlines() == shown
+
     # A page at night: the urgent report breached on arrival pages on-call.
     (report,) = bash_blocks("### A page at night")
     assert json.loads(bash(report, project)) == {"accepted": 1, "ids": ["report-0001"]}

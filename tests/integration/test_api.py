@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import csv
 import gc
+import io
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.conn import AIOKafkaConnection
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
+from typer.testing import CliRunner
 
+from normwacht.cli import app as cli
 from normwacht.core.engine import Kind, Outcome
 from services.api.app import create_app
 from services.api.consumer import OutcomeConsumer
@@ -306,3 +310,73 @@ def test_stopping_while_the_consumer_starts_leaves_no_connection_open(
     engine.dispose()
     assert started == [True]  # the start was let finish (and stopped), not cut short
     assert unraisable == []
+
+
+def test_the_year_report_counts_each_clock_once_as_it_stands(
+    api: TestClient, kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """Castricum's phone clocks of 2026: Y1 met, Y2 breached and then corrected to met, Y3
+    breached, Y4 excluded, Y5 still open (at risk), Y7 met at the very start of 1 January
+    (Dutch time); Y6, a second earlier, belongs to 2025. Y8 is heiloo's."""
+    new_year = datetime(2025, 12, 31, 23, tzinfo=UTC)  # 2026-01-01T00:00+01:00
+
+    def decided_at(subject: str, kind: Kind, at: datetime) -> Outcome:
+        start = at - timedelta(seconds=20)
+        return Outcome(subject=subject, norm="phone.answer", instance=1, kind=kind,
+                       channel="phone", municipality="castricum",
+                       started_at=start, deadline=at, decided_at=at)  # fmt: skip
+
+    publish(
+        kafka_settings,
+        outcome("Y1", Kind.OPENED),
+        outcome("Y1", Kind.MET),
+        outcome("Y2", Kind.BREACHED),
+        outcome("Y2", Kind.MET, corrects=Kind.BREACHED),
+        outcome("Y3", Kind.BREACHED),
+        outcome("Y3", Kind.STOPPED_LATE),
+        outcome("Y4", Kind.EXCLUDED),
+        outcome("Y5", Kind.OPENED),
+        outcome("Y5", Kind.AT_RISK),
+        decided_at("Y6", Kind.BREACHED, new_year - timedelta(seconds=1)),
+        decided_at("Y7", Kind.MET, new_year),
+        outcome("Y8", Kind.BREACHED, municipality="heiloo"),
+    )
+    eventually(lambda: stored(api, {"Y1": 2, "Y2": 2, "Y3": 2, "Y4": 1, "Y5": 2, "Y6": 1,
+                                    "Y7": 1, "Y8": 1}))  # fmt: skip
+
+    def line(year: int, municipality: str, norm: str = "phone.answer") -> dict[str, Any]:
+        response = api.get("/v1/report", params={"year": year})
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = [x for x in response.json()["norms"]
+                 if (x["municipality"], x["norm"]) == (municipality, norm)]  # fmt: skip
+        assert len(response.json()["norms"]) == 4 * 23
+        assert len(found) == 1
+        return found[0]
+
+    castricum = line(2026, "castricum")
+    assert {k: castricum[k] for k in ("met", "breached", "excluded", "cancelled")} == {
+        "met": 3, "breached": 1, "excluded": 1, "cancelled": 0,
+    }  # fmt: skip
+    assert (castricum["service_level"], castricum["objective"]) == (0.75, 0.9)
+    assert castricum["objective_met"] is False
+    assert (line(2025, "castricum")["breached"], line(2025, "castricum")["met"]) == (1, 0)
+    assert line(2026, "heiloo")["service_level"] == 0.0
+    assert line(2026, "bergen")["service_level"] is None
+    assert line(2026, "castricum", "email.answer")["met"] == 0
+
+    heiloo = api.get("/v1/report", params={"year": 2026, "municipality": "heiloo"}).json()
+    assert {x["municipality"] for x in heiloo["norms"]} == {"heiloo"}
+    assert (heiloo["since"], heiloo["until"]) == ("2025-12-31T23:00:00Z", "2026-12-31T23:00:00Z")
+
+    spreadsheet = api.get("/v1/report", params={"year": 2026, "format": "csv"})
+    assert spreadsheet.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(spreadsheet.text)))
+    assert len(rows) == 4 * 23
+    [row] = [r for r in rows if (r["municipality"], r["norm"]) == ("castricum", "phone.answer")]
+    assert (row["met"], row["breached"], row["service_level"], row["objective_met"]) == (
+        "3", "1", "0.75", "False",
+    )  # fmt: skip
+    # The command line reads the same database and writes the same file.
+    command = CliRunner().invoke(cli, ["report", "2026", "--csv", "--database-url", database_url])
+    assert command.exit_code == 0, command.output
+    assert command.stdout.splitlines() == spreadsheet.text.splitlines()

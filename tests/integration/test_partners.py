@@ -446,6 +446,15 @@ def test_a_reader_sees_only_its_municipalities(database_url: str, api_database: 
         assert {b["subject"] for b in everything} == {"H-1", "B-1"}
         assert api.get("/v1/cases/B-1", headers=everyone).status_code == 200
 
+        report = api.get("/v1/report", params={"year": T0.year}, headers=heiloo).json()["norms"]
+        assert {line["municipality"] for line in report} == {"heiloo"}
+        assert [line["breached"] for line in report if line["norm"] == "phone.answer"] == [1]
+        out_of_scope = api.get("/v1/report", params={"year": T0.year, "municipality": "bergen"},
+                               headers=heiloo)  # fmt: skip
+        assert problem(out_of_scope, 403)["type"].endswith("municipality-out-of-scope")
+        report = api.get("/v1/report", params={"year": T0.year}, headers=everyone).json()["norms"]
+        assert sum(line["breached"] for line in report) == 2
+
 
 def test_the_api_needs_a_read_key_except_for_health(
     database_url: str, api_database: Registry
@@ -454,7 +463,7 @@ def test_the_api_needs_a_read_key_except_for_health(
     reader = api_database.add("ops", Role.READ, municipalities=["*"], rate=1, burst=1)
     with api_client(database_url) as api:
         assert api.get("/healthz").status_code == 200
-        for path in ("/v1/cases/H-1", "/v1/breaches", "/v1/norms"):
+        for path in ("/v1/cases/H-1", "/v1/breaches", "/v1/norms", "/v1/report?year=2026"):
             for credentials in ({}, bearer("tökén".encode()), bearer(DEVELOPMENT_TOKEN)):
                 # Credentials first: a query it does not take changes nothing about that.
                 for query in ({}, {"municipalty": "heiloo"}):
