@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from normwacht.core.events import Municipality
 from normwacht.kafka_cli import kafka_app
-from normwacht.partners_cli import DEFAULT_DATABASE, DatabaseOption
+from normwacht.partners_cli import DEFAULT_DATABASE
 from normwacht.partners_cli import app as partners_app
 from services.sources.cli import source_app
 
@@ -131,37 +132,51 @@ def norms_list(
     Console(width=200).print(table)
 
 
+ApiDatabaseOption = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar=["DATABASE_URL", "NORMWACHT_API_DATABASE_URL"],
+        help="The API's database, as the API reads it.",
+    ),
+]
+
+
 @app.command()
 def report(
     year: Annotated[int, typer.Argument(min=1970, max=2100, help="The calendar year")],
     municipality: Annotated[
-        str | None, typer.Option(help="One municipality (default: all four)")
+        Municipality | None, typer.Option(help="One municipality (default: all)")
     ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout, for a spreadsheet")] = False,
-    database_url: DatabaseOption = DEFAULT_DATABASE,
+    database_url: ApiDatabaseOption = DEFAULT_DATABASE,
 ) -> None:
-    """How well each norm was kept over a year: the API's `GET /v1/report`, from the database.
+    """How well each norm was kept over a year: the API's `GET /v1/report`, from its database.
 
     A clock counts in the year (Dutch time) in which it was decided, as it stands now;
-    the service level is met / (met + breached), against the norm's objective.
+    the service level is met / (met + breached), against the norm's objective as the
+    catalogue sets it now. `open`: started in the year and running still.
     """
     from rich.console import Console
     from rich.table import Table
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
     from sqlalchemy.orm import Session
 
     from normwacht.catalogue_file import load
-    from services.api.db import connect
     from services.api.report import as_csv, year_lines
 
     catalogue = load()
-    if municipality is not None and municipality not in catalogue.municipalities:
-        raise typer.BadParameter(
-            f"{municipality!r}: one of {', '.join(catalogue.municipalities)}",
-            param_hint="--municipality",
-        )
-    places = [municipality] if municipality else list(catalogue.municipalities)
-    engine = connect(database_url)
+    places = [municipality.value] if municipality else list(catalogue.municipalities)
+    # Read, never create: a mistyped path must not pass for a year without clocks.
+    url = make_url(database_url)
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not Path(file).exists():
+        raise _fail(f"no database at {file} (the API's: DATABASE_URL)")
+    engine = create_engine(url)
     try:
+        if not inspect(engine).has_table("clocks"):
+            raise _fail(f"{url.render_as_string(hide_password=True)} holds no API read model")
         with Session(engine) as session:
             lines = year_lines(session, catalogue, year, places)
     finally:
@@ -169,17 +184,24 @@ def report(
     if csv:
         sys.stdout.write(as_csv(lines))
         return
-    table = Table("municipality", "norm", "met", "breached", "excluded", "cancelled",
-                  "service level", "objective", title=f"Normwacht {year}")  # fmt: skip
+    headers = ("municipality", "norm", "unit", "met", "breached", "excluded", "cancelled",
+               "open", "service level", "objective", "kept")  # fmt: skip
+    table = Table(*headers, title=f"Normwacht {year}")
     for line in lines:
-        level = line.service_level
-        shown = "-" if level is None else f"{level:.1%}"
-        if line.objective_met is False:
-            shown = f"[red]{shown}[/red]"
-        tally = (line.met, line.breached, line.excluded, line.cancelled)
-        table.add_row(line.municipality, line.norm, *map(str, tally), shown,
-                      f"{line.objective:.0%}")  # fmt: skip
-    Console(width=120).print(table)
+        tally = (line.met, line.breached, line.excluded, line.cancelled, line.open)
+        kept = {True: "yes", False: "[red]no[/red]", None: "-"}[line.objective_met]
+        table.add_row(line.municipality, line.norm, line.unit, *map(str, tally),
+                      _percent(line.service_level), _percent(line.objective), kept)  # fmt: skip
+    Console(width=140).print(table)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
 
 
 ALERTMANAGER_CONFIG = Path("deploy/alertmanager/alertmanager.yml")

@@ -95,27 +95,40 @@ class BreachPage(BaseModel):
 
 
 class NormYearView(BaseModel):
+    year: int
     municipality: str
     norm: str
     channel: str
+    unit: Literal["clock", "month"] = Field(
+        description="What one count is: a clock, or a month (website availability: met when "
+        "the month's probes found the site up often enough)"
+    )
     met: int
     breached: int
     excluded: int
     cancelled: int
+    open: int = Field(description="Started in the year and running still")
     service_level: float | None = Field(
         description="met / (met + breached); null for a year without either"
     )
-    objective: float = Field(description="The share of clocks to be met (the catalogue's)")
+    objective: float | None = Field(
+        description="The share to be met, as the catalogue sets it now; null for a norm it "
+        "no longer has"
+    )
     objective_met: bool | None
 
 
 class YearReport(BaseModel):
     year: int
-    since: datetime = Field(description="1 January, 00:00 Dutch time")
-    until: datetime = Field(description="The next 1 January, 00:00 Dutch time (not included)")
-    generated_at: datetime = Field(
-        description="A breach that a late event corrects later counts as met from then on"
+    since: datetime = Field(description="1 January 00:00 Dutch time, as a UTC instant")
+    until: datetime = Field(
+        description="The next 1 January 00:00 Dutch time, as a UTC instant (not included)"
     )
+    generated_at: datetime = Field(
+        description="When this was counted: a late event can still change a decision, and "
+        "asked again later the report shows that"
+    )
+    complete: bool = Field(description="Whether the year had ended when this was counted")
     norms: list[NormYearView]
 
 
@@ -383,11 +396,22 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         summary="How well each norm was kept over a year (of the reader's municipalities)",
         description=(
             "Every norm in every municipality the key may read: the clocks decided in the "
-            "year (Dutch time), as they stand now, and the service level against the "
-            "objective. `format=csv` gives the same lines as CSV, for a spreadsheet."
+            "year (Dutch time), as they stand now, those started in it and running still, and "
+            "the service level against the objective."
         ),
         responses={
-            200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+            200: {
+                "description": "The report: JSON, or with `format=csv` its lines as CSV "
+                "(a header row first, the same columns as a line of `norms`)",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "headers": {
+                    "Content-Disposition": {
+                        "description": "With `format=csv`: the file name, "
+                        "normwacht-YEAR[-MUNICIPALITY].csv",
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
             **_AUTH_RESPONSES,
             **_INVALID_REQUEST,
             **problem_responses(
@@ -399,7 +423,9 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         db: SessionDep,
         reader: ReaderDep,
         year: Annotated[int, Query(ge=1970, le=2100, description="The calendar year")],
-        municipality: Municipality | None = None,
+        municipality: Annotated[
+            Municipality | None, Query(description="One municipality (default: all it may read)")
+        ] = None,
         format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
     ) -> YearReport | Response:
         wanted = [municipality.value] if municipality else list(catalogue.municipalities)
@@ -410,11 +436,13 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         lines = year_lines(db, catalogue, year, allowed)
         if format == "json":
             since, until = year_bounds(year)
+            now = datetime.now(UTC)
             return YearReport(
                 year=year,
                 since=since,
                 until=until,
-                generated_at=datetime.now(UTC),
+                generated_at=now,
+                complete=now >= until,
                 norms=[NormYearView(**line.as_dict()) for line in lines],
             )
         filename = f"normwacht-{year}{'-' + municipality if municipality else ''}.csv"

@@ -6,7 +6,7 @@ replaying the outcomes topic never duplicates a row or moves a clock back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import (
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from normwacht.core.engine import Kind, Outcome
-from normwacht.core.report import DECIDED
+from normwacht.core.report import DECIDED, OPEN, RUNNING, ClockCount
 from services.shared.db import UTCDateTime
 from services.shared.db import connect as shared_connect
 
@@ -115,18 +115,33 @@ def case_clocks(session: Session, subject: str) -> list[ClockRow]:
     )
 
 
-def decided_clocks(
-    session: Session, since: datetime, until: datetime, municipalities: Iterable[str]
-) -> dict[tuple[str, str, str], int]:
-    """Clocks decided in [since, until) by (municipality, norm, state), as they stand now."""
-    query = (
-        select(ClockRow.municipality, ClockRow.norm, ClockRow.status, func.count())
+def year_clocks(
+    session: Session, since: datetime, until: datetime, municipalities: Sequence[str]
+) -> list[ClockCount]:
+    """The year report's counts, as the clocks stand now: those decided in [since,
+    until) by state, and those started then and running still as `open`."""
+    columns = (ClockRow.municipality, ClockRow.norm, ClockRow.channel)
+    decided = (
+        select(*columns, ClockRow.status, func.count())
         .where(
             ClockRow.status.in_([kind.value for kind in DECIDED]),
             ClockRow.decided_at >= since,
             ClockRow.decided_at < until,
-            ClockRow.municipality.in_(list(municipalities)),
+            ClockRow.municipality.in_(municipalities),
         )
-        .group_by(ClockRow.municipality, ClockRow.norm, ClockRow.status)
+        .group_by(*columns, ClockRow.status)
     )
-    return {(m, norm, status): count for m, norm, status, count in session.execute(query)}
+    running = (
+        select(*columns, func.count())
+        .where(
+            ClockRow.status.in_([kind.value for kind in RUNNING]),
+            ClockRow.started_at >= since,
+            ClockRow.started_at < until,
+            ClockRow.municipality.in_(municipalities),
+        )
+        .group_by(*columns)
+    )
+    return [ClockCount(*row) for row in session.execute(decided)] + [
+        ClockCount(municipality, norm, channel, OPEN, clocks)
+        for municipality, norm, channel, clocks in session.execute(running)
+    ]

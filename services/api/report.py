@@ -10,15 +10,15 @@ from sqlalchemy.orm import Session
 
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.report import COLUMNS, NormYear, year_bounds, year_report
-from services.api.db import decided_clocks
+from services.api.db import year_clocks
 
 
 def year_lines(
     session: Session, catalogue: Catalogue, year: int, municipalities: Sequence[str]
 ) -> list[NormYear]:
     since, until = year_bounds(year)
-    counts = decided_clocks(session, since, until, municipalities)
-    return year_report(counts, catalogue, municipalities)
+    return year_report(year, year_clocks(session, since, until, municipalities), catalogue,
+                       municipalities)  # fmt: skip
 
 
 def as_csv(lines: Iterable[NormYear]) -> str:

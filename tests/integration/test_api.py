@@ -11,6 +11,7 @@ import io
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 from typer.testing import CliRunner
 
+from normwacht.catalogue_file import load as load_catalogue
 from normwacht.cli import app as cli
 from normwacht.core.engine import Kind, Outcome
 from services.api.app import create_app
@@ -313,19 +315,22 @@ def test_stopping_while_the_consumer_starts_leaves_no_connection_open(
 
 
 def test_the_year_report_counts_each_clock_once_as_it_stands(
-    api: TestClient, kafka_settings: KafkaSettings, database_url: str
+    api: TestClient, kafka_settings: KafkaSettings, database_url: str, tmp_path: Path
 ) -> None:
-    """Castricum's phone clocks of 2026: Y1 met, Y2 breached and then corrected to met, Y3
-    breached, Y4 excluded, Y5 still open (at risk), Y7 met at the very start of 1 January
-    (Dutch time); Y6, a second earlier, belongs to 2025. Y8 is heiloo's."""
+    """Castricum's phone clocks: Y1 met; Y2 breached, then corrected to met; Y3 breached
+    and stopped late; Y4 excluded; Y5 still running (at risk); Y7 met at the very start
+    of 1 January 2026 (Dutch time), and Y6 breached a second before it, in 2025, its late
+    stop in 2026 changing nothing; Y9 started in 2025 and running still. Y8 is heiloo's."""
     new_year = datetime(2025, 12, 31, 23, tzinfo=UTC)  # 2026-01-01T00:00+01:00
+    norms = len(load_catalogue().norms)
 
-    def decided_at(subject: str, kind: Kind, at: datetime) -> Outcome:
-        start = at - timedelta(seconds=20)
+    def at(subject: str, kind: Kind, deadline: datetime, decided: datetime | None) -> Outcome:
         return Outcome(subject=subject, norm="phone.answer", instance=1, kind=kind,
                        channel="phone", municipality="castricum",
-                       started_at=start, deadline=at, decided_at=at)  # fmt: skip
+                       started_at=deadline - timedelta(seconds=20), deadline=deadline,
+                       decided_at=decided)  # fmt: skip
 
+    before = new_year - timedelta(seconds=1)
     publish(
         kafka_settings,
         outcome("Y1", Kind.OPENED),
@@ -337,46 +342,68 @@ def test_the_year_report_counts_each_clock_once_as_it_stands(
         outcome("Y4", Kind.EXCLUDED),
         outcome("Y5", Kind.OPENED),
         outcome("Y5", Kind.AT_RISK),
-        decided_at("Y6", Kind.BREACHED, new_year - timedelta(seconds=1)),
-        decided_at("Y7", Kind.MET, new_year),
+        at("Y6", Kind.BREACHED, before, before),
+        at("Y6", Kind.STOPPED_LATE, before, new_year + timedelta(hours=1)),
+        at("Y7", Kind.MET, new_year, new_year),
+        at("Y9", Kind.OPENED, before, None),
         outcome("Y8", Kind.BREACHED, municipality="heiloo"),
     )
-    eventually(lambda: stored(api, {"Y1": 2, "Y2": 2, "Y3": 2, "Y4": 1, "Y5": 2, "Y6": 1,
-                                    "Y7": 1, "Y8": 1}))  # fmt: skip
+    eventually(lambda: stored(api, {"Y1": 2, "Y2": 2, "Y3": 2, "Y4": 1, "Y5": 2, "Y6": 2,
+                                    "Y7": 1, "Y8": 1, "Y9": 1}))  # fmt: skip
 
-    def line(year: int, municipality: str, norm: str = "phone.answer") -> dict[str, Any]:
+    def report(year: int) -> dict[tuple[str, str], dict[str, Any]]:
         response = api.get("/v1/report", params={"year": year})
         assert response.status_code == 200, response.text
-        found: list[dict[str, Any]] = [x for x in response.json()["norms"]
-                 if (x["municipality"], x["norm"]) == (municipality, norm)]  # fmt: skip
-        assert len(response.json()["norms"]) == 4 * 23
-        assert len(found) == 1
-        return found[0]
+        lines = {(x["municipality"], x["norm"]): x for x in response.json()["norms"]}
+        assert len(lines) == 4 * norms
+        return lines
 
-    castricum = line(2026, "castricum")
-    assert {k: castricum[k] for k in ("met", "breached", "excluded", "cancelled")} == {
-        "met": 3, "breached": 1, "excluded": 1, "cancelled": 0,
-    }  # fmt: skip
+    figures = ("met", "breached", "excluded", "cancelled", "open")
+    castricum = report(2026)["castricum", "phone.answer"]
+    assert [castricum[k] for k in figures] == [3, 1, 1, 0, 1]
     assert (castricum["service_level"], castricum["objective"]) == (0.75, 0.9)
-    assert castricum["objective_met"] is False
-    assert (line(2025, "castricum")["breached"], line(2025, "castricum")["met"]) == (1, 0)
-    assert line(2026, "heiloo")["service_level"] == 0.0
-    assert line(2026, "bergen")["service_level"] is None
-    assert line(2026, "castricum", "email.answer")["met"] == 0
+    assert (castricum["unit"], castricum["objective_met"]) == ("clock", False)
+    assert [report(2025)["castricum", "phone.answer"][k] for k in figures] == [0, 1, 0, 0, 1]
+    assert report(2026)["heiloo", "phone.answer"]["service_level"] == 0.0
+    assert report(2026)["bergen", "phone.answer"]["service_level"] is None
+    assert report(2026)["castricum", "email.answer"]["met"] == 0
+    assert report(2026)["castricum", "website.availability"]["unit"] == "month"
 
     heiloo = api.get("/v1/report", params={"year": 2026, "municipality": "heiloo"}).json()
     assert {x["municipality"] for x in heiloo["norms"]} == {"heiloo"}
     assert (heiloo["since"], heiloo["until"]) == ("2025-12-31T23:00:00Z", "2026-12-31T23:00:00Z")
+    past = api.get("/v1/report", params={"year": 2025}).json()
+    assert (past["complete"], past["generated_at"] > past["until"]) == (True, True)
+    later = api.get("/v1/report", params={"year": 2100}).json()
+    assert (later["complete"], later["norms"][0]["met"]) == (False, 0)
+    wrongs: list[dict[str, str | int]] = [
+        {}, {"year": 1969}, {"year": 2101}, {"year": "MMXXVI"},
+        {"year": 2026, "format": "xlsx"}, {"year": 2026, "municipality": "alkmaar"},
+    ]  # fmt: skip
+    for wrong in wrongs:
+        refused = api.get("/v1/report", params=wrong)
+        assert refused.status_code == 422, wrong
+        assert refused.headers["content-type"] == "application/problem+json"
 
     spreadsheet = api.get("/v1/report", params={"year": 2026, "format": "csv"})
     assert spreadsheet.headers["content-type"].startswith("text/csv")
+    assert spreadsheet.headers["content-disposition"] == 'attachment; filename="normwacht-2026.csv"'
     rows = list(csv.DictReader(io.StringIO(spreadsheet.text)))
-    assert len(rows) == 4 * 23
+    assert len(rows) == 4 * norms
     [row] = [r for r in rows if (r["municipality"], r["norm"]) == ("castricum", "phone.answer")]
-    assert (row["met"], row["breached"], row["service_level"], row["objective_met"]) == (
-        "3", "1", "0.75", "False",
-    )  # fmt: skip
-    # The command line reads the same database and writes the same file.
+    assert [row[k] for k in ("year", *figures, "service_level", "objective_met")] == [
+        "2026", "3", "1", "1", "0", "1", "0.75", "False",
+    ]  # fmt: skip
+    one = api.get("/v1/report", params={"year": 2026, "format": "csv", "municipality": "heiloo"})
+    assert one.headers["content-disposition"].endswith('filename="normwacht-2026-heiloo.csv"')
+
+    # The command line reads the same database and writes the same file ...
     command = CliRunner().invoke(cli, ["report", "2026", "--csv", "--database-url", database_url])
     assert command.exit_code == 0, command.output
     assert command.stdout.splitlines() == spreadsheet.text.splitlines()
+    # ... and never takes a database that is not there for a year without clocks.
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
+    command = CliRunner().invoke(cli, ["report", "2026", "--database-url", missing])
+    assert command.exit_code == 1
+    assert "no database at" in command.output
+    assert not (tmp_path / "typo.db").exists()

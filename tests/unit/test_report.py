@@ -9,7 +9,7 @@ import yaml
 
 from normwacht.catalogue_file import default_paths
 from normwacht.core.catalogue import Catalogue
-from normwacht.core.report import COLUMNS, NormYear, year_bounds, year_report
+from normwacht.core.report import COLUMNS, ClockCount, NormYear, year_bounds, year_report
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +17,10 @@ def heiloo_at_80() -> Catalogue:
     """The packaged norms, with heiloo's phone objective at 80 % (the default is 90 %)."""
     spec = yaml.safe_load(default_paths()[0].read_text())
     return Catalogue(spec, {"municipalities": {"heiloo": {"objectives": {"phone.answer": 0.8}}}})
+
+
+def lines_of(report: list[NormYear]) -> dict[tuple[str, str], NormYear]:
+    return {(line.municipality, line.norm): line for line in report}
 
 
 def test_a_year_runs_from_new_year_to_new_year_in_dutch_winter_time() -> None:
@@ -27,11 +31,14 @@ def test_a_year_runs_from_new_year_to_new_year_in_dutch_winter_time() -> None:
 
 
 def test_every_norm_gets_a_line_in_each_municipality_asked_for(heiloo_at_80: Catalogue) -> None:
-    lines = year_report({}, heiloo_at_80, ["heiloo", "bergen"])
-    assert len(lines) == 2 * len(heiloo_at_80.norms)
-    assert [line.municipality for line in lines[:: len(heiloo_at_80.norms)]] == ["heiloo", "bergen"]
-    empty = lines[0]
-    assert (empty.norm, empty.met, empty.breached) == ("phone.answer", 0, 0)
+    report = year_report(2026, [], heiloo_at_80, ["heiloo", "bergen"])
+    norms = len(heiloo_at_80.norms)
+    assert len(report) == 2 * norms
+    assert [line.municipality for line in report[::norms]] == ["heiloo", "bergen"]
+    empty = report[0]
+    assert (empty.year, empty.norm, empty.unit, empty.met, empty.breached, empty.open) == (
+        2026, "phone.answer", "clock", 0, 0, 0,
+    )  # fmt: skip
     assert empty.service_level is None
     assert empty.objective_met is None  # a norm never tested is neither kept nor broken
 
@@ -39,19 +46,21 @@ def test_every_norm_gets_a_line_in_each_municipality_asked_for(heiloo_at_80: Cat
 def test_a_line_counts_decided_clocks_and_judges_met_against_breached(
     heiloo_at_80: Catalogue,
 ) -> None:
-    counts = {
-        ("heiloo", "phone.answer", "met"): 8,
-        ("heiloo", "phone.answer", "breached"): 2,
-        ("heiloo", "phone.answer", "excluded"): 5,  # abandoned within 20 s: neither side
-        ("heiloo", "phone.answer", "cancelled"): 1,
-        ("bergen", "phone.answer", "met"): 8,
-        ("bergen", "phone.answer", "breached"): 2,
-        ("heiloo", "email.answer", "breached"): 3,
-    }
-    lines = {(line.municipality, line.norm): line for line in
-             year_report(counts, heiloo_at_80, ["heiloo", "bergen"])}  # fmt: skip
+    counts = [
+        ClockCount("heiloo", "phone.answer", "phone", "met", 8),
+        ClockCount("heiloo", "phone.answer", "phone", "breached", 2),
+        ClockCount("heiloo", "phone.answer", "phone", "excluded", 5),  # abandoned in time
+        ClockCount("heiloo", "phone.answer", "phone", "cancelled", 1),
+        ClockCount("heiloo", "phone.answer", "phone", "open", 4),
+        ClockCount("bergen", "phone.answer", "phone", "met", 8),
+        ClockCount("bergen", "phone.answer", "phone", "breached", 2),
+        ClockCount("heiloo", "email.answer", "email", "breached", 3),
+    ]
+    lines = lines_of(year_report(2026, counts, heiloo_at_80, ["heiloo", "bergen"]))
     heiloo = lines["heiloo", "phone.answer"]
-    assert (heiloo.met, heiloo.breached, heiloo.excluded, heiloo.cancelled) == (8, 2, 5, 1)
+    assert (heiloo.met, heiloo.breached, heiloo.excluded, heiloo.cancelled, heiloo.open) == (
+        8, 2, 5, 1, 4,
+    )  # fmt: skip
     assert heiloo.service_level == 0.8
     assert (heiloo.objective, heiloo.objective_met) == (0.8, True)  # exactly on the objective
     bergen = lines["bergen", "phone.answer"]
@@ -61,8 +70,39 @@ def test_a_line_counts_decided_clocks_and_judges_met_against_breached(
     assert lines["bergen", "email.answer"].breached == 0
 
 
+def test_website_availability_counts_months(heiloo_at_80: Catalogue) -> None:
+    counts = [
+        ClockCount("bergen", "website.availability", "website", "met", 11),
+        ClockCount("bergen", "website.availability", "website", "breached", 1),
+    ]
+    website = lines_of(year_report(2026, counts, heiloo_at_80, ["bergen"]))[
+        "bergen", "website.availability"
+    ]
+    assert (website.unit, website.met, website.breached) == ("month", 11, 1)
+
+
+def test_a_norm_the_catalogue_no_longer_has_keeps_its_clocks(heiloo_at_80: Catalogue) -> None:
+    counts = [
+        ClockCount("heiloo", "fax.answer", "fax", "met", 2),
+        ClockCount("heiloo", "fax.answer", "fax", "breached", 2),
+    ]
+    report = year_report(2026, counts, heiloo_at_80, ["heiloo", "bergen"])
+    assert len(report) == 2 * len(heiloo_at_80.norms) + 1  # and none for bergen: no clocks
+    fax = lines_of(report)["heiloo", "fax.answer"]
+    assert report.index(fax) == len(heiloo_at_80.norms)  # after heiloo's catalogue norms
+    assert (fax.channel, fax.service_level, fax.objective, fax.objective_met) == (
+        "fax", 0.5, None, None,
+    )  # fmt: skip
+
+
 def test_a_line_as_a_dict_has_the_report_columns_in_order() -> None:
-    line = NormYear("heiloo", "email.answer", "email", 0, 0, 2, 0, 0.9).as_dict()
-    assert tuple(line) == COLUMNS
-    assert COLUMNS[-3:] == ("service_level", "objective", "objective_met")
-    assert (line["excluded"], line["service_level"], line["objective_met"]) == (2, None, None)
+    assert COLUMNS == (
+        "year", "municipality", "norm", "channel", "unit", "met", "breached", "excluded",
+        "cancelled", "open", "service_level", "objective", "objective_met",
+    )  # fmt: skip
+    line = NormYear(2026, "heiloo", "email.answer", "email", "clock", excluded=2, objective=0.9)
+    assert line.as_dict() == {
+        "year": 2026, "municipality": "heiloo", "norm": "email.answer", "channel": "email",
+        "unit": "clock", "met": 0, "breached": 0, "excluded": 2, "cancelled": 0, "open": 0,
+        "service_level": None, "objective": 0.9, "objective_met": None,
+    }  # fmt: skip
