@@ -431,8 +431,9 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         wanted = [municipality.value] if municipality else list(catalogue.municipalities)
         allowed = [m for m in wanted if reader.scope.allows_municipality(m)]
         if not allowed:
+            asked = municipality or "any municipality"
             raise Problem(403, "municipality-out-of-scope", "Municipality out of scope",
-                          f"this key may not read {municipality}")  # fmt: skip
+                          f"this key may not read {asked}")  # fmt: skip
         lines = year_lines(db, catalogue, year, allowed)
         if format == "json":
             since, until = year_bounds(year)
