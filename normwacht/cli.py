@@ -155,7 +155,7 @@ def report(
 
     A clock counts in the year (Dutch time) in which it was decided, as it stands now;
     the service level is met / (met + breached), against the norm's objective as the
-    catalogue sets it now. `open`: started in the year and running still.
+    catalogue sets it now. `open`: running at the year's end (or now, for the year under way).
     """
     from rich.console import Console
     from rich.table import Table
@@ -164,6 +164,7 @@ def report(
     from sqlalchemy.orm import Session
 
     from normwacht.catalogue_file import load
+    from normwacht.core.report import year_bounds
     from services.api.report import as_csv, year_lines
 
     catalogue = load()
@@ -186,7 +187,9 @@ def report(
         return
     headers = ("municipality", "norm", "unit", "met", "breached", "excluded", "cancelled",
                "open", "service level", "objective", "kept")  # fmt: skip
-    table = Table(*headers, title=f"Normwacht {year}")
+    counted = datetime.now(UTC)
+    so_far = "" if counted >= year_bounds(year)[1] else f" so far ({counted:%Y-%m-%d %H:%M} UTC)"
+    table = Table(*headers, title=f"Normwacht {year}{so_far}")
     for line in lines:
         tally = (line.met, line.breached, line.excluded, line.cancelled, line.open)
         kept = {True: "yes", False: "[red]no[/red]", None: "-"}[line.objective_met]

@@ -6,8 +6,8 @@ or the event that broke it for breached, the month's end for website availabilit
 with what stands for it now: a breach a late event turned into met counts as met, in
 the year of the met. The service level is met / (met + breached), the ratio the live
 recording rules compute over a window; excluded and cancelled clocks count on neither
-side. Clocks started in the year and still running are counted apart (`open`): the
-backlog a long term such as an objection's leaves at the year's end.
+side. The clocks running at the year's end, whenever they started, are counted apart
+(`open`): the backlog the year leaves (for the year under way: running now).
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def year_report(
     year: int, counts: Iterable[ClockCount], catalogue: Catalogue, municipalities: Sequence[str]
 ) -> list[NormYear]:
     """A line for every norm of the catalogue in each municipality, in catalogue order,
-    then one for each norm with clocks that the catalogue no longer has.
+    each followed by a line for each norm with clocks there that the catalogue no longer
+    has (counted in clocks: the catalogue no longer says what they were).
 
     Norms without clocks get a line too: a norm never tested is worth reporting, and a
     report that leaves it out reads as if it were kept. So does a norm since dropped

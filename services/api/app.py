@@ -18,6 +18,7 @@ from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
 from normwacht.catalogue_file import load as load_catalogue
+from normwacht.core.calendars import AMSTERDAM
 from normwacht.core.events import Municipality
 from normwacht.core.instants import Instant
 from normwacht.core.report import year_bounds
@@ -107,7 +108,10 @@ class NormYearView(BaseModel):
     breached: int
     excluded: int
     cancelled: int
-    open: int = Field(description="Started in the year and running still")
+    open: int = Field(
+        description="Running at the year's end (started before it, decided after it or not "
+        "yet), or now for the year under way"
+    )
     service_level: float | None = Field(
         description="met / (met + breached); null for a year without either"
     )
@@ -396,7 +400,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         summary="How well each norm was kept over a year (of the reader's municipalities)",
         description=(
             "Every norm in every municipality the key may read: the clocks decided in the "
-            "year (Dutch time), as they stand now, those started in it and running still, and "
+            "year (Dutch time), as they stand now, those running at its end (or now), and "
             "the service level against the objective."
         ),
         responses={
@@ -407,7 +411,8 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
                 "headers": {
                     "Content-Disposition": {
                         "description": "With `format=csv`: the file name, "
-                        "normwacht-YEAR[-MUNICIPALITY].csv",
+                        "normwacht-YEAR[-MUNICIPALITY][-as-of-DATE].csv (DATE for a year "
+                        "not yet over)",
                         "schema": {"type": "string"},
                     }
                 },
@@ -435,9 +440,9 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
             raise Problem(403, "municipality-out-of-scope", "Municipality out of scope",
                           f"this key may not read {asked}")  # fmt: skip
         lines = year_lines(db, catalogue, year, allowed)
+        since, until = year_bounds(year)
+        now = datetime.now(UTC)
         if format == "json":
-            since, until = year_bounds(year)
-            now = datetime.now(UTC)
             return YearReport(
                 year=year,
                 since=since,
@@ -446,11 +451,14 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
                 complete=now >= until,
                 norms=[NormYearView(**line.as_dict()) for line in lines],
             )
-        filename = f"normwacht-{year}{'-' + municipality if municipality else ''}.csv"
+        # The file carries what the JSON says apart: a year under way is counted so far.
+        name = f"normwacht-{year}" + (f"-{municipality}" if municipality else "")
+        if now < until:
+            name += f"-as-of-{now.astimezone(AMSTERDAM).date()}"
         return Response(
             as_csv(lines),
             media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
 
     @app.get("/healthz", summary="Liveness")

@@ -13,7 +13,9 @@ from sqlalchemy import (
     Engine,
     Index,
     String,
+    and_,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -119,7 +121,8 @@ def year_clocks(
     session: Session, since: datetime, until: datetime, municipalities: Sequence[str]
 ) -> list[ClockCount]:
     """The year report's counts, as the clocks stand now: those decided in [since,
-    until) by state, and those started then and running still as `open`."""
+    until) by state, and as `open` those running at `until` (started before it and
+    decided at or after it, or not yet): the backlog the year leaves, or leaves so far."""
     columns = (ClockRow.municipality, ClockRow.norm, ClockRow.channel)
     decided = (
         select(*columns, ClockRow.status, func.count())
@@ -134,9 +137,14 @@ def year_clocks(
     running = (
         select(*columns, func.count())
         .where(
-            ClockRow.status.in_([kind.value for kind in RUNNING]),
-            ClockRow.started_at >= since,
             ClockRow.started_at < until,
+            or_(
+                ClockRow.status.in_([kind.value for kind in RUNNING]),
+                and_(
+                    ClockRow.status.in_([kind.value for kind in DECIDED]),
+                    ClockRow.decided_at >= until,
+                ),
+            ),
             ClockRow.municipality.in_(municipalities),
         )
         .group_by(*columns)
