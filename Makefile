@@ -73,6 +73,7 @@ bench: install ## Run the benchmarks of docs/BENCHMARKS.md (2 hours or more)
 	$(VENV)/bin/python -m bench deadlines --lines 10000 --runs 5
 	$(VENV)/bin/python -m bench apply-cost
 	$(VENV)/bin/python -m bench handler-cost
+	$(VENV)/bin/python -m bench report-cost
 	$(VENV)/bin/python -m bench throughput --events 30000 --runs 3
 	$(VENV)/bin/python -m bench throughput --events 100000 --runs 3 --floors
 	$(VENV)/bin/python -m bench throughput --events 30000 --runs 3 --workers 2

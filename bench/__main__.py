@@ -32,7 +32,7 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from bench import engine_cost, handler_cost, ingest_load
+from bench import engine_cost, handler_cost, ingest_load, report_cost
 from normwacht.catalogue_file import load
 from services.shared.kafka import KafkaSettings, ensure_topics
 from services.sla_processor.due_records import HEADER
@@ -1020,6 +1020,15 @@ def handler_cost_command(
 ) -> None:
     """The processor's own work per record (`RecordHandler`), no broker, no faust."""
     save("handler-cost", handler_cost.measure(calls, rounds, typer.echo))
+
+
+@app.command("report-cost")
+def report_cost_command(
+    clocks: int = typer.Option(1_000_000, help="Clock rows in the read model, all of one year"),
+    runs: int = typer.Option(3, help="Reports asked for"),
+) -> None:
+    """The API's year report over a large read model (a SQLite file), no broker."""
+    save("report-cost", report_cost.measure(clocks, runs, typer.echo))
 
 
 if __name__ == "__main__":
