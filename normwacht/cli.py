@@ -12,7 +12,7 @@ import typer
 
 from normwacht.core.events import Municipality
 from normwacht.kafka_cli import kafka_app
-from normwacht.partners_cli import DEFAULT_DATABASE
+from normwacht.partners_cli import DEFAULT_DATABASE, fail
 from normwacht.partners_cli import app as partners_app
 from services.sources.cli import source_app
 
@@ -173,11 +173,11 @@ def report(
     url = make_url(database_url)
     file = url.database if url.get_backend_name() == "sqlite" else None
     if file and file != ":memory:" and not Path(file).exists():
-        raise _fail(f"no database at {file} (the API's: DATABASE_URL)")
+        raise fail(f"no database at {file} (the API's: DATABASE_URL)")
     engine = create_engine(url)
     try:
         if not inspect(engine).has_table("clocks"):
-            raise _fail(f"{url.render_as_string(hide_password=True)} holds no API read model")
+            raise fail(f"{url.render_as_string(hide_password=True)} holds no API read model")
         with Session(engine) as session:
             lines = year_lines(session, catalogue, year, places)
     finally:
@@ -200,11 +200,6 @@ def report(
 
 def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share:.1%}"
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 ALERTMANAGER_CONFIG = Path("deploy/alertmanager/alertmanager.yml")

@@ -49,7 +49,8 @@ def _registry(database_url: str) -> Registry:
     return Registry(connect(database_url))
 
 
-def _fail(message: str) -> typer.Exit:
+def fail(message: str) -> typer.Exit:
+    """An error on stderr and exit code 1, for `raise fail(...)`."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
 
@@ -116,7 +117,7 @@ def add(
     except ScopeError as error:
         raise typer.BadParameter(str(error)) from None
     except PartnerExists as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     finally:
         registry.engine.dispose()
     _show_key(name, key)
@@ -169,7 +170,7 @@ def rotate(
     try:
         key = registry.rotate(name, grace)
     except UnknownPartner as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     finally:
         registry.engine.dispose()
     _show_key(name, key)
@@ -186,7 +187,7 @@ def revoke(name: str, database_url: DatabaseOption = DEFAULT_DATABASE) -> None:
     try:
         registry.revoke(name)
     except UnknownPartner as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     finally:
         registry.engine.dispose()
     typer.echo(

@@ -124,10 +124,11 @@ def year_clocks(
     until) by state, and as `open` those running at `until` (started before it and
     decided at or after it, or not yet): the backlog the year leaves, or leaves so far."""
     columns = (ClockRow.municipality, ClockRow.norm, ClockRow.channel)
+    final = [kind.value for kind in DECIDED]
     decided = (
         select(*columns, ClockRow.status, func.count())
         .where(
-            ClockRow.status.in_([kind.value for kind in DECIDED]),
+            ClockRow.status.in_(final),
             ClockRow.decided_at >= since,
             ClockRow.decided_at < until,
             ClockRow.municipality.in_(municipalities),
@@ -140,10 +141,7 @@ def year_clocks(
             ClockRow.started_at < until,
             or_(
                 ClockRow.status.in_([kind.value for kind in RUNNING]),
-                and_(
-                    ClockRow.status.in_([kind.value for kind in DECIDED]),
-                    ClockRow.decided_at >= until,
-                ),
+                and_(ClockRow.status.in_(final), ClockRow.decided_at >= until),
             ),
             ClockRow.municipality.in_(municipalities),
         )
