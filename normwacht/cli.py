@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from normwacht.core.events import Municipality
+from normwacht.db_cli import db_app, existing_database
 from normwacht.kafka_cli import kafka_app
 from normwacht.partners_cli import DEFAULT_DATABASE, fail
 from normwacht.partners_cli import app as partners_app
@@ -29,6 +30,7 @@ app.add_typer(norms_app, name="norms")
 app.add_typer(partners_app, name="partners")
 app.add_typer(source_app, name="source")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(db_app, name="db")
 
 SCHEMA_DIR = Path("schemas")
 MunicipalitiesOption = Annotated[
@@ -160,7 +162,6 @@ def report(
     from rich.console import Console
     from rich.table import Table
     from sqlalchemy import create_engine, inspect
-    from sqlalchemy.engine import make_url
     from sqlalchemy.orm import Session
 
     from normwacht.catalogue_file import load
@@ -170,10 +171,7 @@ def report(
     catalogue = load()
     places = [municipality.value] if municipality else list(catalogue.municipalities)
     # Read, never create: a mistyped path must not pass for a year without clocks.
-    url = make_url(database_url)
-    file = url.database if url.get_backend_name() == "sqlite" else None
-    if file and file != ":memory:" and not Path(file).exists():
-        raise fail(f"no database at {file} (the API's: DATABASE_URL)")
+    url = existing_database(database_url)
     engine = create_engine(url)
     try:
         if not inspect(engine).has_table("clocks"):

@@ -15,7 +15,7 @@ import pytest
 
 from services.shared.kafka import KafkaSettings
 from tests.support.broker import running_broker
-from tests.support.postgres import running_postgres
+from tests.support.postgres import emptied, running_postgres
 from tests.support.system import create_topics, fresh_kafka
 
 
@@ -38,6 +38,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_postgres(tmp_path_factory.mktemp("postgres")) as url:
         yield url
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> str:
+    """The session's PostgreSQL server with no tables: one server serves every test, and
+    each starts as on a new database."""
+    return emptied(postgres_url)
 
 
 @pytest.fixture

@@ -34,8 +34,8 @@ from services.shared.partners import (
     Registry,
     Role,
     authenticate,
-    create_tables,
 )
+from services.shared.partners import migrate as migrate_partner_tables
 from services.shared.problems import (
     Problem,
     check_query,
@@ -218,7 +218,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = connect(settings.database_url)
-        create_tables(app.state.engine)
+        migrate_partner_tables(app.state.engine)
         app.state.partners = PartnerCache(Registry(app.state.engine), settings.partners_refresh_s)
         task = None
         if consume:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from normwacht.core.engine import Kind, Outcome
 from normwacht.core.report import DECIDED, OPEN, RUNNING, ClockCount
-from services.shared.db import UTCDateTime
+from services.shared.db import Schema, UTCDateTime
 from services.shared.db import connect as shared_connect
 
 
@@ -55,6 +55,11 @@ class OutcomeRow(Base):
 
 class ClockRow(Base):
     __tablename__ = "clocks"
+    __table_args__ = (
+        # The year report counts the clocks decided in a year: with this index the
+        # question costs that year's clocks, not every year's (migration api_0002).
+        Index("ix_clocks_decided", "decided_at"),
+    )
 
     subject: Mapped[str] = mapped_column(String(128), primary_key=True)
     norm: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -69,9 +74,12 @@ class ClockRow(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+SCHEMA = Schema("api", Base.metadata, baseline="api_0001")
+
+
 def connect(url: str) -> Engine:
     """An engine with this service's tables in place."""
-    return shared_connect(url, Base.metadata)
+    return shared_connect(url, SCHEMA)
 
 
 def record_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime) -> int:

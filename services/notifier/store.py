@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from services.notifier.rules import Alert, AlertKey, Plan
-from services.shared.db import UTCDateTime
+from services.shared.db import Schema, UTCDateTime
 from services.shared.db import connect as shared_connect
 
 
@@ -74,9 +74,12 @@ class AppliedRow(Base):
     clock_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+SCHEMA = Schema("notifier", Base.metadata, baseline="notifier_0001")
+
+
 def connect(url: str) -> Engine:
     """An engine with this service's tables in place."""
-    return shared_connect(url, Base.metadata)
+    return shared_connect(url, SCHEMA)
 
 
 def load(

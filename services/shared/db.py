@@ -1,14 +1,21 @@
-"""What the services' databases share (SQLAlchemy 2): aware UTC datetimes and the engine."""
+"""What the services' databases share (SQLAlchemy 2): aware UTC datetimes, the engine, and
+the migrations that make and change each service's tables (Alembic)."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
+    Connection,
     DateTime,
     Engine,
     MetaData,
@@ -39,9 +46,49 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def connect(url: str, metadata: MetaData) -> Engine:
-    """An engine with `metadata`'s tables in place. SQLite gets WAL so readers never block
-    the writer."""
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A service's tables and the migrations that make and change them.
+
+    Each schema has its own chain of revisions (migrations/versions/<name>) and its own
+    version table, so services can share a database or keep their own, and each brings
+    its tables up to date without knowing the others'.
+    """
+
+    name: str
+    metadata: MetaData
+    baseline: str
+    """The revision that makes the tables as they were before migrations: a database
+    made then (by `create_all`) has them without a version table, and is adopted."""
+
+    @property
+    def version_table(self) -> str:
+        return f"alembic_version_{self.name}"
+
+    def config(self, connection: Connection | None = None) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("version_locations", str(MIGRATIONS / "versions" / self.name))
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+        config.set_main_option("truncate_slug_length", "40")
+        config.attributes.update(schema=self, connection=connection)
+        return config
+
+    def head(self) -> str | None:
+        return _scripts(self).get_current_head()
+
+
+class SchemaFromANewerVersion(RuntimeError):
+    """The database was migrated by a newer Normwacht than this one."""
+
+
+def connect(url: str, schema: Schema) -> Engine:
+    """An engine with `schema`'s tables made or brought up to date. SQLite gets WAL so
+    readers never block the writer."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)
@@ -54,7 +101,11 @@ def connect(url: str, metadata: MetaData) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-    create_tables(engine, metadata)
+    try:
+        migrate(engine, schema)
+    except BaseException:
+        engine.dispose()  # its pooled connections closed, not left to the collector
+        raise
     return engine
 
 
@@ -79,28 +130,56 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
             time.sleep(0.02)
 
 
-#: The PostgreSQL advisory lock (any number the project owns) under which tables are made.
+#: The PostgreSQL advisory lock (any number the project owns) under which schemas change.
 SCHEMA_LOCK = 0x4E6F726D  # "Norm"
 
 
-def create_tables(engine: Engine, metadata: MetaData) -> None:
-    """`metadata`'s tables that are missing, made by one process at a time.
+def migrate(engine: Engine, schema: Schema) -> None:
+    """Bring `schema`'s tables to the newest revision, one process at a time.
 
     Services that share a database start together (`make run` starts ingest and the api
     at once), and two making the same table at once fail ("table partners already
-    exists"). Under the lock, the second finds the first's tables and makes nothing.
-    The lock is taken only when a table is missing: a restart need not wait for a writer.
+    exists"). Under the lock, the second finds the first's work done and does nothing.
+    The lock is taken only when there is work: a restart need not wait for a writer.
     """
+    head = schema.head()
     with engine.connect() as connection:
-        if set(metadata.tables) <= set(inspect(connection).get_table_names()):
+        if revision(connection, schema) == head:
             return
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         elif engine.dialect.name == "sqlite":
-            # The database's write lock, taken now rather than at the first write: the
-            # checks for existing tables then see what the other made (sqlite3 leaves an
-            # explicit BEGIN alone; a busy connection waits its timeout, 5 s).
+            # The database's write lock, taken now rather than at the first write: what
+            # is read next is then what the other made (sqlite3 leaves an explicit
+            # BEGIN alone; a busy connection waits its timeout, 5 s).
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        metadata.create_all(connection)
+        config = schema.config(connection)
+        current = revision(connection, schema)
+        if current is None and set(schema.metadata.tables) & set(
+            inspect(connection).get_table_names()
+        ):
+            command.stamp(config, schema.baseline)  # made by create_all, before migrations
+        command.upgrade(config, "head")
         connection.commit()
+
+
+def revision(connection: Connection, schema: Schema) -> str | None:
+    """The schema's revision in this database (None: not made by a migration)."""
+    found = MigrationContext.configure(
+        connection, opts={"version_table": schema.version_table}
+    ).get_current_revision()
+    known = {script.revision for script in _scripts(schema).walk_revisions()}
+    if found is not None and found not in known:
+        raise SchemaFromANewerVersion(
+            f"the database's {schema.name} tables are at revision {found!r}, which this "
+            f"version of Normwacht does not know (it knows up to {schema.head()!r}): a "
+            "newer version migrated them. Run that version, or restore a backup made "
+            "before the upgrade."
+        )
+    return found
+
+
+def _scripts(schema: Schema) -> ScriptDirectory:
+    """The schema's migrations, read afresh (not cached: `normwacht db revision` adds one)."""
+    return ScriptDirectory.from_config(schema.config())

@@ -30,9 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from normwacht.core.events import EVENT_TYPES, Municipality
-from services.shared.db import UTCDateTime
+from services.shared.db import Schema, UTCDateTime
 from services.shared.db import connect as shared_connect
-from services.shared.db import create_tables as shared_create_tables
+from services.shared.db import migrate as shared_migrate
 from services.shared.problems import Problem
 
 DEVELOPMENT_TOKEN = "normwacht-dev-token"  # noqa: S105 - public on purpose: the README names it
@@ -293,14 +293,18 @@ class Audit:
     sources: tuple[str, ...]
 
 
+SCHEMA = Schema("partners", Base.metadata, baseline="partners_0001")
+
+
 def connect(url: str) -> Engine:
     """An engine with the partner tables in place (beside whatever else the database holds)."""
-    return shared_connect(url, Base.metadata)
+    return shared_connect(url, SCHEMA)
 
 
-def create_tables(engine: Engine) -> None:
-    """The partner tables in a database a service has connected to already."""
-    shared_create_tables(engine, Base.metadata)
+def migrate(engine: Engine) -> None:
+    """The partner tables made or brought up to date in a database a service has
+    connected to already."""
+    shared_migrate(engine, SCHEMA)
 
 
 def _now() -> datetime:

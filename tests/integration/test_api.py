@@ -26,7 +26,7 @@ from normwacht.cli import app as cli
 from normwacht.core.engine import Kind, Outcome
 from services.api.app import create_app
 from services.api.consumer import OutcomeConsumer
-from services.api.db import Base, OutcomeRow, connect
+from services.api.db import OutcomeRow, connect
 from services.api.settings import ApiSettings
 from services.shared.kafka import KafkaSettings
 from services.shared.partners import DEVELOPMENT_TOKEN
@@ -43,11 +43,7 @@ DEVELOPMENT_READER = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
     if request.param == "sqlite":
         return sqlite_url
-    url: str = request.getfixturevalue("postgres_url")
-    # One PostgreSQL server serves the session: start each test from empty tables.
-    engine = create_engine(url)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    url: str = request.getfixturevalue("empty_postgres_url")
     return url
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import structlog
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -49,11 +49,7 @@ KCC_SOURCE = "urn:buch:kcc:telephony"
 def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
     if request.param == "sqlite":
         return sqlite_url
-    url: str = request.getfixturevalue("postgres_url")
-    # One PostgreSQL server serves the session: start each test from empty tables.
-    engine = create_engine(url)
-    partners.Base.metadata.drop_all(engine)
-    engine.dispose()
+    url: str = request.getfixturevalue("empty_postgres_url")
     return url
 
 
@@ -414,7 +410,7 @@ def api_database(database_url: str) -> Iterator[Registry]:
     engine = connect_api(database_url)
     ApiBase.metadata.drop_all(engine)
     ApiBase.metadata.create_all(engine)
-    partners.create_tables(engine)
+    partners.migrate(engine)
     with Session(engine) as session:
         record_outcomes(session, [breach("H-1", "heiloo"), breach("B-1", "bergen")], T0)
         session.commit()

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, inspect
 
 from services.api import db as api_db
 from services.shared import partners
+from tests.support.postgres import emptied
 from tests.support.threads import at_once
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,7 @@ def api_start(url: str) -> Engine:
     """What the api's start-up does to its database (app.py's lifespan): its own tables,
     then the partner tables it reads keys from."""
     engine = api_db.connect(url)
-    partners.create_tables(engine)
+    partners.migrate(engine)
     return engine
 
 
@@ -64,10 +65,6 @@ def test_services_starting_together_on_a_new_sqlite_database(tmp_path: Path) -> 
 
 def test_services_starting_together_on_a_new_postgresql_database(postgres_url: str) -> None:
     for _ in range(ROUNDS):
-        # One server serves the session: a new database is one without these tables.
-        engine = create_engine(postgres_url)
-        api_db.Base.metadata.drop_all(engine)
-        partners.Base.metadata.drop_all(engine)
-        engine.dispose()
-        assert start_together(postgres_url, SERVICES) == []
+        # One server serves the session: a new database is one without any tables.
+        assert start_together(emptied(postgres_url), SERVICES) == []
         assert tables_in(postgres_url) >= expected_tables()

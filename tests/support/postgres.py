@@ -16,6 +16,8 @@ import socket
 import subprocess
 from collections.abc import Iterator
 
+from sqlalchemy import MetaData, create_engine
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 PG_SCRIPT = REPO_ROOT / "deploy" / "postgres" / "pg.sh"
 
@@ -93,3 +95,16 @@ def running_postgres(workdir: pathlib.Path) -> Iterator[str]:
         yield url
     finally:
         _stop(data_dir)
+
+
+def emptied(url: str) -> str:
+    """`url` after dropping every table in it (the migrations' version tables too), so
+    the next service to connect finds a new database."""
+    engine = create_engine(url)
+    try:
+        tables = MetaData()
+        tables.reflect(engine)
+        tables.drop_all(engine)
+    finally:
+        engine.dispose()
+    return url
