@@ -125,7 +125,7 @@ class Stop(Match):
     )
     by_start_field: str | None = Field(
         default=None,
-        description="In time only up to this datetime of the starting event (not the deadline).",
+        description="In time only before this datetime of the starting event (not the deadline).",
     )
 
     def stops(self, type_: str, data: Mapping[str, Any], start_data: Mapping[str, Any]) -> bool:

@@ -655,7 +655,7 @@ def _stop(run: _Run, outcome: str, late: str, by_field: str | None, fact: Fact) 
     wanted = Kind(outcome)
     in_time = True
     if by_field and (limit := run.start_data.get(by_field)):
-        in_time = fact.time <= datetime.fromisoformat(limit)
+        in_time = fact.time < datetime.fromisoformat(limit)  # before it, not at it
     if run.status is Kind.OPENED:
         run.decide(wanted if in_time else Kind.BREACHED, fact.time)
     elif run.status is Kind.BREACHED and late == "met":

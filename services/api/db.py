@@ -56,9 +56,10 @@ class OutcomeRow(Base):
 class ClockRow(Base):
     __tablename__ = "clocks"
     __table_args__ = (
-        # The year report counts the clocks decided in a year: with this index the
-        # question costs that year's clocks, not every year's (migration api_0002).
-        Index("ix_clocks_decided", "decided_at"),
+        # The year report counts the clocks decided in a year: from this index alone,
+        # which holds all it groups by (migration api_0002; by `decided_at` only, the
+        # report took longer than a scan: docs/BENCHMARKS.md, "The year report").
+        Index("ix_clocks_decided", "decided_at", "municipality", "norm", "channel", "status"),
     )
 
     subject: Mapped[str] = mapped_column(String(128), primary_key=True)

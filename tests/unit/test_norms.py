@@ -1172,7 +1172,8 @@ SCHEDULED = ev(
     ("notice", "expected"),
     [
         ("2026-03-26T15:00:00+01:00", Kind.MET),  # the day before
-        ("2026-03-27T10:00:00+01:00", Kind.MET),  # at the appointment time itself
+        ("2026-03-27T09:59:59+01:00", Kind.MET),  # the second before it
+        ("2026-03-27T10:00:00+01:00", Kind.BREACHED),  # at the appointment time: not before
         ("2026-03-27T10:01:00+01:00", Kind.BREACHED),  # after it, though within the 30 min
     ],
 )

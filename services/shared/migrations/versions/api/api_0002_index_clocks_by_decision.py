@@ -1,4 +1,4 @@
-"""The year report's index: clocks by `decided_at`, so a year costs its own clocks only."""
+"""The year report's index: clocks by `decided_at`, with what the report groups them by."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("clocks", schema=None) as batch_op:
-        batch_op.create_index("ix_clocks_decided", ["decided_at"], unique=False)
+        batch_op.create_index(
+            "ix_clocks_decided",
+            ["decided_at", "municipality", "norm", "channel", "status"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
