@@ -1,6 +1,6 @@
-"""Services that share one new database and start at the same moment, as `make run`
-starts ingest and the api: each makes the tables it needs, and none fails because
-another was making them too (seen: "table partners already exists", ingest down)."""
+"""Services that share one database and start at the same moment, as `make run` starts
+ingest and the api: each makes (or migrates) the tables it needs, and none fails because
+another was doing so too (seen: "table partners already exists", ingest down)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, inspect
+from alembic import command
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from services.api import db as api_db
 from services.shared import partners
+from services.shared.db import revision
 from tests.support.postgres import emptied
 from tests.support.threads import at_once
 
@@ -68,3 +70,36 @@ def test_services_starting_together_on_a_new_postgresql_database(postgres_url: s
         # One server serves the session: a new database is one without any tables.
         assert start_together(emptied(postgres_url), SERVICES) == []
         assert tables_in(postgres_url) >= expected_tables()
+
+
+def made_before_migrations(url: str) -> None:
+    """The tables as `create_all` made them before migrations: the baselines, unstamped."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            for schema in (api_db.SCHEMA, partners.SCHEMA):
+                command.upgrade(schema.config(connection), schema.baseline)
+                connection.execute(text(f"DROP TABLE {schema.version_table}"))
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+def revisions(url: str) -> list[str | None]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [revision(connection, schema) for schema in (api_db.SCHEMA, partners.SCHEMA)]
+    finally:
+        engine.dispose()
+
+
+def test_services_starting_together_on_databases_made_before_migrations(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Each adopts and upgrades under the lock; the others find it done."""
+    urls = [f"sqlite:///{tmp_path / f'old-{round_}.db'}" for round_ in range(ROUNDS)]
+    for url in [*urls, *[postgres_url] * ROUNDS]:
+        made_before_migrations(emptied(url) if url == postgres_url else url)
+        assert start_together(url, SERVICES) == []
+        assert revisions(url) == [api_db.SCHEMA.head(), partners.SCHEMA.head()]
