@@ -17,10 +17,18 @@ from alembic import command
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 
-from normwacht.partners_cli import DEFAULT_DATABASE, fail
+from normwacht.partners_cli import fail
 from services.api.db import SCHEMA as API
+from services.api.settings import ApiSettings
+from services.notifier.settings import NotifierSettings
 from services.notifier.store import SCHEMA as NOTIFIER
-from services.shared.db import Schema, SchemaFromANewerVersion, connect, revision
+from services.shared.db import (
+    Schema,
+    SchemaFromANewerVersion,
+    SchemaNotAdoptable,
+    connect,
+    revision,
+)
 from services.shared.partners import SCHEMA as PARTNERS
 
 db_app = typer.Typer(no_args_is_help=True, help="The services' database schemas (migrations).")
@@ -35,23 +43,31 @@ SchemaOption = Annotated[
     ),
 ]
 DatabaseOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--database-url",
-        envvar=["DATABASE_URL", "NORMWACHT_API_DATABASE_URL"],
-        help="The database (default: the API's).",
+        help="The database (default: each schema's service's, as that service reads it: "
+        "DATABASE_URL for api and partners, NORMWACHT_NOTIFIER_DATABASE_URL for notifier).",
+        show_default=False,
     ),
 ]
 
 
-def schemas(names: list[str] | None) -> list[Schema]:
+def schemas(names: list[str] | None, hint: str = "--schema") -> list[Schema]:
     known = {schema.name: schema for schema in (API, PARTNERS, NOTIFIER)}
     for name in names or []:
         if name not in known:
-            raise typer.BadParameter(
-                f"{name!r}: one of {', '.join(SCHEMAS)}", param_hint="--schema"
-            )
+            raise typer.BadParameter(f"{name!r}: one of {', '.join(SCHEMAS)}", param_hint=hint)
     return [known[name] for name in names or ["api", "partners"]]
+
+
+def database_of(schema: Schema, given: str | None) -> str:
+    """The database `given`, else the one the schema's service uses."""
+    if given:
+        return given
+    if schema is NOTIFIER:
+        return NotifierSettings().database_url
+    return ApiSettings().database_url  # ingest reads the same variables
 
 
 def existing_database(database_url: str) -> URL:
@@ -65,36 +81,34 @@ def existing_database(database_url: str) -> URL:
 
 
 @db_app.command()
-def status(schema: SchemaOption = None, database_url: DatabaseOption = DEFAULT_DATABASE) -> None:
+def status(schema: SchemaOption = None, database_url: DatabaseOption = None) -> None:
     """Each schema's revision in the database against the newest this version knows.
     Exit code 1 if one is behind (`normwacht db upgrade`) or ahead (a newer version's)."""
-    chosen = schemas(schema)
-    engine = create_engine(existing_database(database_url))
     behind = False
-    try:
-        with engine.connect() as connection:
-            for each in chosen:
-                try:
-                    current = revision(connection, each)
-                except SchemaFromANewerVersion as error:
-                    raise fail(str(error)) from None
-                head = each.head()
-                state = "up to date" if current == head else "behind: normwacht db upgrade"
-                behind |= current != head
-                typer.echo(f"{each.name}\t{current or '-'}\t{head}\t{state}")
-    finally:
-        engine.dispose()
+    for each in schemas(schema):
+        engine = create_engine(existing_database(database_of(each, database_url)))
+        try:
+            with engine.connect() as connection:
+                current = revision(connection, each)
+        except SchemaFromANewerVersion as error:
+            raise fail(str(error)) from None
+        finally:
+            engine.dispose()
+        head = each.head()
+        state = "up to date" if current == head else "behind: normwacht db upgrade"
+        behind |= current != head
+        typer.echo(f"{each.name}\t{current or '-'}\t{head}\t{state}")
     if behind:
         raise typer.Exit(1)
 
 
 @db_app.command()
-def upgrade(schema: SchemaOption = None, database_url: DatabaseOption = DEFAULT_DATABASE) -> None:
+def upgrade(schema: SchemaOption = None, database_url: DatabaseOption = None) -> None:
     """Make or bring up to date the schemas' tables, as the services do when they start."""
     for each in schemas(schema):
         try:
-            connect(database_url, each).dispose()
-        except SchemaFromANewerVersion as error:
+            connect(database_of(each, database_url), each).dispose()
+        except (SchemaFromANewerVersion, SchemaNotAdoptable) as error:
             raise fail(str(error)) from None
         typer.echo(f"{each.name}\t{each.head()}")
 
@@ -111,7 +125,7 @@ def revision_(
     one dropped and one added). tests/integration/test_migrations.py fails until the
     migrations make what the models say.
     """
-    (chosen,) = schemas([schema])
+    (chosen,) = schemas([schema], hint="SCHEMA")
     head = chosen.head()
     number = int(head.rsplit("_", 1)[1]) + 1 if head else 1
     with tempfile.TemporaryDirectory() as folder:

@@ -75,7 +75,7 @@ class ClockRow(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-SCHEMA = Schema("api", Base.metadata, baseline="api_0001")
+SCHEMA = Schema("api", Base.metadata, "api_0001", frozenset({"outcomes", "clocks"}))
 
 
 def connect(url: str) -> Engine:

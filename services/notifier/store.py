@@ -74,7 +74,9 @@ class AppliedRow(Base):
     clock_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
-SCHEMA = Schema("notifier", Base.metadata, baseline="notifier_0001")
+SCHEMA = Schema(
+    "notifier", Base.metadata, "notifier_0001", frozenset({"notifier_alerts", "notifier_applied"})
+)
 
 
 def connect(url: str) -> Engine:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -63,6 +64,8 @@ class Schema:
     baseline: str
     """The revision that makes the tables as they were before migrations: a database
     made then (by `create_all`) has them without a version table, and is adopted."""
+    tables_before_migrations: frozenset[str]
+    """The tables `baseline` makes: a database must hold all of them to be adopted."""
 
     @property
     def version_table(self) -> str:
@@ -84,6 +87,10 @@ class Schema:
 
 class SchemaFromANewerVersion(RuntimeError):
     """The database was migrated by a newer Normwacht than this one."""
+
+
+class SchemaNotAdoptable(RuntimeError):
+    """The database holds some of a schema's tables, but not as any version made them."""
 
 
 def connect(url: str, schema: Schema) -> Engine:
@@ -150,18 +157,41 @@ def migrate(engine: Engine, schema: Schema) -> None:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         elif engine.dialect.name == "sqlite":
-            # The database's write lock, taken now rather than at the first write: what
-            # is read next is then what the other made (sqlite3 leaves an explicit
-            # BEGIN alone; a busy connection waits its timeout, 5 s).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _write_lock(connection)
         config = schema.config(connection)
-        current = revision(connection, schema)
-        if current is None and set(schema.metadata.tables) & set(
-            inspect(connection).get_table_names()
+        if revision(connection, schema) is None and (
+            found := set(schema.metadata.tables) & set(inspect(connection).get_table_names())
         ):
+            if missing := schema.tables_before_migrations - found:
+                raise SchemaNotAdoptable(
+                    f"the database holds some of the {schema.name} tables "
+                    f"({', '.join(sorted(found))}) but not {', '.join(sorted(missing))}, and "
+                    "no record of a migration: no version of Normwacht made it so. Restore it "
+                    "from a backup, or drop those tables to have them made anew."
+                )
             command.stamp(config, schema.baseline)  # made by create_all, before migrations
         command.upgrade(config, "head")
         connection.commit()
+
+
+#: How long a service waits for another's migration of a SQLite database (PostgreSQL's
+#: advisory lock waits without a limit).
+MIGRATION_WAIT_S = 600.0
+
+
+def _write_lock(connection: Connection) -> None:
+    """SQLite's write lock, taken now rather than at the first write, so that what is
+    read next is what another process made (sqlite3 leaves an explicit BEGIN alone).
+    A busy database gives up after its busy timeout (5 s): a migration may take longer
+    (an index over millions of rows), so keep asking."""
+    deadline = time.monotonic() + MIGRATION_WAIT_S
+    while True:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
 
 
 def revision(connection: Connection, schema: Schema) -> str | None:

@@ -293,7 +293,12 @@ class Audit:
     sources: tuple[str, ...]
 
 
-SCHEMA = Schema("partners", Base.metadata, baseline="partners_0001")
+SCHEMA = Schema(
+    "partners",
+    Base.metadata,
+    "partners_0001",
+    frozenset({"partners", "partner_keys", "partner_audit"}),
+)
 
 
 def connect(url: str) -> Engine:

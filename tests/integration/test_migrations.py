@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +30,13 @@ from normwacht.cli import app as cli
 from services.api import db as api_db
 from services.notifier import store as notifier_store
 from services.shared import db, partners
-from services.shared.db import Schema, SchemaFromANewerVersion, connect, revision
+from services.shared.db import (
+    Schema,
+    SchemaFromANewerVersion,
+    SchemaNotAdoptable,
+    connect,
+    revision,
+)
 from tests.support.schema import described
 
 pytestmark = pytest.mark.integration
@@ -137,15 +146,90 @@ def test_a_database_a_newer_version_migrated_is_refused(database_url: str, engin
 
     with pytest.raises(SchemaFromANewerVersion, match=r"revision 'api_9999'.*does not know"):
         connect(database_url, api_db.SCHEMA)
-    status = CliRunner().invoke(cli, ["db", "status", "--database-url", database_url])
-    assert status.exit_code == 1
-    assert "newer version migrated them" in status.output
+    for command_ in ("status", "upgrade"):
+        said = CliRunner().invoke(
+            cli, ["db", command_, "--schema", "api", "--database-url", database_url]
+        )
+        assert (said.exit_code, said.output.startswith("error: ")) == (1, True), said.output
+        assert "newer version migrated them" in said.output
     # What it does not know, it leaves alone.
     with engine.connect() as connection:
-        assert revision(connection, partners.SCHEMA) is None
         assert connection.execute(text("SELECT version_num FROM alembic_version_api")).all() == [
             ("api_9999",)
         ]
+
+
+def test_a_database_with_only_some_of_a_schemas_tables_is_refused(
+    database_url: str, engine: Engine
+) -> None:
+    """No version made it so: stamping it would leave the missing tables unmade for good."""
+    partners.Base.metadata.tables["partners"].create(engine)
+
+    with pytest.raises(SchemaNotAdoptable, match="holds some of the partners tables"):
+        connect(database_url, partners.SCHEMA)
+    assert set(inspect(engine).get_table_names()) == {"partners"}
+
+
+def test_the_tables_before_migrations_are_the_snapshots() -> None:
+    snapshot = json.loads(BEFORE_MIGRATIONS.read_text())
+    for dialect in ("sqlite", "postgresql"):
+        for schema in SCHEMAS:
+            assert set(snapshot[dialect][schema.name]) == schema.tables_before_migrations
+
+
+def test_a_service_waits_for_another_migrating_longer_than_sqlites_busy_timeout(
+    sqlite_url: str,
+) -> None:
+    """A migration may hold the write lock for longer than sqlite3's 5 s (an index over
+    millions of clocks): a service starting meanwhile waits for it, and then finds the
+    work done, rather than failing to start with "database is locked"."""
+    engine = create_engine(sqlite_url)
+    made_before_migrations(engine, api_db.SCHEMA)
+    other = sqlite3.connect(
+        sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    other.execute("PRAGMA journal_mode=WAL")  # as the services left it
+    other.execute("BEGIN IMMEDIATE")  # as another service's migration holds it
+    release = threading.Timer(7.0, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        connect(sqlite_url, api_db.SCHEMA).dispose()
+    finally:
+        release.join()
+        other.close()
+    with engine.connect() as connection:
+        assert revision(connection, api_db.SCHEMA) == api_db.SCHEMA.head()
+    engine.dispose()
+
+
+def test_each_schema_goes_to_its_own_services_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --database-url: the API's and ingest's for api and partners, the notifier's
+    for notifier, as each service reads its variable."""
+    monkeypatch.chdir(tmp_path)
+    api_file, notifier_file = tmp_path / "api.db", tmp_path / "notifier.db"
+    environment = {
+        "DATABASE_URL": f"sqlite:///{api_file}",
+        "NORMWACHT_NOTIFIER_DATABASE_URL": f"sqlite:///{notifier_file}",
+    }
+    upgraded = CliRunner().invoke(
+        cli, ["db", "upgrade", "--schema", "api", "--schema", "notifier"], env=environment
+    )
+    assert upgraded.exit_code == 0, upgraded.output
+
+    def tables(file: Path) -> set[str]:
+        engine = create_engine(f"sqlite:///{file}")
+        try:
+            return {name for name in inspect(engine).get_table_names() if "version" not in name}
+        finally:
+            engine.dispose()
+
+    assert tables(api_file) == set(api_db.Base.metadata.tables)
+    assert tables(notifier_file) == set(notifier_store.Base.metadata.tables)
+    status = CliRunner().invoke(cli, ["db", "status", "--schema", "notifier"], env=environment)
+    assert status.exit_code == 0, status.output
+    assert not (tmp_path / ".run").exists()  # neither service's default was touched
 
 
 def test_the_db_commands_say_where_a_database_stands_and_upgrade_it(tmp_path: Path) -> None:
@@ -189,7 +273,7 @@ def test_a_model_change_gets_its_migration_written(
     for table in api_db.Base.metadata.tables.values():
         table.to_metadata(changed)
     changed.tables["clocks"].append_column(Column("paused_seconds", Integer, nullable=True))
-    schema = Schema("api", changed, baseline=api_db.SCHEMA.baseline)
+    schema = replace(api_db.SCHEMA, metadata=changed)
     monkeypatch.setattr(db_cli, "API", schema)
 
     written = CliRunner().invoke(cli, ["db", "revision", "api", "clocks keep their pauses"])
