@@ -40,6 +40,15 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """A new database, once on each: SQLite (the default) and PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_url
+    url: str = request.getfixturevalue("empty_postgres_url")
+    return url
+
+
 @pytest.fixture
 def empty_postgres_url(postgres_url: str) -> str:
     """The session's PostgreSQL server with no tables: one server serves every test, and

@@ -39,14 +39,6 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 DEVELOPMENT_READER = {"Authorization": f"Bearer {DEVELOPMENT_TOKEN}"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    if request.param == "sqlite":
-        return sqlite_url
-    url: str = request.getfixturevalue("empty_postgres_url")
-    return url
-
-
 @pytest.fixture
 def api(kafka_settings: KafkaSettings, database_url: str) -> Iterator[TestClient]:
     settings = ApiSettings(

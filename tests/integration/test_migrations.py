@@ -45,14 +45,6 @@ SCHEMAS = [api_db.SCHEMA, partners.SCHEMA, notifier_store.SCHEMA]
 BEFORE_MIGRATIONS = Path(__file__).parents[1] / "data" / "schema-before-migrations.json"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    if request.param == "sqlite":
-        return sqlite_url
-    url: str = request.getfixturevalue("empty_postgres_url")
-    return url
-
-
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = create_engine(database_url)
@@ -84,14 +76,20 @@ def made_before_migrations(engine: Engine, schema: Schema) -> None:
         connection.commit()
 
 
-def test_the_migrations_make_what_the_models_say(database_url: str, engine: Engine) -> None:
-    for schema in SCHEMAS:  # in one database, as services may share one
+def connect_every_schema_and_check(database_url: str, engine: Engine) -> None:
+    """Every schema connected to (in one database, as services may share one): each at
+    its newest revision, with the tables its models describe."""
+    for schema in SCHEMAS:
         connect(database_url, schema).dispose()
     with engine.connect() as connection:
         for schema in SCHEMAS:
             assert revision(connection, schema) == schema.head()
     for schema in SCHEMAS:
         assert differences(engine, schema) == [], schema.name
+
+
+def test_the_migrations_make_what_the_models_say(database_url: str, engine: Engine) -> None:
+    connect_every_schema_and_check(database_url, engine)
     assert "ix_clocks_decided" in {index["name"] for index in inspect(engine).get_indexes("clocks")}
 
 
@@ -125,14 +123,7 @@ def test_a_database_made_before_migrations_is_adopted_with_its_rows(
         index["name"] for index in inspect(engine).get_indexes("clocks")
     }
 
-    for schema in SCHEMAS:
-        connect(database_url, schema).dispose()
-
-    with engine.connect() as connection:
-        for schema in SCHEMAS:
-            assert revision(connection, schema) == schema.head()
-    for schema in SCHEMAS:
-        assert differences(engine, schema) == [], schema.name
+    connect_every_schema_and_check(database_url, engine)
     with Session(engine) as session:
         (clock,) = session.scalars(select(api_db.ClockRow))
         assert (clock.subject, clock.status, clock.decided_at) == ("CASE-1", "met", decided)

@@ -45,14 +45,6 @@ pytestmark = pytest.mark.integration
 KCC_SOURCE = "urn:buch:kcc:telephony"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
-    if request.param == "sqlite":
-        return sqlite_url
-    url: str = request.getfixturevalue("empty_postgres_url")
-    return url
-
-
 @pytest.fixture
 def registry(sqlite_url: str) -> Iterator[Registry]:
     engine = connect(sqlite_url)
