@@ -533,8 +533,13 @@ def _step(rules: _Rules, runs: list[_Run], closed: list[Clock], fact: Fact,
         elif start is not None:
             runs.append(_start(rules, fact, start, numbers))
         elif runs:
-            # The latest clock whose start event came by now (not the clock's start: a
-            # visitor called to the desk before their appointment time is served in time).
+            # The clocks whose start event came by now (not the clock's start: a visitor
+            # called to the desk before their appointment time is served in time). A stop
+            # ends each that still waits for one: a norm keeps one promise on a case, so
+            # a callback promised twice is kept by one callback, a report received twice
+            # is resolved once. The earlier ones are all open (the others have left).
+            for run in runs[:-1]:
+                _stop_if_stopped_by(rules, run, fact)
             _apply_to_clock(rules, runs[-1], fact)
     if len(runs) > 1 and any(run.status is not Kind.OPENED for run in runs[:-1]):
         live = []
@@ -595,13 +600,19 @@ def _apply_to_case(rules: _Rules, runs: list[_Run], fact: Fact) -> bool:
     return False
 
 
-def _apply_to_clock(rules: _Rules, run: _Run, fact: Fact) -> None:
-    norm = rules.norm
-    for stop in norm.stops:
+def _stop_if_stopped_by(rules: _Rules, run: _Run, fact: Fact) -> bool:
+    for stop in rules.norm.stops:
         if stop.stops(fact.type, fact.data, run.start_data):
             _stop(run, stop.outcome, stop.late, stop.by_start_field, fact)
-            return
-    if run.status is not Kind.OPENED:
+            return True
+    return False
+
+
+def _apply_to_clock(rules: _Rules, run: _Run, fact: Fact) -> None:
+    """A fact of the norm that neither starts a clock nor concerns the whole case, on
+    its latest clock: a stop, or what breaches or lengthens it."""
+    norm = rules.norm
+    if _stop_if_stopped_by(rules, run, fact) or run.status is not Kind.OPENED:
         return
     if any(m.matches(fact.type, fact.data) for m in norm.breach_on):
         run.decide(Kind.BREACHED, fact.time)

@@ -1218,6 +1218,78 @@ def test_appointment_cancelled_after_a_published_breach_stays_breached(
 # --- any case: withdrawal, at risk, duplicates, order, corrections -----------------------------
 
 
+def final_states(step: Step, norm: str) -> dict[int, Kind]:
+    """Each clock's standing outcome, by its number (a late stop leaves a breach standing)."""
+    states: dict[int, Kind] = {}
+    for outcome in of(step, norm):
+        if outcome.kind not in (Kind.OPENED, Kind.AT_RISK, Kind.STOPPED_LATE):
+            states[outcome.instance] = outcome.kind
+    return states
+
+
+@pytest.mark.parametrize(
+    ("events", "norms"),
+    [
+        pytest.param(
+            [
+                ev("email.received", "2026-03-02T09:00:00+01:00"),
+                ev("email.interim_sent", "2026-03-03T09:00:00+01:00",
+                   {"contact": "team:kcc", "promised_by": "2026-03-10"}),
+                ev("email.interim_sent", "2026-03-05T09:00:00+01:00",
+                   {"contact": "team:kcc", "promised_by": "2026-03-20"}),
+                ev("email.answered", "2026-03-09T09:00:00+01:00"),
+            ],
+            ["email.answer.promised"],
+            id="two promised dates, answered before both",
+        ),
+        pytest.param(
+            [
+                ev("callback.promised", "2026-03-02T09:00:00+01:00"),
+                ev("callback.promised", "2026-03-02T11:00:00+01:00"),
+                ev("callback.made", "2026-03-02T14:00:00+01:00"),
+            ],
+            ["phone.callback"],
+            id="a callback promised twice, made once",
+        ),
+        pytest.param(
+            [
+                ev("report.received", "2026-03-02T09:00:00+01:00"),
+                ev("report.received", "2026-03-03T09:00:00+01:00"),
+                ev("report.resolved", "2026-03-04T09:00:00+01:00"),
+            ],
+            ["report.resolve", "report.delay_notice"],
+            id="a report received twice, resolved once",
+        ),
+    ],
+)  # fmt: skip
+def test_one_stop_keeps_every_promise_of_its_norm_on_the_case(
+    catalogue: Catalogue, events: list[Event], norms: list[str]
+) -> None:
+    """A norm keeps one promise on a case: a stop ends each of its clocks that waits for
+    one, so a promise repeated and then kept in time is not also broken."""
+    step = play(catalogue, *events, now="2026-04-30T12:00:00+02:00")
+    for norm in norms:
+        assert final_states(step, norm) == {1: Kind.MET, 2: Kind.MET}, norm
+
+
+def test_a_stop_does_not_reach_back_to_a_clock_already_breached(catalogue: Catalogue) -> None:
+    """The first promised date passed before the answer: that promise stays broken (the
+    answer is recorded as late for it), the second is kept."""
+    step = play(
+        catalogue,
+        ev("email.received", "2026-03-02T09:00:00+01:00"),
+        ev("email.interim_sent", "2026-03-03T09:00:00+01:00",
+           {"contact": "team:kcc", "promised_by": "2026-03-10"}),
+        ev("email.interim_sent", "2026-03-05T09:00:00+01:00",
+           {"contact": "team:kcc", "promised_by": "2026-03-20"}),
+        ev("email.answered", "2026-03-16T09:00:00+01:00"),
+        now="2026-04-30T12:00:00+02:00",
+    )  # fmt: skip
+    assert final_states(step, "email.answer.promised") == {1: Kind.BREACHED, 2: Kind.MET}
+    late = [o for o in of(step, "email.answer.promised") if o.kind is Kind.STOPPED_LATE]
+    assert [(o.instance, local(o.decided_at)) for o in late] == [(1, "2026-03-16T09:00:00+01:00")]
+
+
 def test_case_withdrawn_cancels_the_open_clocks_only(catalogue: Catalogue) -> None:
     step = play(
         catalogue,
