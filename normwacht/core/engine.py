@@ -534,12 +534,14 @@ def _step(rules: _Rules, runs: list[_Run], closed: list[Clock], fact: Fact,
             runs.append(_start(rules, fact, start, numbers))
         elif runs:
             # The clocks whose start event came by now (not the clock's start: a visitor
-            # called to the desk before their appointment time is served in time). A stop
-            # ends each that still waits for one: a norm keeps one promise on a case, so
-            # a callback promised twice is kept by one callback, a report received twice
-            # is resolved once. The earlier ones are all open (the others have left).
+            # called to the desk before their appointment time is served in time). A norm
+            # keeps one promise on a case: a stop also keeps each earlier clock still open
+            # that it comes in time for (a callback promised twice is kept by one
+            # callback, a report received twice is resolved once); an earlier clock it
+            # is late for is not its clock, and one already breached stays as it is.
             for run in runs[:-1]:
-                _stop_if_stopped_by(rules, run, fact)
+                if run.status is Kind.OPENED:
+                    _stop_if_stopped_by(rules, run, fact, in_time_only=True)
             _apply_to_clock(rules, runs[-1], fact)
     if len(runs) > 1 and any(run.status is not Kind.OPENED for run in runs[:-1]):
         live = []
@@ -600,9 +602,13 @@ def _apply_to_case(rules: _Rules, runs: list[_Run], fact: Fact) -> bool:
     return False
 
 
-def _stop_if_stopped_by(rules: _Rules, run: _Run, fact: Fact) -> bool:
+def _stop_if_stopped_by(
+    rules: _Rules, run: _Run, fact: Fact, *, in_time_only: bool = False
+) -> bool:
     for stop in rules.norm.stops:
         if stop.stops(fact.type, fact.data, run.start_data):
+            if in_time_only and not _in_time(run, stop.by_start_field, fact):
+                return False
             _stop(run, stop.outcome, stop.late, stop.by_start_field, fact)
             return True
     return False
@@ -662,11 +668,18 @@ def _set_deadline(rules: _Rules, run: _Run) -> None:
         run.at_risk_at = None
 
 
+def _in_time(run: _Run, by_field: str | None, fact: Fact) -> bool:
+    """Whether a stop keeps the clock's promise when it comes: an open clock's deadline
+    has not passed (`_settle` breached it otherwise), but a stop may have to come before
+    a time the start named (a cancellation before the appointment)."""
+    if by_field and (limit := run.start_data.get(by_field)):
+        return fact.time < datetime.fromisoformat(limit)  # before it, not at it
+    return True
+
+
 def _stop(run: _Run, outcome: str, late: str, by_field: str | None, fact: Fact) -> None:
     wanted = Kind(outcome)
-    in_time = True
-    if by_field and (limit := run.start_data.get(by_field)):
-        in_time = fact.time < datetime.fromisoformat(limit)  # before it, not at it
+    in_time = _in_time(run, by_field, fact)
     if run.status is Kind.OPENED:
         run.decide(wanted if in_time else Kind.BREACHED, fact.time)
     elif run.status is Kind.BREACHED and late == "met":

@@ -1273,8 +1273,8 @@ def test_one_stop_keeps_every_promise_of_its_norm_on_the_case(
 
 
 def test_a_stop_does_not_reach_back_to_a_clock_already_breached(catalogue: Catalogue) -> None:
-    """The first promised date passed before the answer: that promise stays broken (the
-    answer is recorded as late for it), the second is kept."""
+    """The first promised date passed before the answer: that promise stays broken as it
+    was published (nothing more is said of it), the second is kept."""
     step = play(
         catalogue,
         ev("email.received", "2026-03-02T09:00:00+01:00"),
@@ -1286,8 +1286,46 @@ def test_a_stop_does_not_reach_back_to_a_clock_already_breached(catalogue: Catal
         now="2026-04-30T12:00:00+02:00",
     )  # fmt: skip
     assert final_states(step, "email.answer.promised") == {1: Kind.BREACHED, 2: Kind.MET}
-    late = [o for o in of(step, "email.answer.promised") if o.kind is Kind.STOPPED_LATE]
-    assert [(o.instance, local(o.decided_at)) for o in late] == [(1, "2026-03-16T09:00:00+01:00")]
+    assert [o.kind for o in of(step, "email.answer.promised") if o.instance == 1] == [
+        Kind.OPENED,
+        Kind.BREACHED,
+    ]
+
+
+def scheduled(time: str, appointment_at: str) -> Event:
+    return ev("appointment.scheduled", time, {"at": appointment_at})
+
+
+def test_an_appointment_rescheduled_and_kept_leaves_the_first_one_breached(
+    catalogue: Catalogue,
+) -> None:
+    """A second `appointment.scheduled` is a clock of its own: the first appointment's
+    time passed without a kept event or a notice, and its breach is not corrected by the
+    second one's kept event (the first is `late: met` only for its own)."""
+    step = play(
+        catalogue,
+        scheduled("2026-03-01T09:00:00+01:00", "2026-03-10T10:00:00+01:00"),
+        scheduled("2026-03-05T09:00:00+01:00", "2026-03-20T10:00:00+01:00"),
+        ev("appointment.kept", "2026-03-20T10:05:00+01:00"),
+        now="2026-04-30T12:00:00+02:00",
+    )  # fmt: skip
+    assert final_states(step, "appointment.kept") == {1: Kind.BREACHED, 2: Kind.MET}
+    assert [o.corrects for o in of(step, "appointment.kept")] == [None] * 4
+
+
+def test_a_stop_late_for_an_earlier_clock_is_not_its_stop(catalogue: Catalogue) -> None:
+    """The second appointment is cancelled with notice after the first one's time: that
+    notice is in time for the second, too late to be the first's, so it leaves the first
+    alone, which is then kept within its grace."""
+    step = play(
+        catalogue,
+        scheduled("2026-03-01T09:00:00+01:00", "2026-03-10T10:00:00+01:00"),
+        scheduled("2026-03-05T09:00:00+01:00", "2026-03-20T10:00:00+01:00"),
+        ev("appointment.cancelled_notice", "2026-03-10T10:10:00+01:00"),
+        ev("appointment.kept", "2026-03-10T10:20:00+01:00"),
+        now="2026-04-30T12:00:00+02:00",
+    )  # fmt: skip
+    assert final_states(step, "appointment.kept") == {1: Kind.MET, 2: Kind.MET}
 
 
 def test_case_withdrawn_cancels_the_open_clocks_only(catalogue: Catalogue) -> None:
