@@ -1227,16 +1227,21 @@ def final_states(step: Step, norm: str) -> dict[int, Kind]:
     return states
 
 
+TWO_PROMISED_DATES = (
+    ev("email.received", "2026-03-02T09:00:00+01:00"),
+    ev("email.interim_sent", "2026-03-03T09:00:00+01:00",
+       {"contact": "team:kcc", "promised_by": "2026-03-10"}),
+    ev("email.interim_sent", "2026-03-05T09:00:00+01:00",
+       {"contact": "team:kcc", "promised_by": "2026-03-20"}),
+)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("events", "norms"),
     [
         pytest.param(
             [
-                ev("email.received", "2026-03-02T09:00:00+01:00"),
-                ev("email.interim_sent", "2026-03-03T09:00:00+01:00",
-                   {"contact": "team:kcc", "promised_by": "2026-03-10"}),
-                ev("email.interim_sent", "2026-03-05T09:00:00+01:00",
-                   {"contact": "team:kcc", "promised_by": "2026-03-20"}),
+                *TWO_PROMISED_DATES,
                 ev("email.answered", "2026-03-09T09:00:00+01:00"),
             ],
             ["email.answer.promised"],
@@ -1277,11 +1282,7 @@ def test_a_stop_does_not_reach_back_to_a_clock_already_breached(catalogue: Catal
     was published (nothing more is said of it), the second is kept."""
     step = play(
         catalogue,
-        ev("email.received", "2026-03-02T09:00:00+01:00"),
-        ev("email.interim_sent", "2026-03-03T09:00:00+01:00",
-           {"contact": "team:kcc", "promised_by": "2026-03-10"}),
-        ev("email.interim_sent", "2026-03-05T09:00:00+01:00",
-           {"contact": "team:kcc", "promised_by": "2026-03-20"}),
+        *TWO_PROMISED_DATES,
         ev("email.answered", "2026-03-16T09:00:00+01:00"),
         now="2026-04-30T12:00:00+02:00",
     )  # fmt: skip
@@ -1292,8 +1293,10 @@ def test_a_stop_does_not_reach_back_to_a_clock_already_breached(catalogue: Catal
     ]
 
 
-def scheduled(time: str, appointment_at: str) -> Event:
-    return ev("appointment.scheduled", time, {"at": appointment_at})
+TWO_APPOINTMENTS = (  # on 10 and 20 March, in one case
+    ev("appointment.scheduled", "2026-03-01T09:00:00+01:00", {"at": "2026-03-10T10:00:00+01:00"}),
+    ev("appointment.scheduled", "2026-03-05T09:00:00+01:00", {"at": "2026-03-20T10:00:00+01:00"}),
+)
 
 
 def test_an_appointment_rescheduled_and_kept_leaves_the_first_one_breached(
@@ -1304,8 +1307,7 @@ def test_an_appointment_rescheduled_and_kept_leaves_the_first_one_breached(
     second one's kept event (the first is `late: met` only for its own)."""
     step = play(
         catalogue,
-        scheduled("2026-03-01T09:00:00+01:00", "2026-03-10T10:00:00+01:00"),
-        scheduled("2026-03-05T09:00:00+01:00", "2026-03-20T10:00:00+01:00"),
+        *TWO_APPOINTMENTS,
         ev("appointment.kept", "2026-03-20T10:05:00+01:00"),
         now="2026-04-30T12:00:00+02:00",
     )  # fmt: skip
@@ -1319,8 +1321,7 @@ def test_a_stop_late_for_an_earlier_clock_is_not_its_stop(catalogue: Catalogue) 
     alone, which is then kept within its grace."""
     step = play(
         catalogue,
-        scheduled("2026-03-01T09:00:00+01:00", "2026-03-10T10:00:00+01:00"),
-        scheduled("2026-03-05T09:00:00+01:00", "2026-03-20T10:00:00+01:00"),
+        *TWO_APPOINTMENTS,
         ev("appointment.cancelled_notice", "2026-03-10T10:10:00+01:00"),
         ev("appointment.kept", "2026-03-10T10:20:00+01:00"),
         now="2026-04-30T12:00:00+02:00",
