@@ -149,9 +149,9 @@ def migrate(engine: Engine, schema: Schema) -> None:
     exists"). Under the lock, the second finds the first's work done and does nothing.
     The lock is taken only when there is work: a restart need not wait for a writer.
     """
-    head = schema.head()
+    scripts = _scripts(schema)  # read once: each read loads every revision file
     with engine.connect() as connection:
-        if revision(connection, schema) == head:
+        if revision(connection, schema, scripts) == scripts.get_current_head():
             return
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
@@ -159,7 +159,7 @@ def migrate(engine: Engine, schema: Schema) -> None:
         elif engine.dialect.name == "sqlite":
             _write_lock(connection)
         config = schema.config(connection)
-        if revision(connection, schema) is None and (
+        if revision(connection, schema, scripts) is None and (
             found := set(schema.metadata.tables) & set(inspect(connection).get_table_names())
         ):
             if missing := schema.tables_before_migrations - found:
@@ -194,17 +194,19 @@ def _write_lock(connection: Connection) -> None:
                 raise
 
 
-def revision(connection: Connection, schema: Schema) -> str | None:
+def revision(
+    connection: Connection, schema: Schema, scripts: ScriptDirectory | None = None
+) -> str | None:
     """The schema's revision in this database (None: not made by a migration)."""
     found = MigrationContext.configure(
         connection, opts={"version_table": schema.version_table}
     ).get_current_revision()
-    known = {script.revision for script in _scripts(schema).walk_revisions()}
-    if found is not None and found not in known:
+    scripts = scripts or _scripts(schema)
+    if found is not None and found not in {script.revision for script in scripts.walk_revisions()}:
         raise SchemaFromANewerVersion(
             f"the database's {schema.name} tables are at revision {found!r}, which this "
-            f"version of Normwacht does not know (it knows up to {schema.head()!r}): a "
-            "newer version migrated them. Run that version, or restore a backup made "
+            f"version of Normwacht does not know (it knows up to {scripts.get_current_head()!r}): "
+            "a newer version migrated them. Run that version, or restore a backup made "
             "before the upgrade."
         )
     return found

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, create_engine, inspect, select, text
@@ -37,7 +36,7 @@ from services.shared.db import (
     connect,
     revision,
 )
-from tests.support.schema import described
+from tests.support.schema import described, made_before_migrations
 
 pytestmark = pytest.mark.integration
 
@@ -65,15 +64,6 @@ def differences(engine: Engine, schema: Schema) -> list[object]:
             },
         )
         return list(compare_metadata(context, schema.metadata))
-
-
-def made_before_migrations(engine: Engine, schema: Schema) -> None:
-    """The schema's tables as `create_all` made them before migrations: its baseline
-    revision without the version table (checked against the snapshot below)."""
-    with engine.connect() as connection:
-        command.upgrade(schema.config(connection), schema.baseline)
-        connection.execute(text(f"DROP TABLE {schema.version_table}"))
-        connection.commit()
 
 
 def connect_every_schema_and_check(database_url: str, engine: Engine) -> None:

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from alembic import command
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect
 
 from services.api import db as api_db
 from services.shared import partners
 from services.shared.db import revision
 from tests.support.postgres import emptied
+from tests.support.schema import made_before_migrations
 from tests.support.threads import at_once
 
 pytestmark = pytest.mark.integration
@@ -72,19 +72,6 @@ def test_services_starting_together_on_a_new_postgresql_database(postgres_url: s
         assert tables_in(postgres_url) >= expected_tables()
 
 
-def made_before_migrations(url: str) -> None:
-    """The tables as `create_all` made them before migrations: the baselines, unstamped."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            for schema in (api_db.SCHEMA, partners.SCHEMA):
-                command.upgrade(schema.config(connection), schema.baseline)
-                connection.execute(text(f"DROP TABLE {schema.version_table}"))
-            connection.commit()
-    finally:
-        engine.dispose()
-
-
 def revisions(url: str) -> list[str | None]:
     engine = create_engine(url)
     try:
@@ -100,6 +87,9 @@ def test_services_starting_together_on_databases_made_before_migrations(
     """Each adopts and upgrades under the lock; the others find it done."""
     urls = [f"sqlite:///{tmp_path / f'old-{round_}.db'}" for round_ in range(ROUNDS)]
     for url in [*urls, *[postgres_url] * ROUNDS]:
-        made_before_migrations(emptied(url) if url == postgres_url else url)
+        engine = create_engine(emptied(url) if url == postgres_url else url)
+        for schema in (api_db.SCHEMA, partners.SCHEMA):
+            made_before_migrations(engine, schema)
+        engine.dispose()
         assert start_together(url, SERVICES) == []
         assert revisions(url) == [api_db.SCHEMA.head(), partners.SCHEMA.head()]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, inspect
+from alembic import command
+from sqlalchemy import Engine, inspect, text
+
+from services.shared.db import Schema
 
 
 def described(engine: Engine, tables: set[str]) -> dict[str, Any]:
@@ -25,3 +28,13 @@ def described(engine: Engine, tables: set[str]) -> dict[str, Any]:
         }
         for table in sorted(tables & set(found.get_table_names()))
     }
+
+
+def made_before_migrations(engine: Engine, schema: Schema) -> None:
+    """The schema's tables as `create_all` made them before migrations: its baseline
+    revision without the version table (tests/integration/test_migrations.py checks it
+    against the snapshot)."""
+    with engine.connect() as connection:
+        command.upgrade(schema.config(connection), schema.baseline)
+        connection.execute(text(f"DROP TABLE {schema.version_table}"))
+        connection.commit()
