@@ -1,7 +1,8 @@
 """Following the outcomes topic, as the API and the notifier both do.
 
 At least once: offsets are committed only after the handler returned, a database that
-fails has the same records read again, and a commit refused because the group moved on
+fails has the same records read again (from the batch's own first offsets: a group with
+no commit yet has nothing to go back to), and a commit refused because the group moved on
 (a handler that waited longer than max.poll.interval) has them read again after the
 consumer joins anew. Handlers therefore drop outcomes they already have, by id.
 """
@@ -76,7 +77,8 @@ async def follow(
                 await handle(outcomes)
             except SQLAlchemyError as error:
                 log.error("database_failed", error=str(error))
-                await consumer.seek_to_committed()
+                for partition, records in batches.items():
+                    consumer.seek(partition, records[0].offset)
                 await asyncio.sleep(1)
                 continue
         if batches:
