@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -43,6 +41,7 @@ from services.shared.problems import (
     known_query_only,
     problem_responses,
 )
+from services.shared.tasks import Vital
 
 log = structlog.get_logger("normwacht.api")
 
@@ -194,8 +193,16 @@ def _reader(
 ReaderDep = Annotated[Partner, Depends(_reader)]
 
 
-def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None,
+    *,
+    consume: bool = True,
+    stop_if_reading_fails: bool = False,
+) -> FastAPI:
+    """`stop_if_reading_fails`: the process stops when its outcome consumer dies (`main`;
+    in process, as in tests, /healthz answers 503 instead)."""
     settings = settings or ApiSettings()
+    vital = Vital("api", stop_service=stop_if_reading_fails)
 
     catalogue = load_catalogue()
     norm_ids: dict[str, Any] = {"enum": sorted(catalogue.norms)}
@@ -220,7 +227,6 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         app.state.engine = connect(settings.database_url)
         migrate_partner_tables(app.state.engine)
         app.state.partners = PartnerCache(Registry(app.state.engine), settings.partners_refresh_s)
-        task = None
         if consume:
             consumer = OutcomeConsumer(
                 settings.kafka.bootstrap,
@@ -230,7 +236,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
                 **settings.kafka.aiokafka_options(),
             )
             app.state.consumer = consumer
-            task = asyncio.create_task(consumer.run(), name="outcome-consumer")
+            vital.start(consumer.run(), "outcome-consumer")
         log.info(
             "api_started",
             database=app.state.engine.url.render_as_string(hide_password=True),
@@ -239,10 +245,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await vital.cancel()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -254,6 +257,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
     )
     app.add_middleware(HeadAsGet)
     app.state.settings = settings
+    app.state.vital = vital
     install_problem_handlers(app)
 
     @app.get(
@@ -357,7 +361,7 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
             query = query.where(OutcomeRow.decided_at >= since)
         if until:
             query = query.where(OutcomeRow.decided_at < until)
-        if cursor:
+        if cursor is not None:  # an empty one too is not a next_cursor
             after_deadline, after_id = _decode_cursor(cursor)
             query = query.where(
                 or_(
@@ -462,11 +466,16 @@ def create_app(settings: ApiSettings | None = None, *, consume: bool = True) -> 
         )
 
     @app.get("/healthz", summary="Liveness")
-    def healthz(request: Request) -> dict[str, Any]:
+    def healthz(request: Request, response: Response) -> dict[str, Any]:
         consumer: OutcomeConsumer | None = getattr(request.app.state, "consumer", None)
+        consuming = bool(consumer and consumer.running)
+        status = "ok"
+        if consumer and not consuming:  # not yet, or no longer, storing outcomes
+            response.status_code = 503
+            status = "failed" if vital.failed else "starting"
         return {
-            "status": "ok",
-            "consuming": bool(consumer and consumer.running),
+            "status": status,
+            "consuming": consuming,
             "outcomes_stored": consumer.stored if consumer else 0,
         }
 

@@ -107,6 +107,15 @@ def record_outcomes(session: Session, outcomes: Iterable[Outcome], now: datetime
             )
             session.add(clock)
         if outcome.kind is Kind.STOPPED_LATE:
+            if clock.standing is None:
+                # The first outcome read of this clock (its breach was published before
+                # the oldest record the topic keeps): the clock stands breached, by the
+                # breach of the same revision, whose row this database never got.
+                breach = outcome.model_copy(update={"kind": Kind.BREACHED})
+                clock.status = Kind.BREACHED.value
+                clock.standing = breach.id
+                clock.deadline = outcome.deadline
+                clock.decided_at = outcome.deadline or outcome.decided_at
             continue  # the breach stands: the clock's state and standing outcome stay
         clock.status = outcome.kind.value
         if outcome.kind is not Kind.AT_RISK or clock.standing is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
 from services.api.app import create_app
@@ -15,4 +17,7 @@ def run(settings: ApiSettings | None = None) -> None:
     configure_logging(settings.log_level)
     # It reads every partition of the outcomes, whatever their count.
     require_topics("api", settings.kafka, {settings.kafka.outcomes_topic: None})
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    app = create_app(settings, stop_if_reading_fails=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    if app.state.vital.failed:
+        sys.exit(1)

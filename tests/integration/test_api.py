@@ -178,6 +178,20 @@ def test_a_replayed_outcome_never_duplicates_a_row(
     assert breaches(api) == ["R"]
 
 
+def test_a_late_stop_read_first_stands_for_its_breach(
+    api: TestClient, kafka_settings: KafkaSettings
+) -> None:
+    """The topic keeps a week: a clock breached before that and stopped late since is
+    first read as its `stopped_late`, and it counts as breached."""
+    publish(kafka_settings, outcome("L1", Kind.STOPPED_LATE), outcome("L2", Kind.OPENED))
+    eventually(lambda: stored(api, {"L1": 1, "L2": 1}))
+    [clock] = api.get("/v1/cases/L1").json()["clocks"]
+    assert (clock["status"], clock["decided_at"]) == ("breached", "2026-11-24T09:00:20Z")
+    lines = api.get("/v1/report", params={"year": 2026}).json()["norms"]
+    [line] = [x for x in lines if (x["municipality"], x["norm"]) == ("castricum", "phone.answer")]
+    assert line["breached"] == 1
+
+
 def test_the_catalogue_is_served(api: TestClient) -> None:
     norms = {n["id"]: n for n in api.get("/v1/norms").json()}
     assert len(norms) == 23
@@ -216,6 +230,7 @@ def test_breaches_page_by_cursor_and_filter_by_time(
         ({"since": "1700000000"}, 422),  # Unix seconds: not RFC 3339
         ({"cursor": base64.urlsafe_b64encode(b"9999-12-31T23:59:59-23:59|x").decode()}, 400),
         ({"cursor": base64.urlsafe_b64encode(b"2026-01-01T00:00:00|x").decode()}, 400),  # naive
+        ({"cursor": ""}, 400),  # not the first page: not a cursor at all
         ((("limit", "1"), ("limit", "2")), 422),  # which one? not ours to guess
     ],
 )
@@ -243,14 +258,28 @@ def test_an_unexpected_failure_is_answered_as_problem_details(
     assert response.json()["type"].endswith("internal-error")
 
 
+def test_health_says_when_outcomes_are_no_longer_stored(
+    kafka_settings: KafkaSettings, sqlite_url: str
+) -> None:
+    """A read model that stopped moving must not look healthy."""
+    nowhere = kafka_settings.model_copy(update={"bootstrap": "127.0.0.1:1"})
+    app = create_app(ApiSettings(kafka=nowhere, database_url=sqlite_url))
+    with TestClient(app) as client:
+        eventually(lambda: client.get("/healthz").json()["status"] == "failed")
+        health = client.get("/healthz")
+        assert (health.status_code, health.json()["consuming"]) == (503, False)
+    assert app.state.vital.failed
+
+
 @pytest.mark.parametrize("path", ["/healthz", "/v1/norms", "/v1/cases/NOPE", "/nowhere"])
 def test_head_answers_as_get_without_the_content(api: TestClient, path: str) -> None:
+    eventually(lambda: api.get("/healthz").status_code == 200)  # the consumer runs
     got, head = api.get(path), api.head(path)
     assert head.status_code == got.status_code
     assert head.headers["content-type"] == got.headers["content-type"]
     # (That no content is sent is seen at the ASGI level, tests/unit/test_head.py: the
     # test client drops a HEAD response's content itself.) /healthz's own length may
-    # change between the two: it says whether the consumer runs yet.
+    # change between the two: it counts the outcomes stored.
     if path != "/healthz":
         assert head.headers["content-length"] == got.headers["content-length"]
 
