@@ -566,6 +566,25 @@ def test_email_answer_pause_moves_the_deadline_by_the_paused_working_days(
     ]
 
 
+@pytest.mark.parametrize("resume_id", ["a-resume", "z-resume"])
+def test_a_pause_and_a_resume_at_one_instant_change_nothing(
+    catalogue: Catalogue, resume_id: str
+) -> None:
+    """Whichever of the two sorts first by id, the pause has no length: the clock runs on
+    and breaches at its deadline (Wed 4 Mar 23:59:59), not held paused for good."""
+    step = play(
+        catalogue,
+        ev("email.received", "2026-03-02T10:00:00+01:00"),
+        ev("case.paused", "2026-03-03T10:00:00+01:00", {"reason": "waiting_for_resident"},
+           event_id="m-pause"),
+        ev("case.resumed", "2026-03-03T10:00:00+01:00", event_id=resume_id),
+    )  # fmt: skip
+    after = due(step.case, at("2026-03-06T00:00:00+01:00"), catalogue)
+    assert [(o.kind, local(o.decided_at)) for o in of(after, "email.answer")] == [
+        (Kind.BREACHED, "2026-03-04T23:59:59.999999+01:00")
+    ]
+
+
 def test_a_resumed_clock_is_still_at_risk_before_its_deadline(catalogue: Catalogue) -> None:
     """Received Thu 5 Mar 10:00: due Mon 9 Mar 23:59:59. Paused Fri 6 Mar 10:00, resumed
     Mon 9 Mar 10:00: one working day (Mon 9) given back, so due Tue 10 Mar 23:59:59. Whatever
