@@ -165,7 +165,7 @@ def ensure_topics(
                 name,
                 num_partitions=count,
                 replication_factor=settings.replication_factor,
-                topic_configs=_topic_configs(settings, name),
+                topic_configs=topic_configs(settings, name),
             )
             for name, count in specs.items()
             if name not in existing
@@ -174,7 +174,7 @@ def ensure_topics(
                 name,
                 num_partitions=settings.partitions,
                 replication_factor=settings.replication_factor,
-                topic_configs={"cleanup.policy": "compact"},
+                topic_configs=topic_configs(settings, name, compacted=True),
             )
             for name in compacted
             if name not in existing
@@ -303,10 +303,17 @@ def _admin_client(settings: KafkaSettings, client_id: str, timeout_s: float) -> 
             time.sleep(0.5)
 
 
-def _topic_configs(settings: KafkaSettings, name: str) -> dict[str, str]:
+def topic_configs(settings: KafkaSettings, name: str, *, compacted: bool = False) -> dict[str, str]:
+    """The configuration a topic is made with."""
+    configs = {"cleanup.policy": "compact"} if compacted else {}
     if name == settings.dead_letter_topic:
-        return {"retention.ms": str(settings.dead_letter_retention_ms)}
-    return {}
+        configs["retention.ms"] = str(settings.dead_letter_retention_ms)
+    if settings.replication_factor > 1:
+        # Producers wait for the in-sync replicas (acks=all); with the broker's default of
+        # one, a leader left alone in sync acknowledges by itself, and losing it loses
+        # what was acknowledged (events ingest answered 202 for).
+        configs["min.insync.replicas"] = str(min(2, settings.replication_factor))
+    return configs
 
 
 def _keep_dead_letter_retention(admin: KafkaAdminClient, settings: KafkaSettings) -> None:

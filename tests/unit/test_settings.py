@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from normwacht.catalogue_file import load as load_catalogue
 from services.api.settings import ApiSettings
 from services.ingest.settings import IngestSettings
+from services.shared.kafka import KafkaSettings, topic_configs
 from services.sla_processor.app import NoDueRecordKey, create_app
 from services.sla_processor.settings import ProcessorSettings
 
@@ -74,3 +75,17 @@ def test_the_processors_rocksdb_databases_have_bounded_memory(tmp_path: Path) ->
             assert options.write_buffer_size == write_buffer
             assert options.max_write_buffer_number == 2
             assert options.block_cache_size == block_cache
+
+
+def test_replicated_topics_need_two_replicas_in_sync_to_acknowledge() -> None:
+    """With acks=all and the broker's default of one, a leader alone acknowledges."""
+    single, replicated = KafkaSettings(), KafkaSettings(replication_factor=3)
+    assert topic_configs(single, single.events_topic) == {}
+    assert topic_configs(replicated, replicated.events_topic) == {"min.insync.replicas": "2"}
+    assert topic_configs(replicated, "x-changelog", compacted=True) == {
+        "cleanup.policy": "compact",
+        "min.insync.replicas": "2",
+    }
+    dead_letters = topic_configs(replicated, replicated.dead_letter_topic)
+    assert dead_letters["min.insync.replicas"] == "2"
+    assert dead_letters["retention.ms"] == str(replicated.dead_letter_retention_ms)
