@@ -128,6 +128,16 @@ def _media_type(value: str) -> tuple[str, dict[str, str]]:
     return media_type.strip().lower(), parsed
 
 
+def _canonical(content_type: str) -> str:
+    """A binary-mode content type as the SDK and `datacontenttype` read it: media types
+    and charsets are case-insensitive (RFC 9110), `Application/JSON` is application/json."""
+    media_type, params = _media_type(content_type)
+    if media_type != "application/json" or set(params) - {"charset"}:
+        return content_type  # refused as it is, with its own words
+    charset = params.get("charset")
+    return media_type if charset is None else f"{media_type}; charset={charset}"
+
+
 # HTTP
 
 
@@ -149,7 +159,10 @@ def from_http(mode: Mode, headers: Mapping[str, str], body: bytes) -> list[Event
     An empty batch gives an empty list: whether that is allowed is the caller's to say.
     """
     if mode is Mode.BINARY:
-        message = http.HTTPMessage(headers={k.lower(): v for k, v in headers.items()}, body=body)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if "content-type" in lowered:
+            lowered["content-type"] = _canonical(lowered["content-type"])
+        message = http.HTTPMessage(headers=lowered, body=body)
         time = message.headers.get(f"{http.CE_PREFIX}time")
         if time is not None:
             time = unquote(time)  # as the SDK reads it: the HTTP binding percent-encodes
@@ -201,6 +214,8 @@ def from_kafka_record(
             except UnicodeDecodeError:
                 raise _invalid([(("headers", name), "a header value is UTF-8 text")]) from None
             texts[name] = header
+    if "content-type" in texts:
+        texts["content-type"] = _canonical(texts["content-type"].decode()).encode()
     message = kafka.KafkaMessage(headers=texts, key=None, value=body)
     time = texts.get(f"{kafka.CE_PREFIX}time")
     return _binary(

@@ -184,6 +184,19 @@ def test_binary_mode_reads_the_ce_headers_and_the_body_as_data() -> None:
     assert event.datacontenttype == "application/json; charset=utf-8"
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["Application/JSON", "application/JSON; charset=utf-8", "application/json; Charset=UTF-8"],
+)
+def test_binary_mode_reads_media_types_whatever_their_case(content_type: str) -> None:
+    """Media types and charsets are case-insensitive (RFC 9110)."""
+    [event] = from_http(Mode.BINARY, binary_headers(content_type=content_type), b'{"urgent": true}')
+    assert event.data_fields() == {"urgent": True}
+    record = sdk_binary_record()
+    headers = {**record.headers, "content-type": content_type.encode()}
+    assert from_kafka_record(headers, record.value).data_fields() == {"urgent": True}
+
+
 def test_binary_mode_without_a_body_has_no_data() -> None:
     headers = binary_headers(ce_type="nl.buch.report.resolved")
     [event] = from_http(Mode.BINARY, headers, b"")
