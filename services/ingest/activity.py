@@ -11,6 +11,12 @@ channel that never sleeps (website probes) it is real time.
 What ingest last heard of each source is kept across restarts (`snapshot` and `restore`;
 the app writes it to a file), so a source that went silent before a restart is still
 reported; a source silent for `forget_after` seconds (a retired one) is dropped.
+
+A source should name a system (`urn:buch:kcc:telephony`), but any partner may vary it
+per event within its scope: at most `max_sources` pairs of source and channel are kept,
+so that memory, `sources.json` and the series stay bounded. Events of a pair beyond
+that are counted in `normwacht_ingest_untracked_source_events_total` (an alert asks
+operations to look at the partner).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from normwacht.core.catalogue import Catalogue
@@ -38,6 +44,7 @@ class SourceActivity(Collector):
         always_on: Iterable[str] = (),
         forget_after: float = 7 * 86400,
         clock: Callable[[], float] = time.time,
+        max_sources: int = 1_000,
     ) -> None:
         self._catalogue = catalogue
         self._silent_after = silent_after
@@ -47,14 +54,19 @@ class SourceActivity(Collector):
         short_types = (t.removeprefix(TYPE_PREFIX) for t in EVENT_TYPES)
         self._channels = {t: catalogue.channel_of(t) or CASE_CHANNEL for t in short_types}
         self._last: dict[tuple[str, str], tuple[float, str]] = {}
+        self._max_sources = max_sources
+        self.untracked = 0
 
     def seen(self, events: Iterable[Event]) -> None:
         """Events accepted now (Kafka acknowledged them)."""
         now = self._clock()
         for event in events:
             short = event.type.removeprefix(TYPE_PREFIX)
-            channel = self._channels.get(short, CASE_CHANNEL)
-            self._last[(event.source, channel)] = (now, event.municipality)
+            key = (event.source, self._channels.get(short, CASE_CHANNEL))
+            if key not in self._last and len(self._last) >= self._max_sources:
+                self.untracked += 1
+                continue
+            self._last[key] = (now, event.municipality)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """What is known, as JSON-ready rows (no case data: sources, channels, times)."""
@@ -67,7 +79,7 @@ class SourceActivity(Collector):
         """Take back a snapshot; what was heard since stays (it is newer)."""
         for row in rows:
             key = (str(row["source"]), str(row["channel"]))
-            if key not in self._last:
+            if key not in self._last and len(self._last) < self._max_sources:
                 self._last[key] = (float(row["at"]), str(row["municipality"]))
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
@@ -106,4 +118,10 @@ class SourceActivity(Collector):
         for channel in (*self._catalogue.channels, CASE_CHANNEL):
             if channel in self._silent_after:
                 threshold.add_metric((channel,), self._silent_after[channel])
-        yield from (last, silence, threshold)
+        untracked = CounterMetricFamily(
+            "normwacht_ingest_untracked_source_events",
+            "Events accepted from a source and channel beyond the most that are tracked for "
+            "silence (NORMWACHT_INGEST_MAX_SOURCES): a partner varying its source per event.",
+            value=self.untracked,
+        )
+        yield from (last, silence, threshold, untracked)

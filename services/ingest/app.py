@@ -172,7 +172,11 @@ def create_app(
     kafka = settings.kafka
     metrics = _Metrics()
     activity = SourceActivity(
-        load_catalogue(), settings.silent_after, settings.always_on, settings.forget_sources_after
+        load_catalogue(),
+        settings.silent_after,
+        settings.always_on,
+        settings.forget_sources_after,
+        max_sources=settings.max_sources,
     )
     sources_file = SourcesFile(settings.data_dir / "sources.json")
     metrics.registry.register(activity)

@@ -69,6 +69,12 @@ class IngestSettings(BaseSettings):
         gt=0,
         description="Seconds after which a silent source is forgotten (no longer reported).",
     )
+    max_sources: int = Field(
+        default=1_000,
+        gt=0,
+        description="The most pairs of source and channel tracked for silence (see "
+        "services/ingest/activity.py); events of more are counted, not tracked.",
+    )
     data_dir: Path = Field(
         default=Path(".run/ingest"),
         description="Where ingest keeps what it last heard of each source, across restarts.",

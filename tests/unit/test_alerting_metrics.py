@@ -131,6 +131,27 @@ def test_sources_are_kept_across_a_restart_and_forgotten_after_a_long_silence(
     assert after.snapshot() == []
 
 
+def test_sources_beyond_the_most_tracked_are_counted_not_kept(catalogue: Catalogue) -> None:
+    """A partner varying `source` per event must not grow memory and series without end."""
+    now = [FRIDAY_1630.timestamp()]
+    activity = SourceActivity(catalogue, SILENT_AFTER, clock=lambda: now[0], max_sources=2)
+    for n in range(5):
+        call = {**call_event(f"C-{n}", "queued", FRIDAY_1630), "source": f"urn:buch:kcc:line-{n}"}
+        activity.seen([parse_event(json.dumps(call))])
+    again = {**call_event("C-9", "answered", FRIDAY_1630), "source": "urn:buch:kcc:line-1"}
+    activity.seen([parse_event(json.dumps(again))])  # a tracked pair is still updated
+    found = samples(activity)
+    silences = [labels for name, labels in found if name == "normwacht_ingest_silence_seconds"]
+    assert sorted(dict(labels)["source"] for labels in silences) == [
+        "urn:buch:kcc:line-0",
+        "urn:buch:kcc:line-1",
+    ]
+    assert found[("normwacht_ingest_untracked_source_events_total", ())] == 3
+    restored = SourceActivity(catalogue, SILENT_AFTER, clock=lambda: now[0], max_sources=1)
+    restored.restore(activity.snapshot())
+    assert len(restored.snapshot()) == 1
+
+
 def test_a_scrape_of_chosen_names_finds_the_collected_families(catalogue: Catalogue) -> None:
     """`/metrics?name[]=...` (restricted_registry) finds only collectors that describe
     their names; the benchmarks poll the open clocks that way."""
