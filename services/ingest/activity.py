@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from normwacht.core.catalogue import Catalogue
@@ -82,7 +82,7 @@ class SourceActivity(Collector):
             if key not in self._last and len(self._last) < self._max_sources:
                 self._last[key] = (float(row["at"]), str(row["municipality"]))
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         now = self._clock()
         for key in [k for k, (at, _) in self._last.items() if now - at > self._forget_after]:
             del self._last[key]

@@ -10,7 +10,9 @@ One alert per clock (subject, norm, instance) and alertname:
 | `opened` with `corrects` (the clock runs again) | resolve `NormBreached` |
 | `opened` without `corrects` | nothing |
 
-Norms whose `notify` is `count` in the outcome's municipality give no alerts at all.
+Norms whose `notify` is `count` in the outcome's municipality open no alerts, nor do
+norms no longer in the catalogue; their outcomes still resolve an alert their clock has
+(opened while the norm notified), as only opening depends on the norm.
 A record of a kind this version does not know does not decode (`services.shared.outcomes`).
 
 Duplicates and ordering (`plan`): an outcome's id is stable and never repeats for
@@ -20,8 +22,11 @@ again from the start, or the processor published it twice. The outcomes of one c
 are in order on one partition, so applying each id once, in order, leaves every alert
 in the state the last outcome asks for: a redelivered `breached` after its `met` cannot
 reopen the alert, while a *new* breach of the clock (`breached` revision 2, after a
-correction) has a new id and does. Ids are kept as long as their clock's alerts could
-be opened (`max_age` after its deadline); older ones cannot open anything anyway.
+correction) has a new id and does. Ids are kept `max_age` after their clock's deadline
+or after they were applied, whichever is later: as long as their clock's alerts could be
+opened, and as long as the topic (kept no longer than `max_age`) may hold them again.
+An alert, by contrast, is kept while it fires, however old its clock: only an outcome
+resolves it (`services.notifier.store.forget`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ __all__ = [
     "alerts_for",
     "expired",
     "keys_of",
+    "opens",
     "payload",
     "plan",
     "step",
@@ -108,31 +114,40 @@ class Resolve:
 Change = Open | Resolve
 
 
+def opens(outcome: Outcome, catalogue: Catalogue) -> bool:
+    """Whether the outcome's norm may open alerts here: it is in the catalogue and its
+    `notify` in the outcome's municipality is not `count`."""
+    return (
+        outcome.norm in catalogue.norms
+        and catalogue.notify(outcome.norm, outcome.municipality) != "count"
+    )
+
+
 def alerts_for(outcome: Outcome, catalogue: Catalogue, *, api_url: str) -> list[Change]:
-    """What one outcome asks of its clock's alerts (see the module's table)."""
-    norm = catalogue.norms.get(outcome.norm)
-    if norm is None:
-        return []
-    severity = catalogue.notify(outcome.norm, outcome.municipality)
-    if severity == "count":
-        return []
+    """What one outcome asks of its clock's alerts (see the module's table).
+
+    Only opening depends on the norm (`opens`); a resolve needs nothing but the stored
+    alert, so it is asked for even when the norm's `notify` became `count` or the norm
+    left the catalogue after the alert was opened.
+    """
     kind = outcome.kind
 
     def key(alertname: str) -> AlertKey:
         return (outcome.subject, outcome.norm, outcome.instance, alertname)
 
-    if kind is Kind.AT_RISK:
-        return [Open(_alert(outcome, AT_RISK, severity, norm.reading, api_url))]
-    if kind is Kind.BREACHED:
-        return [
-            Open(_alert(outcome, BREACHED, severity, norm.reading, api_url)),
-            Resolve(key(AT_RISK)),
-        ]
     if kind in _RESOLVES_BOTH:
         return [Resolve(key(BREACHED)), Resolve(key(AT_RISK))]
     if kind is Kind.OPENED and outcome.corrects is not None:
         return [Resolve(key(BREACHED))]
-    return []
+    if kind not in (Kind.AT_RISK, Kind.BREACHED):
+        return []
+    resolves: list[Change] = [Resolve(key(AT_RISK))] if kind is Kind.BREACHED else []
+    if not opens(outcome, catalogue):
+        return resolves
+    alertname = BREACHED if kind is Kind.BREACHED else AT_RISK
+    severity = catalogue.notify(outcome.norm, outcome.municipality)
+    reading = catalogue.norms[outcome.norm].reading
+    return [Open(_alert(outcome, alertname, severity, reading, api_url)), *resolves]
 
 
 def _local(instant: datetime | None) -> str:
@@ -215,7 +230,8 @@ def plan(
     """Apply `outcomes` in order to `state` (the stored alerts of their clocks).
 
     An outcome whose id is in `seen` (or earlier in the batch) is a duplicate and is
-    dropped. Only outcomes that ask for a change are recorded as applied.
+    dropped. Only outcomes that ask for a change are recorded as applied, and of a norm
+    that opens nothing (`opens`) only those whose clock has an alert in `state`.
     """
     current = dict(state)
     changed: dict[AlertKey, Alert] = {}
@@ -225,10 +241,14 @@ def plan(
         if outcome.id in done:
             continue
         changes = alerts_for(outcome, catalogue, api_url=api_url)
-        if not changes:
+        if not changes or (
+            # A norm that opens nothing (the high-volume `count` norms) only resolves
+            # what its clock has stored: otherwise nothing to apply or remember.
+            not opens(outcome, catalogue) and not any(c.key in current for c in changes)
+        ):
             continue
         done.add(outcome.id)
-        applied.append((outcome.id, outcome.deadline or outcome.started_at))
+        applied.append((outcome.id, max(outcome.deadline or outcome.started_at, now)))
         for change in changes:
             new = step(current.get(change.key), change, now, max_age)
             if new is not None:

@@ -8,7 +8,8 @@ consumer just posted:
   A crash in between replays the batch, whose ids are then known and dropped; what it
   stored but did not post is posted by the next resend (the database is the outbox).
 - `resend_forever` posts, at start and every `resend_interval`, every firing alert and
-  every resolution not yet accepted, after forgetting clocks older than `max_age`.
+  every resolution not yet accepted, after forgetting the applied ids and the announced
+  resolutions of clocks older than `max_age` (a firing alert is never forgotten).
 """
 
 from __future__ import annotations

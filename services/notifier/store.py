@@ -4,8 +4,10 @@
 Alertmanager again and again; a resolved row is kept, `announced` once Alertmanager
 accepted its resolution, so a resolution stored but not yet posted (a crash, an
 unreachable Alertmanager) is posted after a restart. `applied` holds the ids of the
-outcomes applied (see `services.notifier.rules`). Both forget rows whose clock is older
-than `max_age`.
+outcomes applied (see `services.notifier.rules`). `forget` drops the ids, and the
+resolved and announced alerts, whose clock is older than `max_age`; a firing alert is
+kept however old its clock, until an outcome resolves it (were it dropped, nothing would
+send it again and Alertmanager would announce it resolved while the breach stands).
 """
 
 from __future__ import annotations
@@ -163,8 +165,15 @@ def announce(session: Session, resolved: Sequence[Alert]) -> None:
 
 
 def forget(session: Session, before: datetime) -> int:
-    """Drop alerts and applied ids whose clock is older than `before`; how many alerts."""
-    dropped = session.execute(delete(AlertRow).where(AlertRow.clock_at < before))
+    """Drop the applied ids, and the alerts resolved and announced, whose clock is older
+    than `before`; how many alerts. Firing alerts and resolutions not yet accepted stay."""
+    dropped = session.execute(
+        delete(AlertRow).where(
+            AlertRow.clock_at < before,
+            AlertRow.ends_at.is_not(None),
+            AlertRow.announced.is_(True),
+        )
+    )
     session.execute(delete(AppliedRow).where(AppliedRow.clock_at < before))
     return int(dropped.rowcount)  # type: ignore[attr-defined]
 

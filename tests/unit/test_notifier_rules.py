@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,10 +117,32 @@ def test_each_kind_opens_or_resolves(
     assert kinds(changes) == expected
 
 
-def test_a_count_norm_and_an_unknown_norm_tell_no_one(catalogue: Catalogue) -> None:
+def test_a_count_norm_and_an_unknown_norm_open_nothing(catalogue: Catalogue) -> None:
     assert catalogue.notify("phone.answer", "bergen") == "count"
-    assert alerts_for(outcome("breached", norm="phone.answer"), catalogue, api_url=API) == []
-    assert alerts_for(outcome("breached", norm="no.such_norm"), catalogue, api_url=API) == []
+    for norm in ("phone.answer", "no.such_norm"):
+        assert alerts_for(outcome("at_risk", norm=norm), catalogue, api_url=API) == []
+        changes = alerts_for(outcome("breached", norm=norm), catalogue, api_url=API)
+        assert changes == [Resolve(key(AT_RISK, norm))]
+
+
+@pytest.mark.parametrize("norm", ["phone.answer", "no.such_norm"])
+def test_an_alert_is_resolved_after_its_norm_became_count_or_left_the_catalogue(
+    catalogue: Catalogue, norm: str
+) -> None:
+    """The alert opened while the norm notified; the `met` comes after the catalogue
+    changed (`notify: count`, or the norm removed): it still resolves the alert."""
+    met, opened = outcome("met", norm=norm), outcome("opened", norm=norm, corrects="breached")
+    assert kinds(alerts_for(met, catalogue, api_url=API)) == [
+        ("resolve", BREACHED),
+        ("resolve", AT_RISK),
+    ]
+    assert kinds(alerts_for(opened, catalogue, api_url=API)) == [("resolve", BREACHED)]
+    stored = replace(_alert(catalogue), norm=norm)
+    assert stored.key == key(BREACHED, norm)
+    assert stored.firing
+    result = plan([met], {stored.key: stored}, set(), catalogue, now=NOW, max_age=WEEK, api_url=API)
+    assert [(alert.key, alert.ends_at) for alert in result.alerts] == [(stored.key, NOW)]
+    assert [outcome_id for outcome_id, _ in result.applied] == [met.id]
 
 
 def test_a_subject_is_quoted_in_the_link(catalogue: Catalogue) -> None:
@@ -190,8 +213,13 @@ def test_at_risk_then_breached_then_stopped_late(catalogue: Catalogue) -> None:
 
 
 def test_outcomes_of_count_norms_are_not_remembered(catalogue: Catalogue) -> None:
+    """Unless their clock has an alert to resolve (above): they are the high-volume ones."""
     result = plan(
-        [outcome("breached", norm="phone.answer"), outcome("opened")],
+        [
+            outcome("breached", norm="phone.answer"),
+            outcome("met", norm="phone.answer", instance=3),
+            outcome("opened"),
+        ],
         {},
         set(),
         catalogue,
@@ -200,6 +228,17 @@ def test_outcomes_of_count_norms_are_not_remembered(catalogue: Catalogue) -> Non
         api_url=API,
     )
     assert (result.alerts, result.applied) == ((), ())
+
+
+def test_an_id_is_kept_max_age_after_its_deadline_or_after_it_was_applied(
+    catalogue: Catalogue,
+) -> None:
+    """A correction of an old clock may come long after the deadline; its id must outlive
+    its record in the topic, which a replay may read again."""
+    at_risk = outcome("at_risk", deadline=NOW + timedelta(days=2))
+    late = outcome("met", corrects="breached", deadline=NOW - timedelta(days=30))
+    result = plan([at_risk, late], {}, set(), catalogue, now=NOW, max_age=WEEK, api_url=API)
+    assert result.applied == ((at_risk.id, NOW + timedelta(days=2)), (late.id, NOW))
 
 
 def test_payload_keeps_a_firing_alert_alive_for_four_intervals(catalogue: Catalogue) -> None:
