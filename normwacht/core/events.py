@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -90,15 +91,27 @@ def _opaque(
 
 
 # `first.last`, `p.de.vries`: a name as an e-mail address writes it, not a team's code.
-_DOTTED_NAME = re.compile(r"(?:team|employee):[A-Za-z]+(?:\.[A-Za-z]+)+")
+_DOTTED_NAME = re.compile(r"team:[A-Za-z]+(?:\.[A-Za-z]+)+")
+# An employee is named by number only: `employee:jan-de-vries` or `employee:JanJansen` is
+# a person's name however it is written.
+_EMPLOYEE_NUMBER = re.compile(r"employee:[0-9]{1,20}")
 
 
-def _no_name(value: str) -> str:
+def _no_name(value: object) -> object:
+    """Refuses a name with a reason, before the pattern would refuse it without one."""
+    if not isinstance(value, str):
+        return value  # the pattern's type check names it
     if _DOTTED_NAME.fullmatch(value):
         raise ValueError(
             "a contact names a team or an employee number, never a person, and this reads as "
             "a name written first.last; send `team:<code>` (e.g. team:vergunningen, words "
             "joined by - or _) or `employee:<number>`"
+        )
+    if value.startswith("employee:") and not _EMPLOYEE_NUMBER.fullmatch(value):
+        raise ValueError(
+            "a contact names a team or an employee number, never a person, and `employee:` "
+            "takes digits only (at most 20); send `employee:<number>` (e.g. employee:10423) "
+            "or `team:<code>`"
         )
     return value
 
@@ -127,15 +140,16 @@ EventId = Annotated[
 ]
 Contact = Annotated[
     str,
-    StringConstraints(pattern=r"^(team|employee):[A-Za-z0-9._\-]{1,48}$"),
+    StringConstraints(pattern=r"^(team:[A-Za-z0-9._\-]{1,48}|employee:[0-9]{1,20})$"),
     _no_personal_data(
         "a contact",
         "send `team:<code>` or `employee:<number>` (an employee number, never a phone number)",
     ),
-    AfterValidator(_no_name),
+    BeforeValidator(_no_name),
     Field(
-        description="Who handles it: `team:<code>` or `employee:<number>`, never a name "
-        "(not `first.last`) and never personal data (the same checks as `subject`).",
+        description="Who handles it: `team:<code>` or `employee:<number>` (digits only), never "
+        "a name (not `first.last`, not `employee:jan-de-vries`) and never personal data (the "
+        "same checks as `subject`).",
         examples=["team:vergunningen", "employee:10423"],
     ),
 ]

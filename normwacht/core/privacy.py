@@ -5,9 +5,10 @@ there for years. They must be opaque. The pattern of `CaseId` already keeps out 
 with spaces and e-mail addresses with `@`; `personal_data_reason` catches the values
 that fit the pattern and are still personal: Dutch phone numbers, citizen service
 numbers (BSN, by the elfproef), alone or inside an id, with or without separators
-(`KCC-06-12345678`, `KCC-123.456.782`), e-mail addresses written without `@`, and
-postcodes with a house number. The same check keeps personal data out of the codes in
-an event's `data` and out of its `source` and `dataschema`.
+(`KCC-06-12345678`, `KCC-123.456.782`, `CALL-+31(0)612345678`), foreign numbers after `+`
+(`CALL-+4915112345678`), e-mail addresses written without `@`, and postcodes with
+a house number (`1851AB-12`, `.../1851AB/12`). The same check keeps personal data out of
+the codes in an event's `data` and out of its `source` and `dataschema`.
 
 Adapters never pass a vendor's identifier on (a caller's number, a sender's address, a
 WhatsApp id): `pseudonym` turns it into a case id with a keyed HMAC, so the same vendor
@@ -31,6 +32,18 @@ _SEPARATORS = re.compile(r"[\s.\-_:()/]")
 _NL = r"31[1-9]\d{8}"  # the country code and the 9 digits after it
 _DUTCH_PHONE = re.compile(rf"^(?:0[1-9]\d{{8}}|(?:\+|00){_NL})$")
 _INTERNATIONAL_PHONE = re.compile(r"^(?:\+|00)\d{8,15}$")
+# The same inside an id (`CALL-+4915112345678`): after a + (or the Netherlands' 0031), 8
+# to 15 digits, which may be grouped. Not after any 00: ids count with zeros in front
+# (`KCC-2026-0023020634`).
+_INTERNATIONAL_INSIDE = re.compile(
+    r"(?:\+|(?<!\d)00(?=31))[\s.\-_/()]{0,2}[1-9](?:[\s.\-_/()]{0,2}\d){7,14}(?!\d)"
+)
+# `+31 (0)6 12345678`, `0031-0-612345678`: the trunk 0, dialled only from within the country,
+# written after the country code. Replaced by one separator before the checks, so the number
+# reads as `+31-6-12345678` wherever it stands.
+_TRUNK_ZERO = re.compile(
+    r"(?<!\d)((?:\+|00)?31)(?:[\s.\-_/]*\(0\)|[\s.\-_/]+0(?=[\s.\-_/]))[\s.\-_/]*"
+)
 _E_MAIL_LIKE = re.compile(
     r"(?:^|[^A-Za-z0-9])[A-Za-z0-9][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*"
     r"[.\-_](?:gmail|hotmail|outlook|live|yahoo|icloud|ziggo|kpnmail|kpnplanet|xs4all|"
@@ -43,16 +56,19 @@ _E_MAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[
 _DOTTED_ADDRESS = re.compile(
     r"^(?!www\.)(?:[A-Za-z0-9\-_]+\.){3,}(?:nl|com|net|org|eu|be|de|info)$", re.I
 )
-# 1234 AB with a house number after it (1234AB12, 1234-ab-12a), standing on its own.
+# 1234 AB with a house number after it (1234AB12, 1234-ab-12a, a path's 1234AB/12),
+# standing on its own.
 _POSTCODE_HOUSE = re.compile(
-    r"(?<![A-Za-z0-9])[1-9]\d{3}[\s.\-_:]?[A-Z]{2}[\s.\-_:]?\d{1,5}[A-Z]?(?![A-Za-z0-9])", re.I
+    r"(?<![A-Za-z0-9])[1-9]\d{3}[\s.\-_:/]?[A-Z]{2}[\s.\-_:/]?\d{1,5}[A-Z]?(?![A-Za-z0-9])",
+    re.I,
 )
-# A UUID, or a hex token of 16 or more characters with a letter in it (a UUID without its
-# dashes, a hash, an object id), is random by construction: its digit runs may pass the
-# checks by chance (a UUID's hex one time in 120), not because they are someone's number.
+# A UUID, or a hex token of 32 or more characters with a letter in it (a UUID without its
+# dashes, a digest), is random by construction: its digit runs may pass the checks by
+# chance (a UUID's hex one time in 120), not because they are someone's number. A shorter
+# hex string is checked: `0612345678abcdef` is a phone number with letters appended.
 _UUID = re.compile(
     r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    r"|(?=[0-9a-f]*[a-f])[0-9a-f]{16,})$",
+    r"|(?=[0-9a-f]*[a-f])[0-9a-f]{32,})$",
     re.I,
 )
 _NUMBER = re.compile(r"^(?:\+|00)?\d{8,}$")
@@ -116,6 +132,15 @@ def _number_inside(value: str) -> str | None:
             return reason
         run = _DIGITS.search(value, run.end())
     return None
+
+
+def _foreign_number_inside(value: str) -> bool:
+    """Whether `value` holds an international number after + (or 0031) among other characters.
+    A date, a time or an IPv4 address is no part of one (`+2026-06-12`, `+10:00`)."""
+    if _INTERNATIONAL_INSIDE.search(value) is None:
+        return False  # the common case, and cheap
+    masked = _NOT_A_NUMBER.sub(lambda other: "#" * len(other[0]), value)
+    return _INTERNATIONAL_INSIDE.search(masked) is not None
 
 
 def _may_be_written_out(groups: list[str]) -> bool:
@@ -190,6 +215,8 @@ def personal_data_reason(value: str) -> str | None:
         return None
     if "%" in value:  # percent-encoded, as in a URI or an id taken from one: `jan%40x.nl`
         value = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), value)
+    if "31" in value:
+        value = _TRUNK_ZERO.sub(r"\1-", value)
     compact = _SEPARATORS.sub("", value)
     if _NUMBER.match(compact):  # digits only, after separators: which number is it?
         if _DUTCH_PHONE.match(compact) or _INTERNATIONAL_PHONE.match(compact):
@@ -201,6 +228,8 @@ def personal_data_reason(value: str) -> str | None:
         return "it is a bare number that could be a phone or citizen service number"
     if reason := _number_inside(value):
         return reason
+    if ("+" in value or "0031" in value) and _foreign_number_inside(value):
+        return "it contains a phone number"
     # An address needs its @ or a dot; the searches cost, and ingest checks two ids an event.
     if ("@" in value and _E_MAIL.search(value)) or (
         "." in value and (_E_MAIL_LIKE.search(value) or _DOTTED_ADDRESS.match(value))

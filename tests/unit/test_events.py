@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -165,6 +166,15 @@ def test_instants_in_an_events_data_are_checked_as_its_time(at: str) -> None:
         ("website.probe", {"target": "jan.jansen.gmail.com", "up": True}, "target"),
         ("letter.acknowledged", {"next_step": "123456782"}, "next_step"),
         ("letter.acknowledged", {"contact": "employee:jan.jansen"}, "contact"),
+        # An employee is a number; any other spelling of a name is refused too.
+        ("call.transferred", {"to": "employee:jan-de-vries"}, "to"),
+        ("call.transferred", {"to": "employee:JanJansen"}, "to"),
+        ("letter.acknowledged", {"contact": "employee:p_de_vries"}, "contact"),
+        (
+            "email.interim_sent",
+            {"contact": "employee:10423a", "promised_by": "2026-04-20"},
+            "contact",
+        ),
     ],
 )
 def test_personal_data_in_data_codes_is_refused_and_named(
@@ -177,9 +187,38 @@ def test_personal_data_in_data_codes_is_refused_and_named(
     assert "personal data" in error["msg"] or "never a person" in error["msg"]
 
 
-def test_a_dataschema_holding_personal_data_is_refused() -> None:
-    raw = event(dataschema="https://schemas.example/0612345678/jan.jansen/event.json")
-    assert error_locations(raw) == [("nl.buch.call.queued", "dataschema")]
+@pytest.mark.parametrize(
+    "dataschema",
+    [
+        "https://schemas.example/0612345678/jan.jansen/event.json",
+        "https://bag.example/adres/1234AB/12",
+        "https://schemas.example/tel/+31(0)612345678/event.json",
+    ],
+)
+def test_a_dataschema_holding_personal_data_is_refused(dataschema: str) -> None:
+    assert error_locations(event(dataschema=dataschema)) == [("nl.buch.call.queued", "dataschema")]
+
+
+@pytest.mark.parametrize(
+    "dataschema",
+    [
+        "https://normwacht.example/schemas/event.schema.json",
+        "https://schemas.example/v2/2026/event.json",
+        "urn:buch:schemas:call-queued:1.0",
+    ],
+)
+def test_a_dataschema_naming_a_schema_is_kept(dataschema: str) -> None:
+    assert parse_event(event(dataschema=dataschema)).dataschema == dataschema
+
+
+def test_the_json_schema_says_an_employee_is_a_number() -> None:
+    """Partners validating against the exported schema refuse what ingest refuses."""
+    schema = EVENT_MODELS["nl.buch.call.transferred"].model_json_schema()
+    to = schema["$defs"]["CallTransferredData"]["properties"]["to"]
+    pattern = re.compile(to["anyOf"][0]["pattern"])
+    assert pattern.match("employee:10423")
+    assert pattern.match("team:vergunningen")
+    assert not pattern.match("employee:jan-de-vries")
 
 
 @pytest.mark.parametrize(
