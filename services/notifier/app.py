@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -23,12 +19,18 @@ from services.notifier.service import Notifier
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import connect
 from services.shared.head import HeadAsGet
+from services.shared.tasks import Vital
 
 log = structlog.get_logger("normwacht.notifier")
 
 
-def create_app(settings: NotifierSettings | None = None) -> FastAPI:
+def create_app(
+    settings: NotifierSettings | None = None, *, stop_if_a_task_fails: bool = False
+) -> FastAPI:
+    """`stop_if_a_task_fails`: the process stops when its reading or resending dies
+    (`main`; in process, /healthz answers 503 once reading stopped)."""
     settings = settings or NotifierSettings()
+    vital = Vital("notifier", stop_service=stop_if_a_task_fails)
     catalogue = load_catalogue()
     metrics = NotifierMetrics()
 
@@ -45,12 +47,8 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
             notifier = Notifier(settings, engine, catalogue, alertmanager, metrics)
             app.state.notifier = notifier
             app.state.alertmanager = alertmanager
-            tasks = [
-                asyncio.create_task(notifier.resend_forever(), name="notifier-resend"),
-                asyncio.create_task(notifier.consume(), name="notifier-consume"),
-            ]
-            for task in tasks:
-                task.add_done_callback(_stop_if_failed)
+            vital.start(notifier.resend_forever(), "notifier-resend")
+            vital.start(notifier.consume(), "notifier-consume")
             log.info(
                 "notifier_started",
                 alertmanager=settings.alertmanager_url,
@@ -60,11 +58,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(Exception, asyncio.CancelledError):
-                        await task  # a failure was logged when it happened
+                await vital.cancel()
                 engine.dispose()
 
     app = FastAPI(
@@ -74,6 +68,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(HeadAsGet)
+    app.state.vital = vital
 
     @app.get("/healthz", summary="Liveness")
     def healthz(request: Request, response: Response) -> dict[str, Any]:
@@ -83,7 +78,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         if not consuming:  # not yet (or no longer) reading outcomes: not ready to be relied on
             response.status_code = 503
         return {
-            "status": "ok" if consuming else "starting",
+            "status": "ok" if consuming else "failed" if vital.failed else "starting",
             "consuming": consuming,
             "alertmanager_reachable": alertmanager.reachable if alertmanager else None,
         }
@@ -93,19 +88,3 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-FAILED = False
-"""Set when a task of the notifier died: `main.run` then exits 1 after the shutdown."""
-
-
-def _stop_if_failed(task: asyncio.Task[None]) -> None:
-    """A notifier whose reading or resending died must not go on looking alive (its /metrics
-    would keep `up` at 1): it stops, so that `make run` or a process manager notices, and its
-    next start resumes from the database and the committed offsets."""
-    global FAILED  # noqa: PLW0603 - one process, one notifier
-    if task.cancelled() or task.exception() is None:
-        return
-    log.critical("notifier_task_failed", task=task.get_name(), error=repr(task.exception()))
-    FAILED = True
-    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown

@@ -17,8 +17,7 @@ def run(settings: NotifierSettings | None = None) -> None:
     configure_logging(settings.log_level)
     # It reads every partition of the outcomes, whatever their count.
     require_topics("notifier", settings.kafka, {settings.kafka.outcomes_topic: None})
-    uvicorn.run(
-        app.create_app(settings), host=settings.host, port=settings.port, log_level="warning"
-    )
-    if app.FAILED:
+    notifier = app.create_app(settings, stop_if_a_task_fails=True)
+    uvicorn.run(notifier, host=settings.host, port=settings.port, log_level="warning")
+    if notifier.state.vital.failed:
         sys.exit(1)
