@@ -327,7 +327,9 @@ def create_app(
             bool, Query(description="Also list breaches a late event later turned into met")
         ] = False,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+        cursor: Annotated[
+            str | None, Query(min_length=1, description="next_cursor of the previous page")
+        ] = None,
     ) -> BreachPage:
         query = (
             select(OutcomeRow, ClockRow.standing)
@@ -361,7 +363,7 @@ def create_app(
             query = query.where(OutcomeRow.decided_at >= since)
         if until:
             query = query.where(OutcomeRow.decided_at < until)
-        if cursor is not None:  # an empty one too is not a next_cursor
+        if cursor is not None:
             after_deadline, after_id = _decode_cursor(cursor)
             query = query.where(
                 or_(

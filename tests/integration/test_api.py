@@ -230,7 +230,7 @@ def test_breaches_page_by_cursor_and_filter_by_time(
         ({"since": "1700000000"}, 422),  # Unix seconds: not RFC 3339
         ({"cursor": base64.urlsafe_b64encode(b"9999-12-31T23:59:59-23:59|x").decode()}, 400),
         ({"cursor": base64.urlsafe_b64encode(b"2026-01-01T00:00:00|x").decode()}, 400),  # naive
-        ({"cursor": ""}, 400),  # not the first page: not a cursor at all
+        ({"cursor": ""}, 422),  # not the first page: no cursor at all
         ((("limit", "1"), ("limit", "2")), 422),  # which one? not ours to guess
     ],
 )
