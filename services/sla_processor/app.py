@@ -14,13 +14,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 import orjson
 import structlog
+from aiokafka.errors import MessageSizeTooLargeError
+from faust.exceptions import ProducerSendError
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -152,16 +155,25 @@ def create_app(
             outcomes.append(partition, subject.encode(), value)
 
         async def dead_letter(self, record: Record, reason: str, detail: str) -> None:
-            await dead_letter_topic.send(
-                key=record.key,
-                value=record.value,
-                headers=[
-                    ("normwacht-error", reason.encode()),
-                    ("normwacht-error-detail", detail.encode()),
-                    ("normwacht-origin",
-                     f"{record.topic}/{record.partition}/{record.offset}".encode()),
-                ],
-            )  # fmt: skip
+            headers = [
+                ("normwacht-error", reason.encode()),
+                ("normwacht-error-detail", detail.encode()),
+                ("normwacht-origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ]
+            try:
+                await dead_letter_topic.send(key=record.key, value=record.value, headers=headers)
+            except ProducerSendError as error:
+                if not isinstance(error.__cause__, MessageSizeTooLargeError):
+                    raise
+                # The broker took a record larger than our producer sends (a partner's,
+                # near the broker's limit): parked with why and where, without its bytes
+                # (the origin names them, while the events topic keeps them).
+                size = str(len(record.value or b"")).encode()
+                await dead_letter_topic.send(
+                    key=record.key,
+                    value=None,
+                    headers=[*headers, ("normwacht-value-dropped", size)],
+                )
 
     handler = RecordHandler(
         catalogue,
@@ -228,7 +240,7 @@ def create_app(
                 continue
             for subject, instant, value in handler.due_records(tp.partition, mark):
                 try:
-                    await events_topic.send(
+                    sent = await events_topic.send(
                         key=subject.encode(),
                         value=value,
                         headers=[(due_records.HEADER, b"1")],
@@ -236,6 +248,11 @@ def create_app(
                 except Exception as error:
                     log.warning("due_record_not_sent", error=str(error))
                     handler.retry(subject, tp.partition, instant)
+                else:
+                    # Queued, not yet delivered: one the producer gives up on is due again.
+                    asyncio.ensure_future(sent).add_done_callback(  # faust's FutureMessage
+                        retry_if_undelivered(handler, subject, tp.partition, instant)
+                    )
 
     @app.on_rebalance_complete.connect
     async def rebuild(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
@@ -265,6 +282,21 @@ def create_app(
     return app
 
 
+def retry_if_undelivered(
+    handler: RecordHandler, subject: str, partition: int, instant: float
+) -> Callable[[asyncio.Future[Any]], None]:
+    """A done-callback for a due-record's delivery: if it failed, the case is due again
+    at the next tick (else its clock would wait for its case's next event)."""
+
+    def check(delivery: asyncio.Future[Any]) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            error = "cancelled" if delivery.cancelled() else repr(delivery.exception())
+            log.warning("due_record_not_delivered", subject=subject, error=error)
+            handler.retry(subject, partition, instant)
+
+    return check
+
+
 def _record(event: faust.types.EventT[bytes]) -> Record:
     message = event.message
     headers = event.headers
@@ -275,4 +307,5 @@ def _record(event: faust.types.EventT[bytes]) -> Record:
         message.topic,
         message.partition,
         message.offset,
+        message.timestamp,
     )

@@ -69,9 +69,17 @@ class IndexEntry(NamedTuple):
         return cls(tuple((n, at_risk, count) for n, at_risk, count in value["open"]), value["due"])
 
 
+_FIRST_COMPACTION = 1_024
+
+
 class DeadlineIndex:
     def __init__(self) -> None:
         self._heaps: dict[int, list[tuple[float, str]]] = {}
+        # A heap entry goes stale when its case's due instant changes or goes; it leaves
+        # only when popped, which for a case closed early may be weeks or years away. A
+        # heap is rid of them whenever it has grown to this size (amortised: twice what
+        # was left, so each push pays for at most one entry looked at again).
+        self._compact_at: dict[int, int] = {}
         self._due: dict[str, float] = {}
         self._open: dict[str, tuple[tuple[str, str, bool, int], ...]] = {}
         self.open_counts: Counter[tuple[str, str]] = Counter()  # (norm, municipality) -> open
@@ -95,7 +103,7 @@ class DeadlineIndex:
             return
         if self._due.get(subject) != instant:
             self._due[subject] = instant
-            heapq.heappush(self._heaps.setdefault(partition, []), (instant, subject))
+            self._push(partition, instant, subject)
 
     def pop_due(self, partition: int, now: float) -> dict[str, float]:
         """The partition's cases due strictly before `now`, with their instant; they leave."""
@@ -111,10 +119,24 @@ class DeadlineIndex:
     def retry(self, subject: str, partition: int, instant: float) -> None:
         """Put a due case back, when its due-record could not be sent."""
         self._due[subject] = instant
-        heapq.heappush(self._heaps.setdefault(partition, []), (instant, subject))
+        self._push(partition, instant, subject)
+
+    def _push(self, partition: int, instant: float, subject: str) -> None:
+        heap = self._heaps.setdefault(partition, [])
+        heapq.heappush(heap, (instant, subject))
+        if len(heap) >= self._compact_at.get(partition, _FIRST_COMPACTION):
+            heap[:] = [(at, case) for at, case in heap if self._due.get(case) == at]
+            heapq.heapify(heap)
+            self._compact_at[partition] = 2 * len(heap) + _FIRST_COMPACTION
+
+    @property
+    def heap_entries(self) -> int:
+        """Entries in the heaps, stale ones included (for tests and memory figures)."""
+        return sum(len(heap) for heap in self._heaps.values())
 
     def clear(self) -> None:
         self._heaps.clear()
+        self._compact_at.clear()
         self._due.clear()
         self._open.clear()
         self.open_counts.clear()

@@ -62,7 +62,8 @@ def read(
             raise ValueError("now has no UTC offset")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         return Refused("invalid_due_record", f"not a due-record: {type(error).__name__}: {error}")
-    if not hmac.compare_digest(signature, _signature(key, subject, stamp)):
+    # As bytes: compare_digest refuses a str with non-ASCII characters (TypeError).
+    if not hmac.compare_digest(signature.encode(), _signature(key, subject, stamp).encode()):
         return Refused("unsigned_due_record", "its signature is not the processor's")
     if record_key != subject.encode():
         return Refused("key_mismatch", "record key must equal the due-record's subject")

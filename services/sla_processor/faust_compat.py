@@ -512,10 +512,14 @@ async def _write_step(
     tables: Mapping[str, Any],
     step: list[Write],
 ) -> None:
-    """Each write into its table's local store, then to its changelog, all acknowledged
-    before this returns (a failed one raises). A local store ahead of its changelog is
-    read again at a restart, and is never ahead of the outcomes (state.py)."""
-    sent: list[tuple[Any, asyncio.Future[Any]]] = []
+    """Each write to its table's changelog, and once all are acknowledged (a failed one
+    raises) into its local store. Never the store first: a worker killed in between
+    would restart on a store ahead of its changelog, take the record as applied, and
+    never write its state to the changelog, from which the next owner of the partition
+    restores (it then published, from the older state, what contradicted outcomes
+    already out). A changelog ahead of the store is read into it at the restart. Until
+    then reads are served from the batch being written (state.py)."""
+    sent: list[tuple[Any, int, bytes, bytes, asyncio.Future[Any]]] = []
     for number, write in enumerate(step, 1):
         if number % WRITES_BETWEEN_YIELDS == 0:
             # Let the streams go on meanwhile: their records' offsets are not in this
@@ -523,19 +527,21 @@ async def _write_step(
             await asyncio.sleep(0)
         table = tables[write.table]
         key, value = write.key.encode(), orjson.dumps(write.value)
-        put_in_store(table.data, write.partition, key, value)
         topic = table.changelog_topic.get_topic_name()
-        sent.append((table, await producer.send(topic, key, value, write.partition, None, None)))
+        future = await producer.send(topic, key, value, write.partition, None, None)
+        sent.append((table, write.partition, key, value, future))
     await flush()
     # What faust's `Collection._on_changelog_sent` does per record, once per partition:
     # the local store says up to which changelog offset it holds, so that a restart
     # reads only the changelog after it.
     persisted: dict[TP, tuple[Any, int]] = {}  # a table's changelog partition: its last
-    for table, future in sent:
+    for table, _, _, _, future in sent:
         metadata = await future
         tp = TP(metadata.topic, metadata.partition)
         if tp not in persisted or persisted[tp][1] < metadata.offset:
             persisted[tp] = (table, metadata.offset)
+    for table, partition, key, value, _ in sent:
+        put_in_store(table.data, partition, key, value)
     for tp, (table, offset) in persisted.items():
         table.data.set_persisted_offset(tp, offset)
 

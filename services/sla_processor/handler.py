@@ -75,6 +75,8 @@ class Record:
     topic: str
     partition: int
     offset: int
+    timestamp: float | None = None
+    """The record's Kafka timestamp in seconds (when its producer wrote it), if it has one."""
 
 
 class State(Protocol):
@@ -251,7 +253,7 @@ class RecordHandler:
         wall = self.wall_clock()
         self.metrics.event_lag.observe(max(0.0, (wall - event.time).total_seconds()))
         before = self.marks.get(partition)
-        mark = self.marks.after_event(partition, event.time, wall)
+        mark = self.marks.after_event(partition, event.time, _written_by(record, wall))
         self._remember_mark(partition, mark, offset)
         if loaded and self._already_applied(loaded, offset):
             return
@@ -486,6 +488,17 @@ def may_be_due(stored: Mapping[str, Any] | None, mark: datetime, rules: str) -> 
     if stored is None or not IndexEntry.trusted(stored, rules):
         return True
     return stored["due"] is not None and stored["due"] <= mark.timestamp()
+
+
+def _written_by(record: Record, wall: datetime) -> datetime:
+    """No event counts as later than when its record was written, nor than now: an event
+    dated in the future (a wrong clock, a typo) would otherwise move its partition's
+    watermark to now while a backlog is read, breaching clocks whose stops are still
+    ahead in it, and a replay would decide otherwise than the live run did. The record's
+    timestamp is the same in every run; the wall clock caps one a producer set ahead."""
+    if record.timestamp is None or record.timestamp <= 0:
+        return wall
+    return min(datetime.fromtimestamp(record.timestamp, UTC), wall)
 
 
 def _explain(error: ValidationError) -> str:

@@ -21,10 +21,11 @@ class Watermarks:
     def get(self, partition: int) -> datetime | None:
         return self._marks.get(partition)
 
-    def after_event(self, partition: int, event_time: datetime, wall: datetime) -> datetime:
-        """Move past an event. Its time counts no later than the wall clock, so a
-        sender whose clock runs ahead cannot breach other cases early."""
-        return self._raise(partition, min(event_time, wall) - self.lateness)
+    def after_event(self, partition: int, event_time: datetime, written: datetime) -> datetime:
+        """Move past an event. Its time counts no later than when its record was written
+        (and never later than now: handler.py), so a sender whose clock runs ahead cannot
+        breach other cases early."""
+        return self._raise(partition, min(event_time, written) - self.lateness)
 
     def after_due_record(self, partition: int, now: datetime) -> datetime:
         return self._raise(partition, now)

@@ -93,6 +93,22 @@ def test_phone_answer_outcomes_and_dead_letters(
     assert 'normwacht_sla_open_timers{municipality="bergen",norm="phone.answer"} 0.0' in metrics
 
 
+def test_a_record_too_large_to_forward_is_parked_without_its_bytes(
+    processor: str, kafka_settings: KafkaSettings
+) -> None:
+    """The broker takes records up to about 1 MiB; the processor's producer sends up to
+    1,000,000 bytes. A larger record cannot be forwarded whole, and must not stop the agent."""
+    huge = b"{" + b" " * 1_000_300 + b"}"
+    produce(kafka_settings.bootstrap, kafka_settings.events_topic,
+            [(b"HUGE", huge), as_record(call_event("AFTER", "queued", ago(30))),
+             as_record(call_event("AFTER", "answered", ago(25)))])  # fmt: skip
+    [dead] = read_topic(kafka_settings.bootstrap, kafka_settings.dead_letter_topic, expect=1)
+    assert (dead.key, dead.headers["normwacht-error"]) == (b"HUGE", b"invalid_event")
+    assert not dead.value  # parked without its bytes (kafka-python reads them as None)
+    assert dead.headers["normwacht-value-dropped"] == str(len(huge)).encode()
+    assert outcome_kinds(kafka_settings, expect=3) == {"AFTER": ["opened", "met"]}
+
+
 def test_due_records_not_written_by_the_processor_are_dead_lettered(
     processor: str, kafka_settings: KafkaSettings
 ) -> None:

@@ -60,6 +60,24 @@ def test_a_moved_instant_leaves_its_old_entry_stale() -> None:
     assert list(index.pop_due(0, at(31).timestamp())) == ["a"]
 
 
+def test_cases_closed_long_before_their_instant_leave_no_lasting_entries() -> None:
+    """Stale entries are dropped as the heap grows, not only when their instant passes:
+    3,000 e-mails answered at once leave no 3,000 entries until their deadlines."""
+    index = DeadlineIndex()
+    for n in range(3_000):
+        track(index, f"mail-{n}", 86_400 + n, ("email.answer", False, 1))
+        track(index, f"mail-{n}", None)  # answered: nothing due any more
+    assert (index.due_cases, index.open_clocks) == (0, 0)
+    assert index.heap_entries < 1_100
+    track(index, "open", 100, ("email.answer", False, 1))
+    track(index, "moved", 50)
+    track(index, "moved", 200)  # a stale entry at 50 and a live one at 200
+    assert index.pop_due(0, at(86_400 * 2).timestamp()) == {
+        "open": at(100).timestamp(),
+        "moved": at(200).timestamp(),
+    }
+
+
 def test_a_retried_case_is_due_again() -> None:
     index = DeadlineIndex()
     track(index, "a", 10)
@@ -97,9 +115,9 @@ def test_a_watermark_moves_only_forward_and_lags_by_the_allowed_lateness() -> No
     assert marks.get(1) is None
 
 
-def test_an_event_from_the_future_moves_the_watermark_no_further_than_the_wall_clock() -> None:
+def test_an_event_from_the_future_moves_the_watermark_no_further_than_it_was_written() -> None:
     marks = Watermarks(timedelta(0))
-    assert marks.after_event(0, at(7200), wall=at(60)) == at(60)
+    assert marks.after_event(0, at(7200), written=at(60)) == at(60)
 
 
 def test_partitions_agree_with_kafka_pythons_partitioner() -> None:

@@ -23,6 +23,7 @@ from normwacht.core.calendars import NoHolidaysFor
 from normwacht.core.catalogue import Catalogue
 from services.sla_processor import due_records
 from services.sla_processor import handler as handler_module
+from services.sla_processor.app import retry_if_undelivered
 from services.sla_processor.handler import (
     CASES,
     MARKS,
@@ -77,14 +78,28 @@ class Worker:
         self.offset = 0
         self.partition = 0  # the partition the next records are read from
 
-    def feed(self, key: bytes | None, value: bytes | None, headers: Any = ()) -> None:
-        record = Record(key, value, tuple(headers), "events", self.partition, self.offset)
+    def feed(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Any = (),
+        written: float | None = None,
+    ) -> None:
+        record = Record(key, value, tuple(headers), "events", self.partition, self.offset, written)
         asyncio.run(self.handler.handle(record))
         self.offset += 1
 
-    def event(self, type_: str, at: datetime, subject: str = "CALL-1", **extra: Any) -> None:
+    def event(
+        self,
+        type_: str,
+        at: datetime,
+        subject: str = "CALL-1",
+        written: datetime | None = None,
+        **extra: Any,
+    ) -> None:
         body = cloud_event(type_, at, subject, **extra)
-        self.feed(subject.encode(), json.dumps(body).encode())
+        stamp = None if written is None else written.timestamp()
+        self.feed(subject.encode(), json.dumps(body).encode(), written=stamp)
 
     def due(self, subject: str, now: datetime) -> None:
         value = due_records.write(KEY, subject, now)
@@ -152,6 +167,8 @@ def test_a_due_record_breaches_a_call_not_answered(worker: Worker, outlets: Outl
         # Well formed, but not signed by the processor: anyone may write the topic.
         (b'{"subject": "CALL-1", "now": "2026-03-02T09:01:00+00:00", "sig": "00"}',
          "unsigned_due_record"),
+        ('{"subject": "CALL-1", "now": "2026-03-02T09:01:00+00:00", "sig": "é"}'.encode(),
+         "unsigned_due_record"),  # a signature compare_digest cannot take as str
     ],
 )  # fmt: skip
 def test_a_due_record_the_processor_did_not_write_is_dead_lettered(
@@ -185,6 +202,48 @@ def test_a_due_record_cannot_move_the_watermark_past_the_wall_clock(
     assert worker.handler.marks.get(0) == mark
     worker.due("CALL-1", NOW + due_records.FUTURE_TOLERANCE)  # a little skew is accepted
     assert worker.handler.marks.get(0) == NOW + due_records.FUTURE_TOLERANCE
+
+
+def test_an_event_dated_in_the_future_moves_the_watermark_no_further_than_its_record(
+    worker: Worker, outlets: Outlets
+) -> None:
+    """A backlog an hour old (now is 10:00): one event dated 2099 in it must not move the
+    watermark to now, breaching the call whose answer comes next in the backlog."""
+    worker.event("call.queued", T0, written=T0)
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+    worker.event("call.queued", future, subject="CALL-2", written=T0 + timedelta(seconds=1))
+    assert worker.handler.marks.get(0) == T0 + timedelta(seconds=1)
+    worker.event("call.answered", T0 + timedelta(seconds=10), written=T0 + timedelta(seconds=10))
+    assert [kind for norm, kind in kinds(outlets) if norm == "phone.answer"] == [
+        "opened", "opened", "met",
+    ]  # fmt: skip
+    # A record timestamp a producer set ahead counts no later than now.
+    worker.event("call.queued", future, subject="CALL-3", written=future)
+    assert worker.handler.marks.get(0) == NOW
+
+
+@pytest.mark.parametrize("delivered", [True, False])
+def test_a_due_record_the_producer_gives_up_on_is_due_again(
+    worker: Worker, delivered: bool
+) -> None:
+    """app.py sends a due-record and hears of its delivery later: an undelivered one puts
+    its case back, or its clock would wait for the case's next event."""
+    worker.event("call.queued", T0)
+    [(subject, instant, _)] = worker.handler.due_records(0, NOW)
+    assert worker.handler.due_records(0, NOW) == []  # it left the index when popped
+
+    async def deliver() -> None:
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivery.add_done_callback(retry_if_undelivered(worker.handler, subject, 0, instant))
+        if delivered:
+            delivery.set_result(None)
+        else:
+            delivery.set_exception(TimeoutError("no answer from the broker"))
+        await asyncio.sleep(0)  # the callbacks run
+
+    asyncio.run(deliver())
+    again = worker.handler.due_records(0, NOW)
+    assert [(s, i) for s, i, _ in again] == ([] if delivered else [(subject, instant)])
 
 
 def test_a_due_record_under_another_key_is_dead_lettered(worker: Worker, outlets: Outlets) -> None:
@@ -384,8 +443,8 @@ def test_a_crash_at_any_record_loses_no_outcome_and_changes_none(catalogue: Cata
     expected = {outcome["id"]: outcome for outcome in straight.outcomes}
     records = Worker(catalogue, Tables(), Outlets())
     recorded: list[Record] = []
-    records.feed = lambda key, value, headers=(): recorded.append(  # type: ignore[method-assign]
-        Record(key, value, tuple(headers), "events", 0, len(recorded))
+    records.feed = lambda key, value, headers=(), written=None: recorded.append(  # type: ignore[method-assign]
+        Record(key, value, tuple(headers), "events", 0, len(recorded), written)
     )
     script(records)
     assert len(recorded) == 52

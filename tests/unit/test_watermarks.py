@@ -30,6 +30,6 @@ def test_only_the_first_record_after_a_rebalance_decides() -> None:
     marks = Watermarks(timedelta(0))
     marks.restore(0, NOON, 40)
     marks.resume_at(0, 0)
-    marks.after_event(0, NOON - timedelta(hours=1), wall=NOON)
+    marks.after_event(0, NOON - timedelta(hours=1), written=NOON)
     marks.resume_at(0, 41)  # later records do not bring the dropped mark back
     assert marks.get(0) == NOON - timedelta(hours=1)
