@@ -86,7 +86,9 @@ def mapped(
     for item in items:
         try:
             result = map_one(item)
-        except ValidationError:
+        except (ValidationError, TypeError, ValueError, KeyError, AttributeError):
+            # A vendor's record shaped otherwise than its API says (a list for a code, a
+            # number for a text): counted and skipped, never the end of the adapter.
             skipped["invalid"] += 1
             continue
         if isinstance(result, Skipped):

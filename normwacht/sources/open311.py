@@ -45,17 +45,22 @@ def parse_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL)
 
 
-def latest_update(requests: Sequence[Mapping[str, Any]]) -> datetime | None:
+def latest_update(
+    requests: Sequence[Mapping[str, Any]], now: datetime | None = None
+) -> datetime | None:
     """The newest `updated_datetime` among `requests`: where to continue polling.
 
     A request still without an id is left out, so that it is asked for again until it
-    has one (a server need not change its `updated_datetime` when it gives the id).
+    has one (a server need not change its `updated_datetime` when it gives the id); so
+    is one updated after `now` (a wrong clock or a typo): the cursor would pass every
+    update made until then.
     """
     times = [
         t
         for r in requests
         if r.get("service_request_id") not in (None, "")
         and (t := parse_time(r.get("updated_datetime")))
+        and (now is None or t <= now)
     ]
     return max(times, default=None)
 
@@ -71,7 +76,8 @@ def map_request(request: Mapping[str, Any], mapping: ReportMapping) -> list[Even
         return Skipped("no_requested_datetime")
     pseudonyms = mapping.pseudonyms
     subject = pseudonyms.case("request", request_id, prefix="report-")
-    urgent = request.get("service_code") in mapping.urgent_service_codes
+    code = request.get("service_code")
+    urgent = isinstance(code, str) and code in mapping.urgent_service_codes
     events = [
         build_event(
             "report.received",

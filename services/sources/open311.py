@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ class Open311Poller:
             requests = self._fetch()
             seen += len(requests)
             self._ship(requests)
-            newest = latest_update(requests)
+            newest = latest_update(requests, datetime.now(UTC))
             if newest is None or (self._cursor is not None and newest <= self._cursor):
                 return seen
             self._cursor = newest

@@ -77,9 +77,14 @@ class MailboxCopyHandler:
         message = _PARSER.parsebytes(raw)
         try:
             result = map_message(message, datetime.now(UTC), self._mapping, self._threads.get)
-        except ValidationError:
+        except (ValidationError, TypeError, ValueError, LookupError, AttributeError):
+            # A header the parser cannot take (a broken address list) raises from inside
+            # the email package: a copy we cannot read is no event, not a bounce.
             log.warning("mail_skipped", reason="invalid")
             return "250 OK: not an event"
+        # The thread is known before its first mail is out: a staff answer copied while
+        # that mail waits for ingest (451, sent again later) must still find its case.
+        self._threads.add(result.threads)
         if result.event is not None:
             try:
                 await asyncio.to_thread(self._poster.post, [result.event])
@@ -90,7 +95,6 @@ class MailboxCopyHandler:
                 log.error("ingest_refused_partner", status=error.status, error=str(error))
                 self.refused = error
                 return "451 4.3.0 Try again later"
-        self._threads.add(result.threads)
         log.info("mail_copied", taken_as=result.reason)
         return "250 OK"
 

@@ -273,10 +273,16 @@ def test_a_copy_is_deferred_while_ingest_is_away(tmp_path: Path) -> None:
     controller.start()
     try:
         with smtplib.SMTP("127.0.0.1", port) as client:
-            mail = (FIXTURES / "email" / "1-inbound.eml").read_bytes()
-            with pytest.raises(smtplib.SMTPDataError) as deferred:
-                client.sendmail("journal@heiloo.nl", ["copies@normwacht"], mail)
-        assert deferred.value.smtp_code == 451
+            for name in ("1-inbound.eml", "4-answer.eml"):
+                # The answer copied while its thread's first mail waits is no stranger:
+                # deferred too, not taken as a reply outside any known thread.
+                mail = (FIXTURES / "email" / name).read_bytes()
+                with pytest.raises(smtplib.SMTPDataError) as deferred:
+                    client.sendmail("journal@heiloo.nl", ["copies@normwacht"], mail)
+                assert deferred.value.smtp_code == 451, name
+            # A copy whose headers the parser cannot take is no event, and no bounce.
+            broken = b'To: info@heiloo.nl, "a" <\r\nFrom: x@example.nl\r\n\r\nHallo\r\n'
+            assert client.sendmail("journal@heiloo.nl", ["copies@normwacht"], broken) == {}
     finally:
         controller.stop()
         threads.close()

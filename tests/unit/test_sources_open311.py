@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from normwacht.core.events import Event, Municipality
-from normwacht.sources.common import Pseudonyms
+from normwacht.sources.common import Pseudonyms, mapped
 from normwacht.sources.open311 import (
     ReportMapping,
     Skipped,
@@ -87,3 +87,28 @@ def test_requests_without_a_time_are_skipped() -> None:
     request = {**requests(1)[0], "requested_datetime": None}
     assert map_request(request, MAPPING) == Skipped("no_requested_datetime")
     assert map_request({**request, "service_request_id": True}, MAPPING) == Skipped("no_request_id")
+
+
+def test_a_request_shaped_otherwise_is_skipped_and_the_others_go_on() -> None:
+    """A vendor's record unlike its API's (a list for a code) must not end the poller."""
+    odd = {**requests(1)[0], "service_code": ["boom-spoed"]}
+    assert isinstance(map_request(odd, MAPPING), list)  # mapped, just not as urgent
+
+    def map_or_fail(request: dict[str, Any]) -> list[Event] | Skipped:
+        if request is odd:
+            raise TypeError("unhashable type: 'list'")  # as a code's lookup once did
+        return map_request(request, MAPPING)
+
+    events, skipped = mapped([odd, *requests(1)], map_or_fail)
+    assert skipped["invalid"] == 1
+    assert [e.id for e in events] == [e.id for e in events_of(1)]
+
+
+def test_an_update_dated_in_the_future_does_not_move_the_cursor() -> None:
+    future = {
+        **requests(2)[0],
+        "service_request_id": "9999",
+        "updated_datetime": "2099-01-01T00:00:00Z",
+    }
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    assert latest_update([*requests(2), future], now) == latest_update(requests(2))
