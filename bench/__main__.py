@@ -1017,9 +1017,10 @@ def apply_cost(
 def handler_cost_command(
     calls: int = typer.Option(15_000, help="Call pairs: twice as many records"),
     rounds: int = typer.Option(5, help="Rounds, each with a new handler"),
+    parts: bool = typer.Option(False, help="Also decoding, apply and encoding, each alone"),
 ) -> None:
     """The processor's own work per record (`RecordHandler`), no broker, no faust."""
-    save("handler-cost", handler_cost.measure(calls, rounds, typer.echo))
+    save("handler-cost", handler_cost.measure(calls, rounds, typer.echo, parts=parts))
 
 
 @app.command("report-cost")
