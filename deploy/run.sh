@@ -73,14 +73,4 @@ Normwacht is starting:
 Logs: .run/logs/. Ctrl-C stops everything.
 TXT
 # Any service that dies takes the rest down: a half-running system hides breaches.
-# Polled, not `wait -n`: when Ctrl-C reaches a service that exits 0 on it before bash
-# acts on its own SIGINT, bash takes the signal as handled by that child and ignores it
-# (seen once: `make run` then ended 0, not 130). `sleep` dies of the signal, so bash acts.
-while :; do
-  for pid in "${pids[@]}"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      wait "$pid" && exit 0 || exit $?
-    fi
-  done
-  sleep 1
-done
+wait -n "${pids[@]}"
