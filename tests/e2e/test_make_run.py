@@ -97,9 +97,12 @@ class MakeRun:
     def start(self) -> None:
         with self.log.open("ab") as log:
             # A session of its own: Ctrl-C in a terminal goes to the whole foreground group.
+            # SIGINT as a terminal leaves it: a test run started in the background of a
+            # shell without job control inherits it ignored, and bash cannot trap a
+            # signal ignored when it starts (make run then ends 0 on Ctrl-C, not 130).
             self.run = subprocess.Popen(
-                ["bash", "deploy/run.sh"], cwd=self.project, env=self.env, stdout=log,
-                stderr=log, start_new_session=True,
+                ["env", "--default-signal=INT", "bash", "deploy/run.sh"], cwd=self.project,
+                env=self.env, stdout=log, stderr=log, start_new_session=True,
             )  # fmt: skip
         eventually(self.ready, timeout_s=180, interval_s=1)
 
