@@ -519,7 +519,7 @@ async def _write_step(
     restores (it then published, from the older state, what contradicted outcomes
     already out). A changelog ahead of the store is read into it at the restart. Until
     then reads are served from the batch being written (state.py)."""
-    sent: list[tuple[Any, int, bytes, bytes, asyncio.Future[Any]]] = []
+    sent: list[tuple[Any, Write, asyncio.Future[Any]]] = []
     for number, write in enumerate(step, 1):
         if number % WRITES_BETWEEN_YIELDS == 0:
             # Let the streams go on meanwhile: their records' offsets are not in this
@@ -529,19 +529,22 @@ async def _write_step(
         key, value = write.key.encode(), orjson.dumps(write.value)
         topic = table.changelog_topic.get_topic_name()
         future = await producer.send(topic, key, value, write.partition, None, None)
-        sent.append((table, write.partition, key, value, future))
+        sent.append((table, write, future))
     await flush()
     # What faust's `Collection._on_changelog_sent` does per record, once per partition:
     # the local store says up to which changelog offset it holds, so that a restart
     # reads only the changelog after it.
     persisted: dict[TP, tuple[Any, int]] = {}  # a table's changelog partition: its last
-    for table, _, _, _, future in sent:
+    for table, _, future in sent:
         metadata = await future
         tp = TP(metadata.topic, metadata.partition)
         if tp not in persisted or persisted[tp][1] < metadata.offset:
             persisted[tp] = (table, metadata.offset)
-    for table, partition, key, value, _ in sent:
-        put_in_store(table.data, partition, key, value)
+    for table, write, _ in sent:
+        # Encoded again rather than kept from the send: holding a step's encoded values
+        # until its acknowledgements took 35 MiB more of the worker's memory in the
+        # throughput benchmark (docs/BENCHMARKS.md); a second encoding costs about 1 us.
+        put_in_store(table.data, write.partition, write.key.encode(), orjson.dumps(write.value))
     for tp, (table, offset) in persisted.items():
         table.data.set_persisted_offset(tp, offset)
 
