@@ -467,7 +467,13 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
 
-    @app.get("/healthz", summary="Liveness")
+    @app.get(
+        "/healthz",
+        summary="Liveness",
+        responses={
+            503: {"description": "Outcomes not stored: not yet, or no longer (it then stops)"}
+        },
+    )
     def healthz(request: Request, response: Response) -> dict[str, Any]:
         consumer: OutcomeConsumer | None = getattr(request.app.state, "consumer", None)
         consuming = bool(consumer and consumer.running)

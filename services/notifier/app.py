@@ -70,7 +70,13 @@ def create_app(
     app.add_middleware(HeadAsGet)
     app.state.vital = vital
 
-    @app.get("/healthz", summary="Liveness")
+    @app.get(
+        "/healthz",
+        summary="Liveness",
+        responses={
+            503: {"description": "Outcomes not read: not yet, or no longer (it then stops)"}
+        },
+    )
     def healthz(request: Request, response: Response) -> dict[str, Any]:
         notifier: Notifier | None = getattr(request.app.state, "notifier", None)
         alertmanager: Alertmanager | None = getattr(request.app.state, "alertmanager", None)

@@ -269,6 +269,7 @@ def test_health_says_when_outcomes_are_no_longer_stored(
         health = client.get("/healthz")
         assert (health.status_code, health.json()["consuming"]) == (503, False)
     assert app.state.vital.failed
+    assert "503" in app.openapi()["paths"]["/healthz"]["get"]["responses"]  # as documented
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/v1/norms", "/v1/cases/NOPE", "/nowhere"])
