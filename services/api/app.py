@@ -41,7 +41,7 @@ from services.shared.problems import (
     known_query_only,
     problem_responses,
 )
-from services.shared.tasks import Vital
+from services.shared.tasks import HEALTH_RESPONSES, Vital
 
 log = structlog.get_logger("normwacht.api")
 
@@ -467,22 +467,13 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
 
-    @app.get(
-        "/healthz",
-        summary="Liveness",
-        responses={
-            503: {"description": "Outcomes not stored: not yet, or no longer (it then stops)"}
-        },
-    )
+    @app.get("/healthz", summary="Liveness", responses=HEALTH_RESPONSES)
     def healthz(request: Request, response: Response) -> dict[str, Any]:
         consumer: OutcomeConsumer | None = getattr(request.app.state, "consumer", None)
         consuming = bool(consumer and consumer.running)
-        status = "ok"
-        if consumer and not consuming:  # not yet, or no longer, storing outcomes
-            response.status_code = 503
-            status = "failed" if vital.failed else "starting"
         return {
-            "status": status,
+            # Without a consumer (consume=False) there is nothing to wait for.
+            "status": vital.health(consuming, response) if consumer else "ok",
             "consuming": consuming,
             "outcomes_stored": consumer.stored if consumer else 0,
         }

@@ -19,7 +19,7 @@ from services.notifier.service import Notifier
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import connect
 from services.shared.head import HeadAsGet
-from services.shared.tasks import Vital
+from services.shared.tasks import HEALTH_RESPONSES, Vital
 
 log = structlog.get_logger("normwacht.notifier")
 
@@ -70,21 +70,14 @@ def create_app(
     app.add_middleware(HeadAsGet)
     app.state.vital = vital
 
-    @app.get(
-        "/healthz",
-        summary="Liveness",
-        responses={
-            503: {"description": "Outcomes not read: not yet, or no longer (it then stops)"}
-        },
-    )
+    @app.get("/healthz", summary="Liveness", responses=HEALTH_RESPONSES)
     def healthz(request: Request, response: Response) -> dict[str, Any]:
         notifier: Notifier | None = getattr(request.app.state, "notifier", None)
         alertmanager: Alertmanager | None = getattr(request.app.state, "alertmanager", None)
         consuming = bool(notifier and notifier.running)
-        if not consuming:  # not yet (or no longer) reading outcomes: not ready to be relied on
-            response.status_code = 503
         return {
-            "status": "ok" if consuming else "failed" if vital.failed else "starting",
+            # Not reading outcomes (not yet, or no longer): not ready to be relied on.
+            "status": vital.health(consuming, response),
             "consuming": consuming,
             "alertmanager_reachable": alertmanager.reachable if alertmanager else None,
         }

@@ -10,8 +10,14 @@ from collections.abc import Coroutine
 from typing import Any
 
 import structlog
+from fastapi import Response
 
 log = structlog.get_logger("normwacht.tasks")
+
+HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Outcomes not handled: not yet, or no longer (it then stops)"}
+}
+"""What a service's /healthz declares besides its 200 (`Vital.health`)."""
 
 
 class Vital:
@@ -30,6 +36,14 @@ class Vital:
         self.stop_service = stop_service
         self.failed = False
         self._tasks: list[asyncio.Task[None]] = []
+
+    def health(self, running: bool, response: Response) -> str:
+        """/healthz's status: `ok` while the vital work runs, else `starting` (not yet)
+        or `failed` (no longer), answered with 503 (HEALTH_RESPONSES)."""
+        if running:
+            return "ok"
+        response.status_code = 503
+        return "failed" if self.failed else "starting"
 
     def start(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(work, name=name)
