@@ -3,16 +3,20 @@
 Where it stopped is kept in a state file (the file's inode and the byte offset after the
 last line ingest accepted), so a restart resumes there: lines are posted at least once,
 and a line read twice gives the same event id. A file rotated away (renamed, a new one
-created) is read to its end before the new one is followed, also when the rotation
-happened while the adapter was down (the old inode is looked for beside the file, as
-`queue_log.1` and the like); a file truncated in place (copytruncate) is read again from
-its start.
+created) is read to its end before the new one is followed: Asterisk goes on writing to
+the renamed file until it reopens its logs (logrotate's `postrotate` runs `logger
+reload`), so the old file is left only once it has been quiet for a grace period. That
+holds also when the rotation happened while the adapter was down (the old inode is looked
+for beside the file, as `queue_log.1` and the like). A file truncated in place
+(copytruncate) is read again from its start.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,12 +40,18 @@ class QueueLogFollower:
         mapping: QueueLogMapping,
         poster: IngestPoster,
         max_lines: int = 500,
+        rotation_grace_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._path = path
         self._state_path = state_path
         self._mapping = mapping
         self._poster = poster
         self._max_lines = max_lines
+        self._rotation_grace_s = rotation_grace_s
+        self._monotonic = monotonic
+        self._quiet_since: float | None = None
+        """Since when a file rotated away has had no new line."""
         self._file: BinaryIO | None = None
         self._inode = 0
         self._offset = 0
@@ -80,6 +90,8 @@ class QueueLogFollower:
             except FileNotFoundError:
                 return consumed  # rotated and not yet re-created: keep the old one open
             if current.st_ino != self._inode:
+                if not self._quiet_for_the_grace():
+                    return consumed
                 log.info("queue_log_rotated")
                 self.close()
                 self._saved_inode, self._saved_offset = 0, 0
@@ -89,6 +101,13 @@ class QueueLogFollower:
                 self._offset = 0
                 continue
             return consumed
+
+    def _quiet_for_the_grace(self) -> bool:
+        """Whether the file rotated away has had no new line for the grace period."""
+        now = self._monotonic()
+        if self._quiet_since is None:
+            self._quiet_since = now
+        return now - self._quiet_since >= self._rotation_grace_s
 
     def _open(self) -> bool:
         """Open the file to read: where the state says, else the file's start."""
@@ -103,6 +122,7 @@ class QueueLogFollower:
             log.info("queue_log_resuming_rotated_file")
             path, offset = rotated, self._saved_offset
         self._file = path.open("rb")
+        self._quiet_since = None
         self._inode = os.fstat(self._file.fileno()).st_ino
         self._offset = offset
         return True
@@ -134,5 +154,6 @@ class QueueLogFollower:
         if events:
             self._poster.post(events)
         self._offset = end
+        self._quiet_since = None  # a rotated file written to is still in use
         write_state(self._state_path, {"inode": self._inode, "offset": end})
         log.info("queue_log_lines", lines=len(lines), events=len(events), skipped=dict(skipped))

@@ -97,6 +97,8 @@ def asterisk_queue_log(file: Path, state: StateOption = None, once: OnceOption =
         mapping,
         poster,
         max_lines=settings.batch_size,
+        # Posting once, there is no later poll to wait for: what is there is read now.
+        rotation_grace_s=0 if once else settings.asterisk_rotation_grace_s,
     )
     try:
         if once:

@@ -38,6 +38,12 @@ class SourceSettings(BaseSettings):
     asterisk_queues: dict[str, Municipality] = Field(default_factory=dict)
     asterisk_queue_codes: dict[str, str] = Field(default_factory=dict)
     asterisk_poll_s: float = Field(default=0.5, gt=0)
+    asterisk_rotation_grace_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a queue_log rotated away must have had no new line before the "
+        "new file is followed (Asterisk writes to the old one until it reopens its logs).",
+    )
 
     email_source: str = "urn:buch:kcc:email"
     email_mailboxes: dict[str, Municipality] = Field(default_factory=dict)

@@ -115,8 +115,13 @@ def test_queue_log_is_followed_across_restarts_rotation_and_truncation(
     log_file, state = tmp_path / "queue_log", tmp_path / "state" / "queue_log.json"
     poster = ingest.poster()
 
+    clock = [0.0]  # seconds, as time.monotonic
+
     def follower() -> QueueLogFollower:
-        return QueueLogFollower(log_file, state, mapping, poster, max_lines=4)
+        return QueueLogFollower(
+            log_file, state, mapping, poster, max_lines=4,
+            rotation_grace_s=5, monotonic=lambda: clock[0],
+        )  # fmt: skip
 
     def expected(upto: int) -> list[str]:
         mapped = (map_line(line, mapping) for line in lines[:upto])
@@ -136,13 +141,19 @@ def test_queue_log_is_followed_across_restarts_rotation_and_truncation(
     assert second.poll() == 4
     assert ids(ingest.events(source, len(expected(14)))) == sorted(expected(14))
 
-    # Rotated (renamed, the old file still written to, a new one created): the old file
-    # is read to its end before the new one.
+    # Rotated (renamed, a new one created). Asterisk goes on writing the old file until it
+    # reopens its logs: the old file is read until it has had no new line for the grace.
     log_file.rename(tmp_path / "queue_log.1")
-    with (tmp_path / "queue_log.1").open("a") as file:
-        file.write(lines[14])
     log_file.write_text("".join(lines[15:18]))
-    assert second.poll() == 4
+    assert second.poll() == 0  # the rotation is seen; the grace begins
+    clock[0] += 4
+    with (tmp_path / "queue_log.1").open("a") as file:
+        file.write(lines[14])  # written after the rename, before Asterisk reopened
+    assert second.poll() == 1
+    clock[0] += 4.9
+    assert second.poll() == 0  # quiet for less than the grace since that line
+    clock[0] += 0.1
+    assert second.poll() == 3
     assert ids(ingest.events(source, len(expected(18)))) == sorted(expected(18))
     second.close()
 
@@ -153,7 +164,9 @@ def test_queue_log_is_followed_across_restarts_rotation_and_truncation(
     log_file.rename(tmp_path / "queue_log.1")
     log_file.write_text("".join(lines[19:21]))
     third = follower()
-    assert third.poll() == 3
+    assert third.poll() == 1  # the rest of the old file
+    clock[0] += 5
+    assert third.poll() == 2
     assert ids(ingest.events(source, len(expected(21)))) == sorted(expected(21))
 
     # Truncated in place (copytruncate): read again from the start.
