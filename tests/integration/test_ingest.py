@@ -87,6 +87,8 @@ def test_a_batch_keeps_each_case_in_one_partition_in_order(
     by_case: dict[bytes | None, list[tuple[int, str]]] = {}
     for r in records:
         by_case.setdefault(r.key, []).append((r.partition, json.loads(r.value)["type"]))
+    assert len(records) == 4
+    assert set(by_case) == {b"KCC-0", b"KCC-1"}
     for events in by_case.values():
         assert len({partition for partition, _ in events}) == 1
         assert [t for _, t in events] == ["nl.buch.call.queued", "nl.buch.call.answered"]

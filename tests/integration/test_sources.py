@@ -36,6 +36,7 @@ from tests.support.events import random_id
 from tests.support.kafka_io import read_topic
 from tests.support.services import eventually, running_service
 from tests.support.sources import FIXTURES, KEY, personal_values_in
+from tests.support.stored import kafka_records
 from tests.support.system import TOKEN, create_topics, fresh_kafka, kafka_env
 from tests.support.vendors import Open311Server
 
@@ -69,11 +70,11 @@ class Ingest:
         return eventually(found, timeout_s=60)
 
     def personal_values(self, adapter: str) -> list[str]:
-        records = read_topic(self.kafka.bootstrap, self.kafka.events_topic, expect=1)
-        blob = "\n".join(
-            (r.key or b"").decode() + r.value.decode() + repr(r.headers) for r in records
-        )
-        return personal_values_in(blob, adapter)
+        """The adapter's fixtures' personal values found in the events topic: every
+        record up to the end offsets, keys and headers too."""
+        topic = self.kafka.events_topic
+        blob = b"\n".join(data for _, data in kafka_records(self.kafka.bootstrap, topic.__eq__))
+        return personal_values_in(blob.decode("utf-8", errors="replace"), adapter)
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from services.shared.kafka import KafkaSettings, ensure_topics
 from services.shared.partners import Registry, Role
 from services.shared.partners import connect as connect_partners
 from services.shared.problems import PROBLEM_JSON, Problem, install_problem_handlers
+from tests.support.broker import free_port
 from tests.support.kafka_io import Record, read_topic
 from tests.support.services import eventually
 from tests.support.vendors import (
@@ -221,7 +222,13 @@ def test_a_failed_delivery_is_a_5xx_so_meta_retries(
     kafka_settings: KafkaSettings, zaken: ZakenApi
 ) -> None:
     async def broken(events: Sequence[Event], sender: str) -> None:
-        raise ConnectionError("broker unreachable")
+        # Ingest's own publisher, with no broker where it looks: a port nothing listens on.
+        publisher = EventPublisher(f"127.0.0.1:{free_port()}", kafka_settings.events_topic)
+        try:
+            await publisher.start()
+            await publisher.publish(events)
+        finally:
+            await publisher.stop()
 
     async def refusing(events: Sequence[Event], sender: str) -> None:
         raise Problem(403, "out-of-scope", "Out of scope", "municipality is out of scope")
@@ -230,6 +237,7 @@ def test_a_failed_delivery_is_a_5xx_so_meta_retries(
         answer = post_meta(hooks, "whatsapp_text_message")
         assert answer.status_code == 503
         assert answer.headers["Retry-After"] == "1"
+        assert events_on(kafka_settings) == []
     with webhooks(kafka_settings, zaken, refusing) as hooks:
         answer = post_meta(hooks, "whatsapp_text_message")
         assert answer.status_code == 403

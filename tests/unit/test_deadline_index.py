@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import yaml
 from kafka.partitioner.default import murmur2
 
@@ -126,6 +127,16 @@ def test_partitions_agree_with_kafka_pythons_partitioner() -> None:
     for n in range(2000):
         key = f"KCC-{n}"
         assert partition_of(key, 6) == (murmur2(key.encode()) & 0x7FFFFFFF) % 6
+
+
+@pytest.mark.parametrize(
+    ("key", "partition"),
+    [("", 681), ("a", 524), ("ab", 434), ("abc", 107), ("123456789", 566), ("\x00 ", 742)],
+)
+def test_partitions_are_the_java_clients(key: str, partition: int) -> None:
+    # Of 1,000 partitions, as Kafka's Java client places these keys (the values that
+    # kafka-python's own tests pin for its murmur2).
+    assert partition_of(key, 1000) == partition
 
 
 def test_an_index_entry_keeps_the_open_clocks_and_the_due_instant(catalogue: Catalogue) -> None:

@@ -441,6 +441,17 @@ def test_a_crash_at_any_record_loses_no_outcome_and_changes_none(catalogue: Cata
     straight = Outlets()
     script(Worker(catalogue, Tables(), straight))
     expected = {outcome["id"]: outcome for outcome in straight.outcomes}
+    # Each CALL case has two calls: met when answered (n odd), else breached by its
+    # due-record; its transfer norm's clock opens once. BIG opens a clock per call.
+    assert {i for i in expected if not i.startswith("BIG/")} == {
+        f"CALL-{case}/phone.answer/{instance}/{kind}"
+        for case, instance, decided in [
+            (0, 1, "breached"), (0, 2, "met"), (1, 1, "met"),
+            (1, 2, "breached"), (2, 1, "breached"), (2, 2, "met"),
+        ]
+        for kind in ("opened", decided)
+    } | {f"CALL-{case}/phone.transfers/1/opened" for case in range(3)}  # fmt: skip
+    assert sum(i.startswith("BIG/phone.answer/") and i.endswith("/opened") for i in expected) == 34
     records = Worker(catalogue, Tables(), Outlets())
     recorded: list[Record] = []
     records.feed = lambda key, value, headers=(), written=None: recorded.append(  # type: ignore[method-assign]
