@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # them (systemd starts them on install), say so instead of failing in a log file.
 for port in 9090 9093; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "run.sh: port $port is taken (Debian's prometheus or prometheus-alertmanager" \
-      "service? systemctl disable --now prometheus prometheus-alertmanager)" >&2
+    echo "run.sh: port $port is taken: another \`make run\`, or Debian's prometheus or" \
+      "prometheus-alertmanager service (systemctl disable --now prometheus" \
+      "prometheus-alertmanager)" >&2
     exit 1
   fi
 done
@@ -36,6 +37,10 @@ deploy/kafka/kafka.sh start
 .venv/bin/normwacht kafka create-topics
 
 mkdir -p .run/logs .run/prometheus .run/alertmanager
+# The previous run's logs stay beside this run's, as NAME.log.1.
+for log in .run/logs/*.log; do
+  if [ -e "$log" ]; then mv -f "$log" "$log.1"; fi
+done
 # The processor signs the due-records it writes into the events topic and acts on no
 # others: one secret per installation, made on the first run and kept.
 if [ ! -s .run/due-record.key ]; then
@@ -67,8 +72,8 @@ Normwacht is starting:
   processor   http://127.0.0.1:6066/metrics
   api         http://127.0.0.1:8001/v1/breaches  (docs: /docs, token: normwacht-dev-token)
   notifier    http://127.0.0.1:8002/metrics      (outcomes to Alertmanager)
-  prometheus  http://127.0.0.1:9090/alerts       (rules: deploy/prometheus)
-  alertmanager http://127.0.0.1:9093             (routes: deploy/alertmanager)
+  prometheus  http://127.0.0.1:9090/classic/alerts (rules: deploy/prometheus)
+  alertmanager http://127.0.0.1:9093/api/v2/alerts (routes: deploy/alertmanager; or amtool)
   kafka       127.0.0.1:9092
 Logs: .run/logs/. Ctrl-C stops everything.
 TXT

@@ -18,6 +18,6 @@ def run(settings: ApiSettings | None = None) -> None:
     # It reads every partition of the outcomes, whatever their count.
     require_topics("api", settings.kafka, {settings.kafka.outcomes_topic: None})
     app = create_app(settings, stop_if_reading_fails=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", log_config=None)
     if app.state.vital.failed:
         sys.exit(1)

@@ -28,4 +28,10 @@ def run(settings: IngestSettings | None = None) -> None:
     # mismatch means a deployment configured two ways: refused here too.
     kafka = settings.kafka
     require_topics("ingest", kafka, {kafka.events_topic: kafka.partitions})
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        log_config=None,
+    )

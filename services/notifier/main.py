@@ -18,6 +18,8 @@ def run(settings: NotifierSettings | None = None) -> None:
     # It reads every partition of the outcomes, whatever their count.
     require_topics("notifier", settings.kafka, {settings.kafka.outcomes_topic: None})
     notifier = app.create_app(settings, stop_if_a_task_fails=True)
-    uvicorn.run(notifier, host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        notifier, host=settings.host, port=settings.port, log_level="warning", log_config=None
+    )
     if notifier.state.vital.failed:
         sys.exit(1)

@@ -7,10 +7,12 @@ them (`needed_topics`); it creates none: `normwacht kafka create-topics` does, b
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import sys
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -18,7 +20,7 @@ import faust
 from normwacht.catalogue_file import CatalogueError
 from normwacht.catalogue_file import load as load_catalogue
 from services.shared.kafka import require_topics
-from services.shared.logging import configure_logging
+from services.shared.logging import configure_logging, logging_config
 from services.sla_processor.app import (
     NoDueRecordKey,
     changelog_topics,
@@ -52,12 +54,15 @@ class _Worker(faust.Worker):
 
 def _exit_after(seconds: float) -> None:
     def exit_now() -> None:
-        message = (
+        detail = (
             f"normwacht processor did not stop within {seconds:g} s (is the broker "
-            "reachable?); exiting without a last commit: its records are read again.\n"
+            "reachable?); exiting without a last commit: its records are read again."
         )
+        # A JSON line as every other, written here: the logging machinery may be stuck too.
+        line = {"event": "stop_timed_out", "level": "error", "detail": detail,
+                "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}  # fmt: skip
         try:  # to the file descriptor: mode's worker replaces sys.stderr with a logger
-            os.write(2, message.encode())
+            os.write(2, json.dumps(line).encode() + b"\n")
         finally:
             os._exit(STOP_TIMED_OUT)
 
@@ -108,6 +113,11 @@ def run(settings: ProcessorSettings | None = None) -> None:
     # record handler alone, in-process: 15-20 % more records a second).
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-    worker: Any = _Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker: Any = _Worker(
+        app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logging_config(settings.log_level),  # JSON lines, not faust's colours
+    )
     worker.stop_timeout_s = settings.stop_timeout_s
     worker.execute_from_commandline()
