@@ -6,7 +6,8 @@ marker header, so the processor trusts only what it can check:
 
 - the value is signed with the processor's key (HMAC-SHA256 over subject and `now`):
   a record not written by a processor of this deployment is refused;
-- its key is its subject (so it sits in the case's own partition);
+- its key is its subject, and it is read in its case's partition (the handler checks
+  that: a signed record copied into another partition is refused);
 - its `now` lies no further than `FUTURE_TOLERANCE` past the wall clock at reading: a
   due-record never moves a watermark beyond the present, whoever wrote it.
 

@@ -196,9 +196,14 @@ class RecordHandler:
             await self._dead_letter(record, read.reason, read.detail)
             return
         partition, offset = record.partition, record.offset
+        loaded = self._load(read.subject)
+        if partition != (home := self._home(read.subject, loaded)):
+            # Signed, but copied out of its case's partition: it must not move this one's
+            # watermark, nor decide the case with it.
+            await self._wrong_partition(record, read.subject, home)
+            return
         mark = self.marks.after_due_record(partition, read.now)
         self._remember_mark(partition, mark, offset)
-        loaded = self._load(read.subject)
         if loaded is None or self._already_applied(loaded, offset):
             return
         try:
@@ -227,18 +232,9 @@ class RecordHandler:
             return
         partition, offset = record.partition, record.offset
         loaded = self._load(event.subject)
-        home = loaded.stored.get("partition") if loaded else None
-        if home is None:
-            home = partition_of(event.subject, self.partitions)
-        if partition != home:
+        if partition != (home := self._home(event.subject, loaded)):
             # A case lives in one partition, so with one worker; here its state would split.
-            await self._dead_letter(
-                record,
-                "wrong_partition",
-                f"a record keyed {event.subject!r} belongs in partition {home}, by the "
-                "murmur2 partitioner of the Java client (librdkafka clients: "
-                "partitioner=murmur2_random)",
-            )
+            await self._wrong_partition(record, event.subject, home)
             return
         if loaded and loaded.case.municipality != event.municipality:  # a StrEnum: a str
             # A partner is scoped to municipalities by the event's attribute; the case's
@@ -290,6 +286,19 @@ class RecordHandler:
             await self._publish(step, partition, offset, loaded, fact if added else None)
         elif loaded:
             self._keep(loaded._replace(case=step.case))
+
+    def _home(self, subject: str, loaded: Loaded | None) -> int:
+        """The partition the case lives in: where it was stored, else its key's."""
+        home: int | None = loaded.stored.get("partition") if loaded else None
+        return partition_of(subject, self.partitions) if home is None else home
+
+    async def _wrong_partition(self, record: Record, subject: str, home: int) -> None:
+        await self._dead_letter(
+            record,
+            "wrong_partition",
+            f"a record keyed {subject!r} belongs in partition {home}, by the murmur2 "
+            "partitioner of the Java client (librdkafka clients: partitioner=murmur2_random)",
+        )
 
     # State
 

@@ -281,6 +281,27 @@ def test_a_record_outside_its_cases_partition_is_dead_lettered(
     assert ("phone.answer", "met") in kinds(outlets)
 
 
+def test_a_signed_due_record_copied_into_another_partition_is_dead_lettered(
+    catalogue: Catalogue, outlets: Outlets
+) -> None:
+    """Anyone who may write the events topic may copy a due-record the processor wrote:
+    in another partition it must neither move that partition's watermark nor decide the
+    case there."""
+    worker = Worker(catalogue, Tables(), outlets, partitions=6)
+    home = handler_module.partition_of("CALL-1", 6)
+    worker.partition = home
+    worker.event("call.queued", T0)
+    elsewhere = (home + 1) % 6
+    worker.partition = elsewhere
+    worker.due("CALL-1", T0 + timedelta(minutes=1))
+    assert [why for _, why, _ in outlets.dead_letters] == ["wrong_partition"]
+    assert worker.handler.marks.get(elsewhere) is None
+    assert kinds(outlets) == [("phone.answer", "opened")]
+    worker.partition = home
+    worker.due("CALL-1", T0 + timedelta(minutes=1))  # in its own partition, it is taken
+    assert ("phone.answer", "breached") in kinds(outlets)
+
+
 def test_an_event_for_another_municipalitys_case_is_dead_lettered(
     worker: Worker, outlets: Outlets
 ) -> None:
