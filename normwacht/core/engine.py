@@ -9,10 +9,11 @@ it has seen, in event-time order, and what it has published for each clock.
   start adds a clock and never renumbers the others, and a replay of the same records
   gives the same numbers.
 - **Order.** Facts are applied in event-time order whatever order they arrive in
-  (at equal times: starts first, a resume after a pause, withdrawals last, then by
-  key), so the final state of every clock depends only on the set of facts and `now`.
-  When a fact that arrives late changes a decision already published, the new decision
-  is published with `corrects` naming the one it replaces.
+  (at equal times: starts first, then what changes a running clock before what stops
+  it, a resume after a pause, withdrawals last, then by key), so the final state of
+  every clock depends only on the set of facts and `now`. When a fact that arrives late
+  changes a decision already published, the new decision is published with `corrects`
+  naming the one it replaces.
 - **Cost.** Each norm's derivation state (its open clocks and its latest one) is kept
   with the case, so a fact later than the norm's last fact (the usual arrival) advances
   just the norms it concerns, at a cost that does not grow with the case's facts; an
@@ -379,17 +380,25 @@ class _Index:
         self._concerned = {t: tuple(n) for t, n in concerned.items()}
         self.position = {norm: at for at, norm in enumerate(catalogue.norms)}
         # At equal times: what only starts clocks, then what starts one and stops another
-        # (an answered call), then the rest, then a resume; a withdrawal last, after a stop
-        # at its instant.
-        self._rank = {t: 1 if t in stops else 0 for t in starts}
+        # (an answered call), then what changes a running clock (a transfer counted, an
+        # extension, a committee: each must have come before a stop at its instant, as a
+        # call is transferred before it ends), then the rest, then a resume; a withdrawal
+        # last, after a stop at its instant.
+        changers: set[str] = set()
+        for norm in self.timed:
+            changers.update(m.event for m in norm.breach_on)
+            changers.update(norm.longer_term.events if norm.longer_term else ())
+            changers.update((norm.limit.event,) if norm.limit else ())
+        self._rank = dict.fromkeys(changers - starts, 2)
+        self._rank.update({t: 1 if t in stops else 0 for t in starts})
         # A pause and a resume at one instant are a pause of no length, whatever their
         # keys: the resume after it (before it, the pause would hold the clock for good).
-        self._rank["case.resumed"] = 3
-        self._rank["case.withdrawn"] = 4
+        self._rank["case.resumed"] = 4
+        self._rank["case.withdrawn"] = 5
         self._rules: dict[tuple[str, str], _Rules] = {}
 
     def order(self, fact: Fact) -> _Order:
-        return (fact.time, self._rank.get(fact.type, 2), fact.key)
+        return (fact.time, self._rank.get(fact.type, 3), fact.key)
 
     def rules(self, norm: NormSpec, municipality: str) -> _Rules:
         found = self._rules.get((norm.id, municipality))

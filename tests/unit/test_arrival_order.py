@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -356,6 +357,33 @@ def test_a_late_pause_sets_a_breached_clock_running_again(catalogue: Catalogue) 
         ("CASE-P/report.resolve/1/breached", None),
         ("CASE-P/report.resolve/1/opened/2", Kind.BREACHED),
     ]
+
+
+@pytest.mark.parametrize(
+    ("start", "changes", "stop", "norm", "status"),
+    [
+        # The third transfer and the end of the call in one second: transferred first.
+        ("call.answered", ["call.transferred"] * 3, "call.ended", "phone.transfers",
+         Kind.BREACHED),
+        # Extended and decided in one second: the extension was made, so it counts.
+        ("objection.received", ["objection.extended"], "objection.decided",
+         "objection.decision", Kind.BREACHED),
+    ],
+)  # fmt: skip
+def test_what_changes_a_clock_comes_before_a_stop_at_its_instant(
+    catalogue: Catalogue, start: str, changes: list[str], stop: str, norm: str, status: Kind
+) -> None:
+    """Whatever their ids and whichever arrives first."""
+    at = datetime.fromisoformat("2026-03-02T10:00:00+00:00")
+    later = at + timedelta(days=3)
+    started = Fact(start, at, "m-start")
+    changed = [Fact(type_, later, f"z-change-{n}") for n, type_ in enumerate(changes)]
+    stopped = Fact(stop, later, "a-stop")
+    for order in ([started, *changed, stopped], [stopped, *changed, started]):
+        processor = Processor(catalogue)
+        for fact in order:
+            processor.event(fact)
+        assert processor.final_clocks()[(norm, "m-start")].status is status
 
 
 def test_events_at_one_instant_apply_starts_first_and_withdrawals_last(
