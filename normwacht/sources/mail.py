@@ -45,6 +45,11 @@ class MailMapping:
     def thread_case(self, root_message_id: str) -> str:
         return self.pseudonyms.case("thread", root_message_id, prefix="mail-")
 
+    def correspondent(self, case: str, address: str) -> str:
+        """The keyed hash an address that wrote into a thread is known by in the thread
+        map (with `address` empty: the mark that the thread's writers are known)."""
+        return self.pseudonyms.case("correspondent", f"{case}\n{address}", prefix="who-")
+
 
 @dataclass(frozen=True)
 class MailResult:
@@ -93,7 +98,14 @@ def map_message(
     thread = next((t for p in parents if (t := thread_of(mapping.message_key(p)))), None)
     own_key = mapping.message_key(own_id)
 
-    def event(short_type: str, case: str, municipality: Municipality) -> MailResult:
+    def writers(case: str) -> tuple[tuple[str, str], ...]:
+        """Who wrote in (From, Reply-To), to know a reply to them from a forward."""
+        addresses = ["", *_addresses(message, "From", "Reply-To")]
+        return tuple((mapping.correspondent(case, address), case) for address in addresses)
+
+    def event(
+        short_type: str, case: str, municipality: Municipality, *known: tuple[str, str]
+    ) -> MailResult:
         built = build_event(
             short_type,
             event_id=mapping.pseudonyms.event(f"{short_type}|{own_id}", prefix="mail-"),
@@ -102,7 +114,7 @@ def map_message(
             time=_time(message, received_at),
             municipality=municipality,
         )
-        return MailResult(built, short_type.split(".")[1], ((own_key, case),))
+        return MailResult(built, short_type.split(".")[1], ((own_key, case), *known))
 
     if sent_by is not None:
         if auto == "auto-replied":
@@ -117,6 +129,10 @@ def map_message(
             return MailResult(None, "ignored_auto_submitted")
         if thread is None:
             return MailResult(None, "ignored_unknown_thread")
+        if not _to_a_writer(message, thread, mapping, thread_of):
+            # Sent on to others only (a colleague, a contractor): not the answer. It joins
+            # the thread, so a reply to it is still found.
+            return MailResult(None, "forwarded", ((own_key, thread),))
         return event("email.answered", thread, sent_by)
     recipients = _addresses(message, "To", "Cc")
     to = next((mapping.mailboxes[a] for a in recipients if a in mapping.mailboxes), None)
@@ -125,5 +141,17 @@ def map_message(
     if auto != "no":
         return MailResult(None, "ignored_auto_submitted")
     if thread is not None:
-        return MailResult(None, "follow_up", ((own_key, thread),))
-    return event("email.received", mapping.thread_case(own_id), to)
+        return MailResult(None, "follow_up", ((own_key, thread), *writers(thread)))
+    case = mapping.thread_case(own_id)
+    return event("email.received", case, to, *writers(case))
+
+
+def _to_a_writer(
+    message: EmailMessage, thread: str, mapping: MailMapping, thread_of: Callable[[str], str | None]
+) -> bool:
+    """Whether a mailbox's message goes to someone who wrote into the thread. A thread
+    begun before its writers were kept has no mark: there every reply counts."""
+    if thread_of(mapping.correspondent(thread, "")) != thread:
+        return True
+    recipients = _addresses(message, "To", "Cc")
+    return any(thread_of(mapping.correspondent(thread, r)) == thread for r in recipients)

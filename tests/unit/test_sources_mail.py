@@ -138,6 +138,56 @@ def test_no_address_name_subject_or_text_passes_nor_is_kept() -> None:
     results = replay(THREAD)
     events = [r.event.model_dump(mode="json") for r in results if r.event is not None]
     kept = [pair for r in results for pair in r.threads]
-    assert len(kept) == 5  # every message of the thread, none of the others
+    # Every message of the two threads, none of the others; and for each mail that came
+    # in (two, and a follow-up), its thread's mark and its writer.
+    assert len([key for key, _ in kept if key.startswith("msg-")]) == 5
+    assert len([key for key, _ in kept if key.startswith("who-")]) == 6
     assert personal_values_in(json.dumps([events, kept]), "email") == []
     assert all(isinstance(e, dict) and "data" in e and e["data"] == {} for e in events)
+
+
+def forward(message_id: str, to: str, cc: str | None = None) -> EmailMessage:
+    """The mailbox sends the resident's mail on, in the thread (as Outlook's forward)."""
+    sent = message("4-answer.eml")
+    for header in ("To", "Message-ID"):
+        del sent[header]
+    sent["To"] = to
+    if cc is not None:
+        sent["Cc"] = cc
+    sent["Message-ID"] = f"<{message_id}@heiloo.nl>"
+    return sent
+
+
+def replay_with(extra: list[EmailMessage]) -> tuple[list[MailResult], dict[str, str]]:
+    """The thread's first three copies, then `extra`, keeping the thread map."""
+    threads: dict[str, str] = {}
+    results = []
+    copies = [message(n) for n in THREAD[:3]] + extra
+    for parsed in copies:
+        result = map_message(parsed, arrival(parsed), MAPPING, threads.get)
+        threads.update(result.threads)
+        results.append(result)
+    return results, threads
+
+
+def test_a_mail_sent_on_to_others_is_no_answer_and_a_reply_to_the_resident_is() -> None:
+    colleague = forward("fw-1", "Wegbeheer <wegen@heiloo.nl>")
+    contractor = forward("fw-2", "Aannemer <planning@example.com>")
+    answer = message("4-answer.eml")  # to the resident, who wrote in
+    results, threads = replay_with([colleague, contractor, answer])
+    assert [r.reason for r in results[3:]] == ["forwarded", "forwarded", "answered"]
+    assert [r.event for r in results[3:5]] == [None, None]
+    # The forwards joined the thread: a reply to one of them is still of this case.
+    case = results[0].event.subject if results[0].event else None
+    assert threads[MAPPING.message_key("fw-1@heiloo.nl")] == case
+    copied = forward("fw-3", "Wegbeheer <wegen@heiloo.nl>", cc="Jan <JAN.JANSEN@example.nl>")
+    [*_, with_the_resident] = replay_with([copied])[0]
+    assert with_the_resident.reason == "answered"
+
+
+def test_a_thread_begun_before_its_writers_were_kept_counts_every_reply() -> None:
+    _, threads = replay_with([])
+    legacy = {key: case for key, case in threads.items() if not key.startswith("who-")}
+    sent_on = forward("fw-4", "Wegbeheer <wegen@heiloo.nl>")
+    result = map_message(sent_on, arrival(sent_on), MAPPING, legacy.get)
+    assert result.reason == "answered"
