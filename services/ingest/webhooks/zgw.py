@@ -12,6 +12,7 @@ Zaken API URL: a notification must never make us send our Zaken API credentials 
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import structlog
@@ -95,7 +96,7 @@ def zgw_router(
         headers["Authorization"] = settings.zaken_api_authorization.get_secret_value()
 
     async def fetch(url: str) -> Any:
-        if not url.startswith(zaken_api):
+        if not _below(url, zaken_api):
             log.warning("zgw_resource_elsewhere")
             raise Problem(
                 422,
@@ -160,6 +161,22 @@ def zgw_router(
         return Response(status_code=204)
 
     return router
+
+
+def _below(url: str, base: str) -> bool:
+    """Whether `url` names a resource below `base`: the same scheme, host and port, and
+    a path under base's with no `.` or `..` segment, also percent-encoded (httpx and the
+    server would resolve those, to a path that the text alone does not show)."""
+    try:
+        target, root = httpx.URL(url), httpx.URL(base)
+    except httpx.InvalidURL:
+        return False
+    segments = unquote(urlsplit(url).path).split("/")
+    return (
+        not {".", ".."} & set(segments)
+        and (target.scheme, target.host, target.port) == (root.scheme, root.host, root.port)
+        and target.path.startswith(root.path)
+    )
 
 
 def _invalid_notification(error: ValidationError, made: str = "") -> Problem:
