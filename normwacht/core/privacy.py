@@ -44,12 +44,18 @@ _INTERNATIONAL_INSIDE = re.compile(
 _TRUNK_ZERO = re.compile(
     r"(?<!\d)((?:\+|00)?31)(?:[\s.\-_/]*\(0\)|[\s.\-_/]+0(?=[\s.\-_/]))[\s.\-_/]*"
 )
-_E_MAIL_LIKE = re.compile(
-    r"(?:^|[^A-Za-z0-9])[A-Za-z0-9][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*"
+# An address at a mail provider with its @ written as a separator (`jan.jansen.gmail.com`,
+# `jan_gmail.com`): a local part (an ASCII letter or digit, then letters, digits, `_`, `-`
+# and single dots, standing on its own) and `.`, `-` or `_` before the provider. Found in
+# two linear steps (`_e_mail_like`): one pattern for all of it took time quadratic in the
+# value's length (1 ms for 200 characters of `a.a.a.`, 11 ms for 800).
+_PROVIDER_AT_THE_END = re.compile(
     r"[.\-_](?:gmail|hotmail|outlook|live|yahoo|icloud|ziggo|kpnmail|kpnplanet|xs4all|"
     r"planet|home|casema|example)\.(?:nl|com|net|org|eu|be)$",
     re.IGNORECASE,
 )
+_LOCAL_RUN_AT_THE_END = re.compile(r"[A-Za-z0-9_.\-]+$")
+_ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _E_MAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b")
 # first.last.provider.nl: an address with its @ written as a dot (a website such as
 # www.heiloo.nl or loket.heiloo.nl is no personal data; four or more labels are).
@@ -232,7 +238,7 @@ def personal_data_reason(value: str) -> str | None:
         return "it contains a phone number"
     # An address needs its @ or a dot; the searches cost, and ingest checks two ids an event.
     if ("@" in value and _E_MAIL.search(value)) or (
-        "." in value and (_E_MAIL_LIKE.search(value) or _DOTTED_ADDRESS.match(value))
+        "." in value and (_e_mail_like(value) or _DOTTED_ADDRESS.match(value))
     ):
         return "it looks like an e-mail address or a domain name"
     if _POSTCODE_HOUSE.search(value):
@@ -258,3 +264,25 @@ def pseudonym(key: bytes, namespace: str, vendor_id: str, *, prefix: str = "") -
         digest = hashlib.sha256(digest).digest()
         value = f"{prefix}{base64.b32encode(digest[:20]).decode().lower()}"
     return value
+
+
+def _e_mail_like(value: str) -> bool:
+    """Whether `value` ends in an address at a mail provider, its @ written as `.`, `-` or
+    `_` (see `_PROVIDER_AT_THE_END`)."""
+    provider = _PROVIDER_AT_THE_END.search(value)
+    if provider is None:
+        return False
+    # The local part lies in the run of local-part characters just before the provider,
+    # and ends with it: so the run may not end with a dot, and the part begins after the
+    # run's last `..`, at a letter or digit at the run's start or after `_`, `-` or `.`.
+    run = _LOCAL_RUN_AT_THE_END.search(value, 0, provider.start())
+    if run is None or run.group().endswith("."):
+        return False
+    token = run.group()
+    double_dot = token.rfind("..")
+    earliest = 0 if double_dot < 0 else double_dot + 2
+    return any(
+        token[at] in _ASCII_ALNUM and (at == 0 or token[at - 1] in "_-.")
+        for at in range(earliest, len(token))
+    )
+
