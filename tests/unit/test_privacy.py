@@ -12,8 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from normwacht.core.events import parse_event
 from normwacht.core import privacy
+from normwacht.core.events import parse_event
 from normwacht.core.privacy import personal_data_reason, pseudonym
 
 PERSONAL = {
