@@ -285,4 +285,3 @@ def _e_mail_like(value: str) -> bool:
         token[at] in _ASCII_ALNUM and (at == 0 or token[at - 1] in "_-.")
         for at in range(earliest, len(token))
     )
-

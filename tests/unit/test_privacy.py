@@ -328,4 +328,3 @@ _PIECES = ["a", "Z", "7", ".", "..", "-", "_", " ", "/", "é", "gmail", "kpn", "
 @given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
 def test_the_e_mail_like_check_agrees_with_its_one_pattern_form(value: str) -> None:
     assert privacy._e_mail_like(value) == bool(_E_MAIL_LIKE_AS_ONE_PATTERN.search(value))
-
