@@ -237,6 +237,8 @@ def _binary(decode: Callable[[], object], prefix: str, time: str | None) -> Even
     """
     try:
         decoded = cast(_Decoded, decode())
+    except RecursionError:  # the SDK's json.loads of a body nested thousands deep
+        raise _invalid([(("data",), "data nests too deeply to be read")]) from None
     except (ValueError, OverflowError):  # the SDK parses only `time`
         raise _invalid([(("headers", f"{prefix}time"), _NOT_A_TIME)]) from None
     if isinstance(decoded.data, str | bytes):  # the SDK's answer to a body that is no JSON

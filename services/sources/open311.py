@@ -63,7 +63,8 @@ class Open311Poller:
             while not stop.is_set():
                 try:
                     self.poll()
-                except (httpx.HTTPError, ValueError) as error:
+                # RecursionError: a body nested thousands deep; the next poll tries again.
+                except (httpx.HTTPError, ValueError, RecursionError) as error:
                     log.warning("open311_unavailable", error=type(error).__name__)
                 stop.wait(poll_s)
         finally:

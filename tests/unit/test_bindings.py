@@ -197,6 +197,21 @@ def test_binary_mode_reads_media_types_whatever_their_case(content_type: str) ->
     assert from_kafka_record(headers, record.value).data_fields() == {"urgent": True}
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_binary_mode_refuses_data_nested_too_deep_to_read() -> None:
+    # Over HTTP, and on Kafka (where an error other than this would stop the processor).
+    assert pointers(lambda: from_http(Mode.BINARY, binary_headers(), DEEP)) == ["/data"]
+    record = sdk_binary_record()
+    assert pointers(lambda: from_kafka_record(record.headers, DEEP)) == ["/data"]
+    deep_object = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+    assert pointers(lambda: from_http(Mode.BINARY, binary_headers(), deep_object)) == ["/data"]
+    # Structured mode: pydantic's own limit.
+    with pytest.raises(ValidationError):
+        from_http(Mode.STRUCTURED, {"content-type": "application/cloudevents+json"}, DEEP)
+
+
 def test_binary_mode_without_a_body_has_no_data() -> None:
     headers = binary_headers(ce_type="nl.buch.report.resolved")
     [event] = from_http(Mode.BINARY, headers, b"")

@@ -200,6 +200,10 @@ def test_each_refused_post_of_events_is_counted_once_by_status(ingest: Ingest) -
     assert len(ingest.publisher.published) == 1  # the slow partner's first
 
 
+DEEP = b"[" * 2_000 + b"]" * 2_000
+"""JSON nested deeper than Python's parser goes (it raises RecursionError, not ValueError)."""
+
+
 def test_each_refused_meta_delivery_is_counted_once_by_status(ingest: Ingest) -> None:
     body = meta_body("whatsapp_text_message")
     path = "/v1/webhooks/meta"
@@ -208,6 +212,7 @@ def test_each_refused_meta_delivery_is_counted_once_by_status(ingest: Ingest) ->
         (401, lambda: ingest.client.post(path, content=body)),  # unsigned
         (403, lambda: ingest.client.post(path, content=body, headers=signed(body, "guess"))),
         (400, lambda: ingest.client.post(path, content=b"{", headers=signed(b"{"))),
+        (400, lambda: ingest.client.post(path, content=DEEP, headers=signed(DEEP))),
         (413, lambda: ingest.client.post(path, content=b" " * 5_000, headers=signed(b""))),
         (422, lambda: ingest.client.post(f"{path}?x=1", content=body, headers=signed(body))),
         # Heiloo's page is outside the scope of the partner Meta delivers as.

@@ -151,7 +151,7 @@ def meta_router(settings: MetaSettings, deliver: Deliver) -> APIRouter:
         check_query(request)  # after the signature: a delivery without one answers 401 first
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             raise Problem(
                 400, "invalid-payload", "Invalid payload", "the body is not JSON"
             ) from None
