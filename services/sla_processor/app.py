@@ -58,12 +58,17 @@ def changelog_topics(app_id: str) -> list[str]:
     return [f"{app_id}-{table}-changelog" for table in TABLES]
 
 
+MIN_DUE_RECORD_KEY_BYTES = 32
+"""As for the pseudonym keys: a key that short cannot be guessed."""
+
+
 class NoDueRecordKey(ValueError):
-    def __init__(self) -> None:
+    def __init__(self, what: str = "is not set") -> None:
         super().__init__(
-            "NORMWACHT_PROCESSOR_DUE_RECORD_KEY is not set: the processor signs the "
+            f"NORMWACHT_PROCESSOR_DUE_RECORD_KEY {what}: the processor signs the "
             "due-records it writes into the events topic with it, and acts on no others. "
-            "Give every worker of a deployment the same secret, e.g. `openssl rand -hex 32` "
+            "Give every worker of a deployment the same secret of at least "
+            f"{MIN_DUE_RECORD_KEY_BYTES} bytes, e.g. `openssl rand -hex 32` "
             "(deploy/run.sh makes one for `make run`)."
         )
 
@@ -73,7 +78,10 @@ def due_record_key(settings: ProcessorSettings) -> bytes:
     takes over a partition, or replays it, must accept its predecessor's due-records."""
     if settings.due_record_key is None or not settings.due_record_key.get_secret_value():
         raise NoDueRecordKey()
-    return settings.due_record_key.get_secret_value().encode()
+    key = settings.due_record_key.get_secret_value().encode()
+    if len(key) < MIN_DUE_RECORD_KEY_BYTES:
+        raise NoDueRecordKey(f"is {len(key)} bytes long")
+    return key
 
 
 def create_app(

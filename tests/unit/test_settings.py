@@ -49,7 +49,10 @@ def test_a_processor_without_a_due_record_key_is_refused(
 ) -> None:
     """It would otherwise act on due-records anyone who may write the events topic forged."""
     monkeypatch.delenv("NORMWACHT_PROCESSOR_DUE_RECORD_KEY")
-    with pytest.raises(NoDueRecordKey, match="NORMWACHT_PROCESSOR_DUE_RECORD_KEY"):
+    with pytest.raises(NoDueRecordKey, match="NORMWACHT_PROCESSOR_DUE_RECORD_KEY is not set"):
+        create_app(ProcessorSettings(data_dir=tmp_path), load_catalogue())
+    monkeypatch.setenv("NORMWACHT_PROCESSOR_DUE_RECORD_KEY", "x" * 31)  # one byte short
+    with pytest.raises(NoDueRecordKey, match="is 31 bytes long"):
         create_app(ProcessorSettings(data_dir=tmp_path), load_catalogue())
 
 
