@@ -13,7 +13,8 @@ it has seen, in event-time order, and what it has published for each clock.
   it, a resume after a pause, withdrawals last, then by key), so the final state of
   every clock depends only on the set of facts and `now`. When a fact that arrives late
   changes a decision already published, the new decision is published with `corrects`
-  naming the one it replaces.
+  naming the one it replaces; one that changes only when a clock was decided (or its
+  deadline) publishes the same kind again, correcting itself.
 - **Cost.** Each norm's derivation state (its open clocks and its latest one) is kept
   with the case, so a fact later than the norm's last fact (the usual arrival) advances
   just the norms it concerns, at a cost that does not grow with the case's facts; an
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -272,24 +273,43 @@ def apply(case: Case | None, event: Event | Fact, now: datetime, catalogue: Cata
     order = index.order(fact)
     facts = _insert(case.facts, fact, order, index.order)
     numbers = _Numbers(case.instances)
+    states, touched, moved = _advance(
+        case, fact, order, facts, numbers, _later(now, case.now), index
+    )
+    updated = Case(case.subject, case.municipality, facts, case.keys.set(fact.key, True),
+                   case.published, numbers.given, case.now, case.probes, case.recent_probes,
+                   states)  # fmt: skip
+    return _publish(updated, now, catalogue, touched, changed=True, whole=read_back, moved=moved)
+
+
+def _advance(case: Case, fact: Fact, order: _Order, facts: PVector[Fact], numbers: _Numbers,
+             at: datetime, index: _Index,
+             ) -> tuple[dict[str, _NormState], list[Clock], set[tuple[str, int]]]:  # fmt: skip
+    """Each norm's state after the fact; the clocks that left the live set (or all of a
+    norm derived again); and the clocks decided as before, at another instant (`_moved`)."""
+    assert case.derived is not None
     states = dict(case.derived)  # a key per norm at most: copied, never changed in place
     touched: list[Clock] = []
+    moved: set[tuple[str, int]] = set()
     for rules in index.concerned(fact.type, case.municipality):
         state = states.get(rules.id)
         if state is not None and order > state.order:
             new = state.advance(rules, fact, order, numbers)
             touched.extend(new.closed[len(state.closed) :])
+            for run in state.runs:
+                if _overdue(run, at):  # breached by its deadline: a fact may date it earlier
+                    moved |= _moved(rules.id, state, new, at)
+                    break
         elif state is not None or rules.start_for(fact) is not None:
             # An earlier fact, or this norm's first start: derive it from its facts.
             new = _derive(rules, facts, numbers, index)
             touched.extend(new.closed)
+            if state is not None:
+                moved |= _moved(rules.id, state, new, at)
         else:
             continue  # no clock of this norm yet, and this fact starts none
         states[rules.id] = new
-    updated = Case(case.subject, case.municipality, facts, case.keys.set(fact.key, True),
-                   case.published, numbers.given, case.now, case.probes, case.recent_probes,
-                   states)  # fmt: skip
-    return _publish(updated, now, catalogue, touched, changed=True, whole=read_back)
+    return states, touched, moved
 
 
 def refuses(case: Case, event: Event) -> bool:
@@ -514,6 +534,35 @@ class _NormState:
         closed: list[Clock] = []
         _step(rules, runs, closed, fact, numbers)
         return _NormState(order, tuple(runs), self.closed.extend(closed) if closed else self.closed)
+
+
+def _overdue(run: _Run, now: datetime) -> bool:
+    """Whether the run is breached at `now` by its deadline alone (as `_Run.at` has it)."""
+    return (
+        run.status is Kind.OPENED
+        and run.paused_since is None
+        and run.deadline is not None
+        and run.deadline < now
+    )
+
+
+def _moved(norm: str, before: _NormState, after: _NormState, now: datetime) -> set[tuple[str, int]]:
+    """The clocks an earlier fact left decided the same way but at another instant or
+    deadline (a stop that came earlier, a pause that moved a breach's deadline): their
+    decision is published again, or the read model would keep its old instant."""
+
+    def decided(state: _NormState) -> dict[int, Clock]:
+        every = [*state.closed, *(run.at(norm, now) for run in state.runs)]
+        return {clock.instance: clock for clock in every if clock.status is not Kind.OPENED}
+
+    was = decided(before)
+    return {
+        (norm, instance)
+        for instance, clock in decided(after).items()
+        if (old := was.get(instance)) is not None
+        and old.status is clock.status
+        and (old.decided_at, old.deadline) != (clock.decided_at, clock.deadline)
+    }
 
 
 def _derive(rules: _Rules, facts: Iterable[Fact], numbers: _Numbers, index: _Index) -> _NormState:
@@ -777,14 +826,17 @@ class _Clocks(Sequence[Clock]):
 
 
 def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[Clock] = (),
-             *, changed: bool = False, dry: bool = False, whole: bool = False) -> Step:  # fmt: skip
+             *, changed: bool = False, dry: bool = False, whole: bool = False,
+             moved: Set[tuple[str, int]] = frozenset()) -> Step:  # fmt: skip
     """Publish what differs between the clocks and what the case has published.
 
     `touched` are clocks that left the live set in this step (or all of a norm derived
     again); every live clock is looked at too. The decision rule, per clock: `opened`
     once; `at_risk` once, while it runs past its at-risk instant; a final kind when it
-    differs from the one standing (with `corrects` naming that one); and `opened` again,
-    correcting the standing final kind, if a late fact set the clock running again.
+    differs from the one standing (with `corrects` naming that one); `opened` again,
+    correcting the standing final kind, if a late fact set the clock running again; and
+    the standing kind again, correcting itself, for a clock in `moved` (decided the same
+    way, at another instant).
     """
     index = _index(catalogue)
     warmed = _warm(case, index)
@@ -807,7 +859,7 @@ def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[
     recorded: list[Clock] = []
     for clock in looked_at:
         before = published.get((clock.norm, clock.instance), ())
-        kinds = _decide(clock, before, now)
+        kinds = _decide(clock, before, now, again=(clock.norm, clock.instance) in moved)
         if len(kinds) == len(before):
             continue
         if dry:
@@ -862,8 +914,11 @@ def _ended_since_breach(kinds: Sequence[str]) -> bool:
     return False
 
 
-def _decide(clock: Clock, before: tuple[str, ...], now: datetime) -> tuple[str, ...]:
-    """The kinds published for the clock once it is published at `now`."""
+def _decide(
+    clock: Clock, before: tuple[str, ...], now: datetime, *, again: bool = False
+) -> tuple[str, ...]:
+    """The kinds published for the clock once it is published at `now`; `again`: its
+    decision stands, but at another instant, so it is published once more."""
     kinds = before or (Kind.OPENED.value,)
     standing = _standing(kinds)
     if clock.status is Kind.OPENED:
@@ -884,6 +939,8 @@ def _decide(clock: Clock, before: tuple[str, ...], now: datetime) -> tuple[str, 
         and not _ended_since_breach(kinds)
     ):
         kinds = (*kinds, Kind.STOPPED_LATE.value)
+    if again and kinds == before and _standing(before) == clock.status:
+        kinds = (*kinds, clock.status.value)
     return kinds
 
 

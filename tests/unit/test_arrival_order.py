@@ -247,6 +247,13 @@ def check_published(processor: Processor, final: dict[tuple[str, str], Clock]) -
             if decided in FINAL_KINDS:
                 assert outcome.corrects is decided, f"{outcome.id} replaces {decided} silently"
             decided = outcome.kind
+        # And it is dated as the clock is decided: a year's report counts it by that date.
+        last = [o for o in mine if o.kind not in NOTES][-1]
+        if clock.status in FINAL_KINDS:
+            assert (last.decided_at, last.deadline) == (clock.decided_at, clock.deadline), (
+                f"{last.id} stands at {last.decided_at}, the clock was decided at "
+                f"{clock.decided_at}"
+            )
         # A breach whose stop came late says so once, after that breach. A note is never
         # withdrawn: a late start that takes the stop over to a newer clock leaves it.
         since_breach = [o.kind for o in mine][
@@ -384,6 +391,26 @@ def test_what_changes_a_clock_comes_before_a_stop_at_its_instant(
         for fact in order:
             processor.event(fact)
         assert processor.final_clocks()[(norm, "m-start")].status is status
+
+
+def test_a_late_fact_that_dates_a_decision_earlier_publishes_it_again(
+    catalogue: Catalogue,
+) -> None:
+    """An objection breached at its deadline in January; the extension that broke it in
+    December is registered late. Still breached, but in the other year: published again."""
+    received = Fact("objection.received", datetime(2026, 11, 20, 9, tzinfo=UTC), "o-1",
+                    {"term_start": "2026-11-24", "advisory_committee": False})  # fmt: skip
+    step = apply(None, received, received.time, catalogue, subject="B-1", municipality="heiloo")
+    overdue = due(step.case, datetime(2027, 1, 7, tzinfo=UTC), catalogue)
+    [breach] = [o for o in overdue.outcomes if o.norm == "objection.decision"]
+    assert breach.decided_at is not None
+    assert (breach.kind, breach.decided_at.year) == (Kind.BREACHED, 2027)
+    extended = Fact("objection.extended", datetime(2026, 12, 15, 9, tzinfo=UTC), "o-2")
+    late = apply(overdue.case, extended, datetime(2027, 1, 10, tzinfo=UTC), catalogue)
+    [again] = late.outcomes
+    assert (again.id, again.corrects, again.decided_at) == (
+        "B-1/objection.decision/1/breached/2", Kind.BREACHED, extended.time,
+    )  # fmt: skip
 
 
 def test_events_at_one_instant_apply_starts_first_and_withdrawals_last(
