@@ -208,7 +208,8 @@ class Outcome(BaseModel):
         description=(
             "The decision this outcome replaces, because an event that arrived late "
             "changed it: e.g. `met` correcting `breached`, or `opened` correcting a final "
-            "kind when the clock runs again (a late pause)."
+            "kind when the clock runs again (a late pause); or the same kind, decided at "
+            "another instant (an earlier stop that arrived late)."
         ),
     )
     revision: int = Field(
