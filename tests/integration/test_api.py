@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from normwacht.catalogue_file import load as load_catalogue
 from normwacht.cli import app as cli
+from normwacht.core.calendars import AMSTERDAM
 from normwacht.core.engine import Kind, Outcome
 from services.api.app import create_app
 from services.api.consumer import OutcomeConsumer
@@ -395,8 +396,18 @@ def test_the_year_report_counts_each_clock_once_as_it_stands(
     assert (heiloo["since"], heiloo["until"]) == ("2025-12-31T23:00:00Z", "2026-12-31T23:00:00Z")
     past = api.get("/v1/report", params={"year": 2025}).json()
     assert (past["complete"], past["generated_at"] > past["until"]) == (True, True)
-    later = api.get("/v1/report", params={"year": 2100}).json()
-    assert (later["complete"], later["norms"][0]["met"]) == (False, 0)
+    this_year = datetime.now(AMSTERDAM).year
+    under_way = api.get("/v1/report", params={"year": this_year}).json()
+    assert under_way["complete"] is False
+    # A year not begun would count every clock running now as open in it: refused.
+    later = api.get("/v1/report", params={"year": this_year + 1})
+    assert later.status_code == 422
+    assert later.json()["type"] == "urn:normwacht:problem:year-not-begun"
+    command = CliRunner().invoke(
+        cli, ["report", str(this_year + 1), "--database-url", database_url]
+    )
+    assert command.exit_code == 1
+    assert "has not begun" in command.output
     wrongs: list[dict[str, str | int]] = [
         {}, {"year": 1969}, {"year": 2101}, {"year": "MMXXVI"},
         {"year": 2026, "format": "xlsx"}, {"year": 2026, "municipality": "alkmaar"},
@@ -421,7 +432,7 @@ def test_the_year_report_counts_each_clock_once_as_it_stands(
 
     assert file_name(year=2025) == '"normwacht-2025.csv"'
     assert file_name(year=2025, municipality="heiloo") == '"normwacht-2025-heiloo.csv"'
-    assert file_name(year=2100).startswith('"normwacht-2100-as-of-20')  # a year not over
+    assert file_name(year=this_year).startswith(f'"normwacht-{this_year}-as-of-20')  # not over
 
     # The command line reads the same database and writes the same file ...
     command = CliRunner().invoke(cli, ["report", "2026", "--csv", "--database-url", database_url])

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from normwacht.catalogue_file import default_paths
+from normwacht.cli import _percent
 from normwacht.core.catalogue import Catalogue
 from normwacht.core.report import COLUMNS, ClockCount, NormYear, year_bounds, year_report
 
@@ -106,3 +107,13 @@ def test_a_line_as_a_dict_has_the_report_columns_in_order() -> None:
         "unit": "clock", "met": 0, "breached": 0, "excluded": 2, "cancelled": 0, "open": 0,
         "service_level": None, "objective": 0.9, "objective_met": None,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("share", "shown"),
+    [(0.8996, "89.9%"), (0.9, "90.0%"), (0.57, "57.0%"), (1.0, "100.0%"), (0.0, "0.0%"),
+     (None, "-")],
+)  # fmt: skip
+def test_the_command_lines_table_rounds_a_level_down(share: float | None, shown: str) -> None:
+    # 2,249 met of 2,500 next to a 90 % objective: shown as 90.0 % it read as kept.
+    assert _percent(share) == shown
