@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from normwacht.core.events import Event, Municipality
 from normwacht.sources.common import Pseudonyms, build_event
@@ -61,8 +61,16 @@ class MailResult:
 
 
 def _addresses(message: EmailMessage, *headers: str) -> list[str]:
-    values = [str(v) for h in headers for v in message.get_all(h, [])]
-    return [addr.lower() for _, addr in getaddresses(values) if addr]
+    """The addresses in the headers, lower case, as the email package's RFC 5322 parser
+    reads them (`email.utils.getaddresses` of Python 3.11 also found `info@heiloo.nl` in
+    `jan@example.com)<info@heiloo.nl>`, CVE-2023-27043)."""
+    found: list[str] = []
+    for name in headers:
+        for header in message.get_all(name, []):
+            for address in getattr(header, "addresses", ()):
+                if address.username and address.domain:
+                    found.append(address.addr_spec.lower())
+    return found
 
 
 def _message_ids(value: object) -> list[str]:
@@ -92,7 +100,10 @@ def map_message(
         return MailResult(None, "ignored_no_message_id")
     own_id = own_ids[0]
     senders = _addresses(message, "From")
-    sent_by = next((mapping.mailboxes[a] for a in senders if a in mapping.mailboxes), None)
+    # The municipality's own only when a mailbox is its one author: `From: jan@example.com,
+    # info@heiloo.nl` is a resident's. (That a single From is not forged is for the mail
+    # system to vouch: docs/SOURCES.md.)
+    sent_by = mapping.mailboxes.get(senders[0]) if len(senders) == 1 else None
     auto = str(message.get("Auto-Submitted", "no")).split(";")[0].strip().lower()
     parents = _message_ids(message["In-Reply-To"]) + _message_ids(message["References"])[::-1]
     thread = next((t for p in parents if (t := thread_of(mapping.message_key(p)))), None)

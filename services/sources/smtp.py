@@ -74,7 +74,9 @@ class MailboxCopyHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
         content = envelope.original_content or envelope.content or b""
         raw = content if isinstance(content, bytes) else content.encode()
-        message = _PARSER.parsebytes(raw)
+        # Headers only: they are all the mapping reads, and a body of many MIME parts took
+        # seconds to parse on the receiver's event loop.
+        message = _PARSER.parsebytes(raw, headersonly=True)
         try:
             result = map_message(message, datetime.now(UTC), self._mapping, self._threads.get)
         except (ValidationError, TypeError, ValueError, LookupError, AttributeError):

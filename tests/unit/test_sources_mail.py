@@ -8,6 +8,8 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
+import pytest
+
 from normwacht.core.events import Municipality
 from normwacht.sources.common import Pseudonyms
 from normwacht.sources.mail import MailMapping, MailResult, map_message
@@ -191,3 +193,22 @@ def test_a_thread_begun_before_its_writers_were_kept_counts_every_reply() -> Non
     sent_on = forward("fw-4", "Wegbeheer <wegen@heiloo.nl>")
     result = map_message(sent_on, arrival(sent_on), MAPPING, legacy.get)
     assert result.reason == "answered"
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "Jan <jan.jansen@example.nl>, Gemeente Heiloo <info@heiloo.nl>",  # two authors
+        "jan.jansen@example.nl)<info@heiloo.nl>",  # CVE-2023-27043's confusion
+    ],
+)
+def test_a_residents_follow_up_naming_the_mailbox_as_author_is_no_answer(sender: str) -> None:
+    follow_up = message("3-resident-follow-up.eml")
+    del follow_up["From"]
+    follow_up["From"] = sender
+    threads: dict[str, str] = {}
+    first = message("1-inbound.eml")
+    threads.update(map_message(first, arrival(first), MAPPING, threads.get).threads)
+    result = map_message(follow_up, arrival(follow_up), MAPPING, threads.get)
+    assert result.event is None or result.event.type != "nl.buch.email.answered"
+    assert result.reason in {"follow_up", "ignored_not_for_a_mailbox"}
