@@ -143,11 +143,26 @@ class QueueLogFollower:
         file.seek(self._offset)
         data = file.read(_CHUNK)
         last_newline = data.rfind(b"\n")
+        if last_newline < 0 and len(data) == _CHUNK:
+            # No line is that long (a block of NULs after a crash, say): skip to the next
+            # line, or the file would never be read past it.
+            return [""], self._end_of_line(file, self._offset + _CHUNK)
         if last_newline < 0:
             return [], self._offset
         raw = data[: last_newline + 1].split(b"\n")[:-1][: self._max_lines]
         end = self._offset + sum(len(line) + 1 for line in raw)
         return [line.decode("utf-8", errors="replace") for line in raw], end
+
+    def _end_of_line(self, file: BinaryIO, offset: int) -> int:
+        """The offset after the next newline from `offset`, or the file's end."""
+        log.warning("queue_log_line_too_long", offset=self._offset)
+        file.seek(offset)
+        while chunk := file.read(_CHUNK):
+            newline = chunk.find(b"\n")
+            if newline >= 0:
+                return offset + newline + 1
+            offset += len(chunk)
+        return offset
 
     def _ship(self, lines: list[str], end: int) -> None:
         events, skipped = mapped(lines, lambda line: map_line(line, self._mapping))

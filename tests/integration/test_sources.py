@@ -182,6 +182,30 @@ def test_queue_log_is_followed_across_restarts_rotation_and_truncation(
     assert ingest.personal_values("asterisk") == []
 
 
+def test_a_queue_log_is_read_past_a_stretch_without_newlines(
+    ingest: Ingest, tmp_path: Path
+) -> None:
+    """A block of NULs after a crash (longer than the follower reads at once) is skipped
+    to the next line; the lines after it are still posted."""
+    source = a_source()
+    mapping = QueueLogMapping(Pseudonyms(KEY, source), QUEUES, {"KCC_Bergen": "kcc-bergen"})
+    lines = (FIXTURES / "asterisk" / "queue_log").read_text().splitlines(keepends=True)
+    log_file = tmp_path / "queue_log"
+    log_file.write_bytes(
+        "".join(lines[:4]).encode() + b"\0" * (3 << 20) + b"\n" + "".join(lines[4:8]).encode()
+    )
+    poster = ingest.poster()
+    follower = QueueLogFollower(log_file, tmp_path / "state.json", mapping, poster)
+    try:
+        follower.poll()
+    finally:
+        follower.close()
+        poster.close()
+    mapped = (map_line(line, mapping) for line in lines[:8])
+    expected = sorted(e.id for e in mapped if isinstance(e, Event))
+    assert ids(ingest.events(source, len(expected))) == expected
+
+
 def test_the_asterisk_command_posts_a_file_once(ingest: Ingest, tmp_path: Path) -> None:
     source = a_source()
     env = {
