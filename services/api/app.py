@@ -41,6 +41,7 @@ from services.shared.problems import (
     known_query_only,
     problem_responses,
 )
+from services.shared.rates import RateLimiter
 from services.shared.tasks import HEALTH_RESPONSES, Vital
 
 log = structlog.get_logger("normwacht.api")
@@ -150,6 +151,7 @@ _AUTH_RESPONSES = problem_responses(
     {
         401: {"description": "Missing, malformed, unknown, revoked or expired key"},
         403: {"description": "A write partner's key: it may post events, not read"},
+        429: {"description": "Over the partner's rate: retry after `Retry-After` seconds"},
         503: {"description": "The partner registry could not be read; retry"},
     }
 )
@@ -186,6 +188,7 @@ def _reader(
             "Write-only key",
             f"partner {partner.name!r} may post events, not read the API",
         )
+    request.app.state.rates.check(partner)  # the year report is a costly query
     check_query(request)  # after the key: missing credentials answer 401 first
     return partner
 
@@ -257,6 +260,7 @@ def create_app(
     )
     app.add_middleware(HeadAsGet)
     app.state.settings = settings
+    app.state.rates = RateLimiter()
     app.state.vital = vital
     install_problem_handlers(app)
 

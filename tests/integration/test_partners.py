@@ -421,9 +421,11 @@ def api_client(database_url: str, environment: str = "production") -> TestClient
 
 def test_a_reader_sees_only_its_municipalities(database_url: str, api_database: Registry) -> None:
     heiloo = bearer(
-        api_database.add("ops-heiloo", Role.READ, municipalities=["heiloo"], rate=1, burst=1)
+        api_database.add("ops-heiloo", Role.READ, municipalities=["heiloo"], rate=100, burst=100)
     )
-    everyone = bearer(api_database.add("ops-all", Role.READ, municipalities=["*"], rate=1, burst=1))
+    everyone = bearer(
+        api_database.add("ops-all", Role.READ, municipalities=["*"], rate=100, burst=100)
+    )
     with api_client(database_url) as api:
         assert api.get("/v1/cases/H-1", headers=heiloo).json()["municipality"] == "heiloo"
         hidden = problem(api.get("/v1/cases/B-1", headers=heiloo), 404)
@@ -452,7 +454,7 @@ def test_the_api_needs_a_read_key_except_for_health(
     database_url: str, api_database: Registry
 ) -> None:
     writer = bearer(add_writer(api_database))
-    reader = api_database.add("ops", Role.READ, municipalities=["*"], rate=1, burst=1)
+    reader = api_database.add("ops", Role.READ, municipalities=["*"], rate=100, burst=100)
     with api_client(database_url) as api:
         assert api.get("/healthz").status_code == 200
         for path in ("/v1/cases/H-1", "/v1/breaches", "/v1/norms", "/v1/report?year=2026"):
@@ -468,6 +470,20 @@ def test_the_api_needs_a_read_key_except_for_health(
             assert problem(unknown, 422)["type"].endswith("unknown-query-parameter")
         api_database.revoke("ops")
         problem(api.get("/v1/norms", headers=bearer(reader)), 401)
+
+
+def test_a_reader_over_its_rate_gets_429_with_retry_after(
+    database_url: str, api_database: Registry
+) -> None:
+    slow = bearer(api_database.add("ops", Role.READ, municipalities=["*"], rate=0.01, burst=2))
+    other = bearer(api_database.add("ops-2", Role.READ, municipalities=["*"], rate=100, burst=100))
+    with api_client(database_url) as api:
+        for _ in range(2):
+            assert api.get("/v1/report", params={"year": T0.year}, headers=slow).status_code == 200
+        over = api.get("/v1/report", params={"year": T0.year}, headers=slow)
+        assert problem(over, 429)["type"].endswith("rate-limited")
+        assert int(over.headers["retry-after"]) >= 1
+        assert api.get("/v1/norms", headers=other).status_code == 200  # per partner
 
 
 def test_the_development_token_reads_everything_in_development(

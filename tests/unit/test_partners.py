@@ -11,7 +11,7 @@ import pytest
 
 from normwacht.core.events import Event, parse_event
 from normwacht.partners_cli import parse_duration
-from services.ingest.access import AuditTrail, RateLimiter, TokenBucket, out_of_scope
+from services.ingest.access import AuditTrail, out_of_scope
 from services.shared.bindings import Mode
 from services.shared.partners import (
     DEVELOPMENT_PARTNER,
@@ -33,6 +33,7 @@ from services.shared.partners import (
     parse_key,
 )
 from services.shared.problems import Problem
+from services.shared.rates import RateLimiter, TokenBucket
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 KCC = Scope(("urn:buch:kcc:*", "urn:buch:mail"), ("nl.buch.call.*",), ("heiloo", "bergen"))
