@@ -202,13 +202,17 @@ def test_the_readme_first_event_ctrl_c_and_a_second_run(make_run: MakeRun, proje
     assert bash(year, project).splitlines() == shown
 
     # A page at night: the urgent report breached on arrival pages on-call.
-    (report,) = bash_blocks("### A page at night")
+    report, query = bash_blocks("### A page at night")
     assert json.loads(bash(report, project)) == {"accepted": 1, "ids": ["report-0001"]}
     (alert,) = eventually(lambda: pages("MELDING-0001"), timeout_s=60, interval_s=1)
     assert alert["labels"]["alertname"] == "NormBreached"
     assert alert["labels"]["norm"] == "report.urgent"
     assert alert["labels"]["severity"] == "page"
     assert [receiver["name"] for receiver in alert["receivers"]] == ["on-call"]
+    # The README's way to see it (Debian's Alertmanager has no web pages).
+    queried = bash(query, project)
+    assert "NormBreached" in queried
+    assert "report.urgent breached: case MELDING-0001" in queried
     # ... and action on it resolves the alert (the README names the event, not the command).
     acted = (
         report.replace("report.received", "report.action_started")
