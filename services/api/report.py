@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -17,8 +18,11 @@ def year_lines(
     session: Session, catalogue: Catalogue, year: int, municipalities: Sequence[str]
 ) -> list[NormYear]:
     since, until = year_bounds(year)
-    return year_report(year, year_clocks(session, since, until, municipalities), catalogue,
-                       municipalities)  # fmt: skip
+    # A year not begun has nothing decided in it and nothing running in it yet; read as
+    # any other, every clock running now would count as its backlog (`open`).
+    begun = since <= datetime.now(UTC)
+    counts = year_clocks(session, since, until, municipalities) if begun else []
+    return year_report(year, counts, catalogue, municipalities)
 
 
 def as_csv(lines: Iterable[NormYear]) -> str:
