@@ -932,16 +932,15 @@ def _decide(
             and Kind.AT_RISK not in kinds
         ):
             kinds = (*kinds, Kind.AT_RISK.value)
-    elif clock.status != standing:
+    elif clock.status != standing or (again and before):
         kinds = (*kinds, clock.status.value)
     if (
         clock.status is Kind.BREACHED
         and clock.ended_at is not None
         and not _ended_since_breach(kinds)
     ):
+        # Also after a breach published again: its note follows it in the same step.
         kinds = (*kinds, Kind.STOPPED_LATE.value)
-    if again and kinds == before and _standing(before) == clock.status:
-        kinds = (*kinds, clock.status.value)
     return kinds
 
 

@@ -145,8 +145,10 @@ class Processor:
         before = self.mark
         self.mark = fact.time if before is None else max(before, fact.time)
         if self.case is not None and before is not None:
-            # What the watermark had decided before this event comes first.
-            self.take(due(self.case, before, self.catalogue).outcomes, self.case)
+            # What the watermark had decided before this event comes first (as the record
+            # handler does it: the case as that left it).
+            settled = due(self.case, before, self.catalogue)
+            self.take(settled.outcomes, settled.case)
         step = apply(self.case, fact, self.mark, self.catalogue,
                      subject=SUBJECT, municipality=MUNICIPALITY)  # fmt: skip
         self.take(step.outcomes, step.case)
@@ -411,6 +413,29 @@ def test_a_late_fact_that_dates_a_decision_earlier_publishes_it_again(
     assert (again.id, again.corrects, again.decided_at) == (
         "B-1/objection.decision/1/breached/2", Kind.BREACHED, extended.time,
     )  # fmt: skip
+
+
+def test_a_breach_dated_again_is_followed_by_its_late_stop_again(catalogue: Catalogue) -> None:
+    """A report resolved after its deadline (breached, stopped late); then a pause before
+    the deadline arrives late, moving the deadline: the breach is published again at the
+    new deadline, and its late stop with it, in the same step."""
+    at = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    facts = [
+        Fact("report.received", at, "r-1", {"urgent": False}),
+        Fact("report.resolved", datetime(2026, 3, 17, 23, tzinfo=UTC), "r-2"),
+        Fact("case.resumed", at + timedelta(hours=15), "r-3"),
+    ]
+    case = None
+    for fact in facts:
+        step = apply(case, fact, fact.time, catalogue, subject="M-1", municipality="heiloo")
+        case = step.case
+    paused = Fact("case.paused", at, "r-4", {"reason": "waiting_for_resident"})
+    late = apply(case, paused, facts[1].time, catalogue)
+    mine = [(o.id, o.corrects) for o in late.outcomes if o.norm == "report.resolve"]
+    assert mine == [
+        ("M-1/report.resolve/1/breached/2", Kind.BREACHED),
+        ("M-1/report.resolve/1/stopped_late/2", None),
+    ]
 
 
 def test_events_at_one_instant_apply_starts_first_and_withdrawals_last(
