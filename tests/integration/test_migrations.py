@@ -262,9 +262,9 @@ def test_a_model_change_gets_its_migration_written(
     assert written.exit_code == 0, written.output
     path = Path(written.output.splitlines()[-1])  # after Alembic's own lines
     assert path.parent == migrations / "versions" / "api"
-    assert path.name == "api_0003_clocks_keep_their_pauses.py"
+    assert path.name == "api_0004_clocks_keep_their_pauses.py"
     assert "add_column" in path.read_text()
-    assert schema.head() == "api_0003"
+    assert schema.head() == "api_0004"
     url = f"sqlite:///{tmp_path / 'new.db'}"
     connect(url, schema).dispose()
     engine = create_engine(url)
