@@ -23,7 +23,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -90,22 +89,19 @@ def load(
     session: Session, keys: Iterable[AlertKey], ids: Iterable[str]
 ) -> tuple[dict[AlertKey, Alert], set[str]]:
     """The stored alerts among `keys`, and which of `ids` were applied already."""
-    keys, ids = list(set(keys)), list(set(ids))
+    wanted, ids = set(keys), list(set(ids))
+    subjects = list({key[0] for key in wanted})
     alerts: dict[AlertKey, Alert] = {}
     seen: set[str] = set()
+    # By subject, the primary key's first column, then the keys picked here: SQLite reads a
+    # row-value IN by scanning the table (311 ms a batch at 200,000 alerts, in a review).
     # In chunks: SQLite allows a limited number of bound parameters per statement.
-    for first in range(0, len(keys), 200):
-        chunk = keys[first : first + 200]
-        rows = session.scalars(
-            select(AlertRow).where(
-                tuple_(AlertRow.subject, AlertRow.norm, AlertRow.clock, AlertRow.alertname).in_(
-                    chunk
-                )
-            )
-        )
-        for row in rows:
+    for first in range(0, len(subjects), 500):
+        chunk = subjects[first : first + 500]
+        for row in session.scalars(select(AlertRow).where(AlertRow.subject.in_(chunk))):
             alert = row.alert()
-            alerts[alert.key] = alert
+            if alert.key in wanted:
+                alerts[alert.key] = alert
     for first in range(0, len(ids), 500):
         seen.update(
             session.scalars(

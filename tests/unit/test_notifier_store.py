@@ -88,3 +88,16 @@ def test_a_standing_breach_is_kept_past_max_age_until_an_outcome_resolves_it(
         state, _ = store.load(session, [("standing", "objection.decision", 1, BREACHED)], [])
     assert [alert.ends_at for alert in state.values()] == [LATER]
     assert sent(engine) == {("pending", False)}
+
+
+def test_load_gives_the_alerts_asked_for_and_no_other_of_their_case(
+    engine: Engine, catalogue: Catalogue
+) -> None:
+    at = DEADLINE + timedelta(seconds=1)
+    apply(engine, catalogue, at, outcome("case", "breached"))
+    apply(engine, catalogue, at, outcome("case", "breached", instance=2))
+    apply(engine, catalogue, at, outcome("other", "breached"))
+    first = ("case", "objection.decision", 1, BREACHED)
+    with Session(engine) as session:
+        state, _ = store.load(session, [first, ("nobody", "objection.decision", 1, BREACHED)], [])
+    assert list(state) == [first]
