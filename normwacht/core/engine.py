@@ -298,7 +298,7 @@ def _advance(case: Case, fact: Fact, order: _Order, facts: PVector[Fact], number
             new = state.advance(rules, fact, order, numbers)
             touched.extend(new.closed[len(state.closed) :])
             for run in state.runs:
-                if _overdue(run, at):  # breached by its deadline: a fact may date it earlier
+                if run.overdue(at):  # breached by its deadline: a fact may date it earlier
                     moved |= _moved(rules.id, state, new, at)
                     break
         elif state is not None or rules.start_for(fact) is not None:
@@ -510,14 +510,24 @@ class _Run:
     def decide(self, status: Kind, at: datetime | None) -> None:
         self.status, self.decided_at = status, at
 
+    def overdue(self, now: datetime) -> bool:
+        """Whether it is open and running with its deadline strictly before `now`: breached
+        by the deadline alone."""
+        return (
+            self.status is Kind.OPENED
+            and self.paused_since is None
+            and self.deadline is not None
+            and self.deadline < now
+        )
+
     def at(self, norm: str, now: datetime) -> Clock:
-        """The clock at `now`: an open, running clock is breached once its deadline lies before."""
+        """The clock at `now`: an overdue clock is breached at its deadline."""
         status, decided = self.status, self.decided_at
-        paused = self.paused_since is not None
-        if status is Kind.OPENED and not paused and self.deadline and self.deadline < now:
+        if self.overdue(now):
             status, decided = Kind.BREACHED, self.deadline
-        return Clock(norm, self.instance, self.start, self.started_at, self.deadline,
-                     status, decided, self.at_risk_at, paused, self.ended_at)  # fmt: skip
+        return Clock(norm, self.instance, self.start, self.started_at, self.deadline, status,
+                     decided, self.at_risk_at, self.paused_since is not None,
+                     self.ended_at)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,16 +545,6 @@ class _NormState:
         closed: list[Clock] = []
         _step(rules, runs, closed, fact, numbers)
         return _NormState(order, tuple(runs), self.closed.extend(closed) if closed else self.closed)
-
-
-def _overdue(run: _Run, now: datetime) -> bool:
-    """Whether the run is breached at `now` by its deadline alone (as `_Run.at` has it)."""
-    return (
-        run.status is Kind.OPENED
-        and run.paused_since is None
-        and run.deadline is not None
-        and run.deadline < now
-    )
 
 
 def _moved(norm: str, before: _NormState, after: _NormState, now: datetime) -> set[tuple[str, int]]:
@@ -629,12 +629,7 @@ def _unstopped(runs: list[_Run]) -> bool:
 def _settle(runs: list[_Run], now: datetime) -> None:
     """Breach open, running clocks whose deadline lies strictly before `now`."""
     for run in runs:
-        if (
-            run.status is Kind.OPENED
-            and run.paused_since is None
-            and run.deadline
-            and run.deadline < now
-        ):
+        if run.overdue(now):
             run.decide(Kind.BREACHED, run.deadline)
 
 
@@ -860,7 +855,8 @@ def _publish(case: Case, now: datetime, catalogue: Catalogue, touched: Iterable[
     recorded: list[Clock] = []
     for clock in looked_at:
         before = published.get((clock.norm, clock.instance), ())
-        kinds = _decide(clock, before, now, again=(clock.norm, clock.instance) in moved)
+        again = bool(moved) and (clock.norm, clock.instance) in moved  # rarely any
+        kinds = _decide(clock, before, now, again=again)
         if len(kinds) == len(before):
             continue
         if dry:
